@@ -1,0 +1,17 @@
+//! Schema migrations, applied by `cdp migrate` and at the start of `cdp serve`.
+//!
+//! Every primary and unique key of tenant-owned data leads with `tenant_id`, so the tables
+//! can later be distributed by tenant on Citus without changing a key.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_foundation;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_foundation::Migration)]
+    }
+}

@@ -1,0 +1,14 @@
+//! Plain domain types shared by every role. Nothing here knows about HTTP or databases,
+//! so everything is unit-tested without I/O.
+
+pub mod error;
+pub mod event;
+pub mod id;
+pub mod identity;
+pub mod tenant;
+
+pub use error::DomainError;
+pub use event::{EventType, Seq};
+pub use id::{CredentialId, DataKeyId, EventId, Id, IdKind, SourceId, TenantId, TenantKeyId};
+pub use identity::{Identity, IdentityKind, KeySubject};
+pub use tenant::TenantName;

@@ -1,0 +1,108 @@
+//! A small bounded LRU map shared between tasks. Entries also expire after a time to live,
+//! which bounds how long another process can keep using a key this one has shredded.
+
+use std::hash::Hash;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use lru::LruCache;
+use parking_lot::Mutex;
+
+pub(crate) struct BoundedCache<K: Hash + Eq + Clone, V: Clone> {
+    entries: Mutex<LruCache<K, (Instant, V)>>,
+    ttl: Duration,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl<K: Hash + Eq + Clone, V: Clone> BoundedCache<K, V> {
+    pub(crate) fn new(capacity: usize, ttl: Duration) -> Self {
+        let capacity = NonZeroUsize::new(capacity.max(1)).expect("capacity is at least one");
+        Self {
+            entries: Mutex::new(LruCache::new(capacity)),
+            ttl,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn get(&self, key: &K) -> Option<V> {
+        let found = {
+            let mut entries = self.entries.lock();
+            match entries.get(key) {
+                Some((stored, value)) if stored.elapsed() < self.ttl => Some(value.clone()),
+                Some(_) => {
+                    entries.pop(key);
+                    None
+                }
+                None => None,
+            }
+        };
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    pub(crate) fn put(&self, key: K, value: V) {
+        self.entries.lock().put(key, (Instant::now(), value));
+    }
+
+    /// Drops every entry whose key matches; linear in the cache size, used only on erasure.
+    pub(crate) fn remove_where(&self, mut matches: impl FnMut(&K) -> bool) {
+        let mut entries = self.entries.lock();
+        let doomed: Vec<K> = entries
+            .iter()
+            .filter(|(k, _)| matches(k))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in doomed {
+            entries.pop(&k);
+        }
+    }
+
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evicts_beyond_capacity_and_counts_hits() {
+        let cache = BoundedCache::new(2, Duration::from_secs(60));
+        cache.put(1, "a");
+        cache.put(2, "b");
+        cache.put(3, "c");
+        assert_eq!(cache.get(&1), None);
+        assert_eq!(cache.get(&3), Some("c"));
+        assert_eq!(cache.counts(), (1, 1));
+    }
+
+    #[test]
+    fn entries_expire() {
+        let cache = BoundedCache::new(4, Duration::ZERO);
+        cache.put(1, "a");
+        assert_eq!(cache.get(&1), None);
+    }
+
+    #[test]
+    fn remove_where_drops_matching_keys_only() {
+        let cache = BoundedCache::new(8, Duration::from_secs(60));
+        for k in 0..6 {
+            cache.put(k, k);
+        }
+        cache.remove_where(|k| k % 2 == 0);
+        assert_eq!(cache.get(&2), None);
+        assert_eq!(cache.get(&3), Some(3));
+    }
+}

@@ -1,0 +1,124 @@
+//! AES-256-GCM with random nonces, in a versioned envelope: `version || nonce || ciphertext+tag`.
+
+use aes_gcm::aead::{Aead, Payload};
+use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+
+use crate::{KeyMaterial, KeyringError};
+
+const VERSION: u8 = 1;
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+
+/// Bytes a sealed payload carries beyond its plaintext.
+pub const SEALED_OVERHEAD: usize = 1 + NONCE_LEN + TAG_LEN;
+
+/// A ready-to-use AEAD instance. Its key schedule is zeroed when it is dropped.
+pub(crate) struct Cipher(Aes256Gcm);
+
+impl Cipher {
+    pub(crate) fn new(key: &KeyMaterial) -> Self {
+        Self(Aes256Gcm::new(key.expose().into()))
+    }
+
+    pub(crate) fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, KeyringError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce).map_err(|_| KeyringError::Randomness)?;
+        let ciphertext = self
+            .0
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
+            // Encryption fails only for inputs beyond GCM's 64 GiB limit.
+            .map_err(|_| KeyringError::Tampered)?;
+        let mut sealed = Vec::with_capacity(SEALED_OVERHEAD + plaintext.len());
+        sealed.push(VERSION);
+        sealed.extend_from_slice(&nonce);
+        sealed.extend_from_slice(&ciphertext);
+        Ok(sealed)
+    }
+
+    pub(crate) fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, KeyringError> {
+        let (&version, rest) = sealed.split_first().ok_or(KeyringError::Truncated)?;
+        if version != VERSION {
+            return Err(KeyringError::UnknownFormat(version));
+        }
+        if rest.len() < NONCE_LEN + TAG_LEN {
+            return Err(KeyringError::Truncated);
+        }
+        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| KeyringError::Truncated)?;
+        self.0
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad,
+                },
+            )
+            .map_err(|_| KeyringError::Tampered)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn cipher() -> Cipher {
+        Cipher::new(&KeyMaterial::generate().unwrap())
+    }
+
+    proptest! {
+        #[test]
+        fn open_reverses_seal(plaintext in proptest::collection::vec(any::<u8>(), 0..2048),
+                              aad in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let c = cipher();
+            let sealed = c.seal(&aad, &plaintext).unwrap();
+            prop_assert_eq!(sealed.len(), plaintext.len() + SEALED_OVERHEAD);
+            prop_assert_eq!(c.open(&aad, &sealed).unwrap(), plaintext);
+        }
+
+        #[test]
+        fn any_flipped_bit_fails_to_open(plaintext in proptest::collection::vec(any::<u8>(), 0..256),
+                                         position in any::<prop::sample::Index>(),
+                                         bit in 0u8..8) {
+            let c = cipher();
+            let mut sealed = c.seal(b"aad", &plaintext).unwrap();
+            let i = position.index(sealed.len());
+            sealed[i] ^= 1 << bit;
+            prop_assert!(c.open(b"aad", &sealed).is_err());
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(garbage in proptest::collection::vec(any::<u8>(), 0..128)) {
+            let _ = cipher().open(b"aad", &garbage);
+        }
+    }
+
+    #[test]
+    fn other_associated_data_or_key_fails() {
+        let c = cipher();
+        let sealed = c.seal(b"tenant-a", b"hello").unwrap();
+        assert!(matches!(
+            c.open(b"tenant-b", &sealed),
+            Err(KeyringError::Tampered)
+        ));
+        assert!(matches!(
+            cipher().open(b"tenant-a", &sealed),
+            Err(KeyringError::Tampered)
+        ));
+    }
+
+    #[test]
+    fn nonces_differ_between_seals() {
+        let c = cipher();
+        let a = c.seal(b"", b"same").unwrap();
+        let b = c.seal(b"", b"same").unwrap();
+        assert_ne!(a, b);
+    }
+}

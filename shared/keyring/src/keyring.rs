@@ -1,0 +1,516 @@
+//! The keyring service: finds or creates keys, caches unwrapped ones, seals, opens, shreds.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cdp_domain::{DataKeyId, EventId, KeySubject, TenantId, TenantKeyId};
+use chrono::Utc;
+use hmac::{Hmac, KeyInit, Mac};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::cache::BoundedCache;
+use crate::cipher::Cipher;
+use crate::store::{data_key, tenant_key};
+use crate::{KeyMaterial, KeyringError, MasterKey, aad};
+
+/// Cache sizes and lifetimes.
+#[derive(Clone, Debug)]
+pub struct KeyringOptions {
+    /// How many unwrapped data keys stay in memory.
+    pub data_key_capacity: usize,
+    /// How many tenants' unwrapped keys stay in memory.
+    pub tenant_key_capacity: usize,
+    /// How long a cached key may be used before it is read again from the key store.
+    pub cache_ttl: Duration,
+}
+
+impl Default for KeyringOptions {
+    fn default() -> Self {
+        Self {
+            data_key_capacity: 100_000,
+            tenant_key_capacity: 10_000,
+            cache_ttl: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The result of opening a sealed payload.
+pub enum Opened {
+    Plain(Vec<u8>),
+    /// The key that sealed it was destroyed: the data is gone for good.
+    Shredded,
+}
+
+impl fmt::Debug for Opened {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Opened::Plain(bytes) => write!(f, "Plain({} bytes)", bytes.len()),
+            Opened::Shredded => f.write_str("Shredded"),
+        }
+    }
+}
+
+/// Hit and miss counts of the data key cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheStats {
+    pub hits: u64,
+    pub misses: u64,
+}
+
+/// The data key of one subject, ready to seal that subject's events.
+#[derive(Clone)]
+pub struct SubjectKey {
+    tenant: TenantId,
+    key_id: DataKeyId,
+    cipher: Arc<Cipher>,
+}
+
+impl SubjectKey {
+    pub fn key_id(&self) -> DataKeyId {
+        self.key_id
+    }
+
+    /// Seals one event's payload, binding the tenant, the event id and the key id to it.
+    pub fn seal(&self, event: EventId, plaintext: &[u8]) -> Result<Vec<u8>, KeyringError> {
+        self.cipher
+            .seal(&aad::event(self.tenant, event, self.key_id), plaintext)
+    }
+}
+
+impl fmt::Debug for SubjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubjectKey")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+enum TenantKeys {
+    Live {
+        active: TenantKeyId,
+        ciphers: HashMap<TenantKeyId, Arc<Cipher>>,
+        index: KeyMaterial,
+    },
+    Shredded,
+}
+
+#[derive(Clone)]
+enum DataKeyEntry {
+    Live(Arc<Cipher>),
+    Shredded,
+}
+
+#[derive(Clone)]
+pub struct Keyring {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: DatabaseConnection,
+    master: MasterKey,
+    tenants: BoundedCache<TenantId, Arc<TenantKeys>>,
+    data_keys: BoundedCache<(TenantId, DataKeyId), DataKeyEntry>,
+    subjects: BoundedCache<(TenantId, String), DataKeyId>,
+}
+
+impl fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keyring")
+            .field("master_key_id", &self.inner.master.id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Keyring {
+    pub fn new(db: DatabaseConnection, master: MasterKey, options: KeyringOptions) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                db,
+                master,
+                tenants: BoundedCache::new(options.tenant_key_capacity, options.cache_ttl),
+                data_keys: BoundedCache::new(options.data_key_capacity, options.cache_ttl),
+                subjects: BoundedCache::new(options.data_key_capacity, options.cache_ttl),
+            }),
+        }
+    }
+
+    pub fn master_key_id(&self) -> &str {
+        self.inner.master.id()
+    }
+
+    pub fn cache_stats(&self) -> CacheStats {
+        let (hits, misses) = self.inner.data_keys.counts();
+        CacheStats { hits, misses }
+    }
+
+    /// Creates the key of a new tenant, inside the caller's transaction so that a tenant
+    /// never exists without its key.
+    pub async fn create_tenant_key<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        tenant: TenantId,
+    ) -> Result<TenantKeyId, KeyringError> {
+        let master = &self.inner.master;
+        let key_id = TenantKeyId::new();
+        let kek = KeyMaterial::generate()?;
+        let index = KeyMaterial::generate()?;
+        let wrapped_key = master
+            .cipher()
+            .seal(&aad::tenant_key(tenant, key_id, master.id()), kek.expose())?;
+        let wrapped_index_key =
+            Cipher::new(&kek).seal(&aad::index_key(tenant, key_id), index.expose())?;
+        tenant_key::Entity::insert(tenant_key::ActiveModel {
+            tenant_id: Set(tenant.as_uuid()),
+            key_id: Set(key_id.as_uuid()),
+            state: Set(tenant_key::ACTIVE.to_owned()),
+            master_key_id: Set(master.id().to_owned()),
+            wrapped_key: Set(Some(wrapped_key)),
+            wrapped_index_key: Set(Some(wrapped_index_key)),
+            created_at: Set(Utc::now()),
+            shredded_at: Set(None),
+        })
+        .exec_without_returning(conn)
+        .await?;
+        Ok(key_id)
+    }
+
+    /// The data key of a subject, created on first use.
+    pub async fn subject_key(
+        &self,
+        tenant: TenantId,
+        subject: &KeySubject,
+    ) -> Result<SubjectKey, KeyringError> {
+        let keys = self.tenant_keys(tenant).await?;
+        let TenantKeys::Live { index, .. } = keys.as_ref() else {
+            return Err(KeyringError::TenantShredded(tenant.to_string()));
+        };
+        let subject_ref = subject_ref(index, subject);
+        let cache_key = (tenant, subject_ref.clone());
+        if let Some(key_id) = self.inner.subjects.get(&cache_key)
+            && let Some(DataKeyEntry::Live(cipher)) = self.inner.data_keys.get(&(tenant, key_id))
+        {
+            return Ok(SubjectKey {
+                tenant,
+                key_id,
+                cipher,
+            });
+        }
+
+        let row = match self.find_by_subject(tenant, &subject_ref).await? {
+            Some(row) => row,
+            None => {
+                self.insert_data_key(tenant, &keys, &subject_ref).await?;
+                // Whoever won a concurrent race, the row that now exists is the key.
+                self.find_by_subject(tenant, &subject_ref)
+                    .await?
+                    .ok_or_else(|| KeyringError::UnknownDataKey(subject_ref.clone()))?
+            }
+        };
+        let key_id = DataKeyId::from_uuid(row.key_id);
+        match self.unwrap_data_key(tenant, &keys, &row)? {
+            DataKeyEntry::Live(cipher) => {
+                self.inner.subjects.put(cache_key, key_id);
+                Ok(SubjectKey {
+                    tenant,
+                    key_id,
+                    cipher,
+                })
+            }
+            // A subject row is cleared when shredded, so this only happens when the
+            // tenant key under it was destroyed.
+            DataKeyEntry::Shredded => Err(KeyringError::TenantShredded(tenant.to_string())),
+        }
+    }
+
+    /// Seals a payload under its subject's data key. Returns the key id and the sealed bytes.
+    pub async fn seal(
+        &self,
+        tenant: TenantId,
+        event: EventId,
+        subject: &KeySubject,
+        plaintext: &[u8],
+    ) -> Result<(DataKeyId, Vec<u8>), KeyringError> {
+        let key = self.subject_key(tenant, subject).await?;
+        Ok((key.key_id(), key.seal(event, plaintext)?))
+    }
+
+    /// Opens a sealed payload. A destroyed key gives [`Opened::Shredded`]; altered bytes, or
+    /// bytes moved from another tenant or event, give [`KeyringError::Tampered`].
+    pub async fn open(
+        &self,
+        tenant: TenantId,
+        event: EventId,
+        key_id: DataKeyId,
+        sealed: &[u8],
+    ) -> Result<Opened, KeyringError> {
+        let entry = match self.inner.data_keys.get(&(tenant, key_id)) {
+            Some(entry) => entry,
+            None => self.load_data_key(tenant, key_id).await?,
+        };
+        match entry {
+            DataKeyEntry::Shredded => Ok(Opened::Shredded),
+            DataKeyEntry::Live(cipher) => cipher
+                .open(&aad::event(tenant, event, key_id), sealed)
+                .map(Opened::Plain),
+        }
+    }
+
+    /// The id of a subject's data key, if it has one; creates nothing.
+    pub async fn find_subject_key_id(
+        &self,
+        tenant: TenantId,
+        subject: &KeySubject,
+    ) -> Result<Option<DataKeyId>, KeyringError> {
+        let keys = self.tenant_keys(tenant).await?;
+        let TenantKeys::Live { index, .. } = keys.as_ref() else {
+            return Ok(None);
+        };
+        let subject_ref = subject_ref(index, subject);
+        Ok(self
+            .find_by_subject(tenant, &subject_ref)
+            .await?
+            .map(|row| DataKeyId::from_uuid(row.key_id)))
+    }
+
+    /// Destroys a subject's data key. Returns the destroyed key's id, or `None` if the
+    /// subject had no live key.
+    pub async fn shred_subject(
+        &self,
+        tenant: TenantId,
+        subject: &KeySubject,
+    ) -> Result<Option<DataKeyId>, KeyringError> {
+        let Some(key_id) = self.find_subject_key_id(tenant, subject).await? else {
+            return Ok(None);
+        };
+        Ok(self.shred_data_key(tenant, key_id).await?.then_some(key_id))
+    }
+
+    /// Destroys one data key. Its cost does not depend on how many events it sealed.
+    pub async fn shred_data_key(
+        &self,
+        tenant: TenantId,
+        key_id: DataKeyId,
+    ) -> Result<bool, KeyringError> {
+        let result = data_key::Entity::update_many()
+            .col_expr(
+                data_key::Column::WrappedKey,
+                Expr::value(Option::<Vec<u8>>::None),
+            )
+            .col_expr(
+                data_key::Column::SubjectRef,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(data_key::Column::ShreddedAt, Expr::value(Some(Utc::now())))
+            .filter(data_key::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(data_key::Column::KeyId.eq(key_id.as_uuid()))
+            .filter(data_key::Column::WrappedKey.is_not_null())
+            .exec(&self.inner.db)
+            .await?;
+        self.inner
+            .data_keys
+            .put((tenant, key_id), DataKeyEntry::Shredded);
+        Ok(result.rows_affected > 0)
+    }
+
+    /// Destroys every key of a tenant: all of its sealed data becomes unreadable at once.
+    pub async fn shred_tenant(&self, tenant: TenantId) -> Result<(), KeyringError> {
+        tenant_key::Entity::update_many()
+            .col_expr(tenant_key::Column::State, Expr::value(tenant_key::SHREDDED))
+            .col_expr(
+                tenant_key::Column::WrappedKey,
+                Expr::value(Option::<Vec<u8>>::None),
+            )
+            .col_expr(
+                tenant_key::Column::WrappedIndexKey,
+                Expr::value(Option::<Vec<u8>>::None),
+            )
+            .col_expr(
+                tenant_key::Column::ShreddedAt,
+                Expr::value(Some(Utc::now())),
+            )
+            .filter(tenant_key::Column::TenantId.eq(tenant.as_uuid()))
+            .exec(&self.inner.db)
+            .await?;
+        self.inner
+            .tenants
+            .put(tenant, Arc::new(TenantKeys::Shredded));
+        self.inner.data_keys.remove_where(|(t, _)| *t == tenant);
+        self.inner.subjects.remove_where(|(t, _)| *t == tenant);
+        Ok(())
+    }
+
+    async fn tenant_keys(&self, tenant: TenantId) -> Result<Arc<TenantKeys>, KeyringError> {
+        if let Some(keys) = self.inner.tenants.get(&tenant) {
+            return Ok(keys);
+        }
+        let rows = tenant_key::Entity::find()
+            .filter(tenant_key::Column::TenantId.eq(tenant.as_uuid()))
+            .all(&self.inner.db)
+            .await?;
+        if rows.is_empty() {
+            return Err(KeyringError::UnknownTenant(tenant.to_string()));
+        }
+        let keys = Arc::new(self.unwrap_tenant_keys(tenant, &rows)?);
+        self.inner.tenants.put(tenant, keys.clone());
+        Ok(keys)
+    }
+
+    fn unwrap_tenant_keys(
+        &self,
+        tenant: TenantId,
+        rows: &[tenant_key::Model],
+    ) -> Result<TenantKeys, KeyringError> {
+        let master = &self.inner.master;
+        let mut ciphers = HashMap::new();
+        let mut active = None;
+        for row in rows {
+            let Some(wrapped) = &row.wrapped_key else {
+                continue;
+            };
+            let key_id = TenantKeyId::from_uuid(row.key_id);
+            if row.master_key_id != master.id() {
+                return Err(KeyringError::WrongMasterKey {
+                    key_id: key_id.to_string(),
+                    wrapped_by: row.master_key_id.clone(),
+                    configured: master.id().to_owned(),
+                });
+            }
+            let kek = Zeroizing::new(
+                master
+                    .cipher()
+                    .open(&aad::tenant_key(tenant, key_id, master.id()), wrapped)?,
+            );
+            let cipher = Cipher::new(&KeyMaterial::from_slice(&kek)?);
+            if row.state == tenant_key::ACTIVE
+                && let Some(wrapped_index) = &row.wrapped_index_key
+                && active
+                    .as_ref()
+                    .is_none_or(|(_, created, _)| row.created_at > *created)
+            {
+                let index =
+                    Zeroizing::new(cipher.open(&aad::index_key(tenant, key_id), wrapped_index)?);
+                active = Some((key_id, row.created_at, KeyMaterial::from_slice(&index)?));
+            }
+            ciphers.insert(key_id, Arc::new(cipher));
+        }
+        Ok(match active {
+            Some((active, _, index)) => TenantKeys::Live {
+                active,
+                ciphers,
+                index,
+            },
+            None => TenantKeys::Shredded,
+        })
+    }
+
+    async fn find_by_subject(
+        &self,
+        tenant: TenantId,
+        subject_ref: &str,
+    ) -> Result<Option<data_key::Model>, KeyringError> {
+        Ok(data_key::Entity::find()
+            .filter(data_key::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(data_key::Column::SubjectRef.eq(subject_ref))
+            .one(&self.inner.db)
+            .await?)
+    }
+
+    async fn insert_data_key(
+        &self,
+        tenant: TenantId,
+        keys: &TenantKeys,
+        subject_ref: &str,
+    ) -> Result<(), KeyringError> {
+        let TenantKeys::Live {
+            active, ciphers, ..
+        } = keys
+        else {
+            return Err(KeyringError::TenantShredded(tenant.to_string()));
+        };
+        let key_id = DataKeyId::new();
+        let material = KeyMaterial::generate()?;
+        let wrapped =
+            ciphers[active].seal(&aad::data_key(tenant, key_id, *active), material.expose())?;
+        data_key::Entity::insert(data_key::ActiveModel {
+            tenant_id: Set(tenant.as_uuid()),
+            key_id: Set(key_id.as_uuid()),
+            subject_ref: Set(Some(subject_ref.to_owned())),
+            tenant_key_id: Set(active.as_uuid()),
+            wrapped_key: Set(Some(wrapped)),
+            created_at: Set(Utc::now()),
+            shredded_at: Set(None),
+        })
+        .on_conflict_do_nothing_on([data_key::Column::TenantId, data_key::Column::SubjectRef])
+        .exec_without_returning(&self.inner.db)
+        .await?;
+        Ok(())
+    }
+
+    async fn load_data_key(
+        &self,
+        tenant: TenantId,
+        key_id: DataKeyId,
+    ) -> Result<DataKeyEntry, KeyringError> {
+        let keys = self.tenant_keys(tenant).await?;
+        let entry = if matches!(keys.as_ref(), TenantKeys::Shredded) {
+            DataKeyEntry::Shredded
+        } else {
+            let row = data_key::Entity::find_by_id((tenant.as_uuid(), key_id.as_uuid()))
+                .one(&self.inner.db)
+                .await?
+                .ok_or_else(|| KeyringError::UnknownDataKey(key_id.to_string()))?;
+            self.unwrap_data_key(tenant, &keys, &row)?
+        };
+        self.inner.data_keys.put((tenant, key_id), entry.clone());
+        Ok(entry)
+    }
+
+    fn unwrap_data_key(
+        &self,
+        tenant: TenantId,
+        keys: &TenantKeys,
+        row: &data_key::Model,
+    ) -> Result<DataKeyEntry, KeyringError> {
+        let key_id = DataKeyId::from_uuid(row.key_id);
+        let wrapped_by = TenantKeyId::from_uuid(row.tenant_key_id);
+        let entry = match (keys, &row.wrapped_key) {
+            (TenantKeys::Live { ciphers, .. }, Some(wrapped)) => match ciphers.get(&wrapped_by) {
+                Some(tenant_cipher) => {
+                    let material = Zeroizing::new(
+                        tenant_cipher.open(&aad::data_key(tenant, key_id, wrapped_by), wrapped)?,
+                    );
+                    DataKeyEntry::Live(Arc::new(Cipher::new(&KeyMaterial::from_slice(&material)?)))
+                }
+                // The tenant key version that wrapped it was destroyed.
+                None => DataKeyEntry::Shredded,
+            },
+            _ => DataKeyEntry::Shredded,
+        };
+        self.inner.data_keys.put((tenant, key_id), entry.clone());
+        Ok(entry)
+    }
+}
+
+/// A keyed hash naming a subject in the key table without revealing it. The kinds are
+/// snake-case words, so the tenant marker `@tenant` cannot collide with an identity.
+fn subject_ref(index: &KeyMaterial, subject: &KeySubject) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(index.expose())
+        .expect("HMAC accepts keys of any length");
+    mac.update(b"cdp.subject.v1\0");
+    match subject {
+        KeySubject::Identity(identity) => {
+            mac.update(identity.kind().as_str().as_bytes());
+            mac.update(b"\0");
+            mac.update(identity.value().as_bytes());
+        }
+        KeySubject::Tenant => mac.update(b"@tenant"),
+    }
+    hex::encode(mac.finalize().into_bytes())
+}

@@ -1,0 +1,22 @@
+//! The key hierarchy and crypto-shredding.
+//!
+//! A master key (outside the database) wraps one key per tenant; the tenant key wraps one
+//! data key per subject identity; each event payload is sealed with AES-256-GCM under its
+//! subject's data key, with the tenant, the event id and the key id bound as associated data.
+//! Shredding destroys a wrapped key for good: what it sealed becomes noise, and opening it
+//! answers [`Opened::Shredded`] instead of failing.
+
+mod aad;
+mod cache;
+mod cipher;
+mod error;
+mod keyring;
+mod master;
+mod material;
+mod store;
+
+pub use cipher::SEALED_OVERHEAD;
+pub use error::KeyringError;
+pub use keyring::{CacheStats, Keyring, KeyringOptions, Opened, SubjectKey};
+pub use master::MasterKey;
+pub use material::KeyMaterial;

@@ -1,0 +1,22 @@
+//! The append-only event log: one log per tenant, numbered by a gapless sequence.
+//!
+//! Appenders of one tenant take turns on the tenant's head row for the length of their
+//! transaction. That makes sequence numbers gapless and makes them commit in order, so a
+//! reader that has seen sequence `n` can never later find a committed `n - 1` it skipped.
+//! Rows are never updated or deleted: the database refuses it with a trigger.
+
+mod append;
+mod error;
+mod event;
+mod read;
+mod store;
+
+pub use append::{Appended, append};
+pub use error::LogError;
+pub use event::{NewEvent, StoredEvent};
+pub use read::{head, read_after};
+
+/// Longest client message id the log stores (it is part of a unique index).
+pub const MAX_MESSAGE_ID_BYTES: usize = 256;
+/// Longest event type name.
+pub const MAX_EVENT_TYPE_BYTES: usize = 64;

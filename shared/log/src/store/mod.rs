@@ -1,0 +1,2 @@
+pub(crate) mod event_log;
+pub(crate) mod head;

@@ -1,0 +1,593 @@
+//! Event log tests. They run on SQLite, or on PostgreSQL when DATABASE_URL names one.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use cdp_domain::{EventId, Identity, IdentityKind, KeySubject, Seq, TenantId, TenantName};
+use cdp_keyring::{Keyring, KeyringError, Opened};
+use cdp_log::{Appended, LogError, NewEvent, StoredEvent, append, head, read_after};
+use cdp_storage::{Backend, begin_write};
+use cdp_testkit::TestDb;
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use serde_json::json;
+
+async fn new_tenant(db: &DatabaseConnection, keyring: &Keyring) -> TenantId {
+    let name = TenantName::parse("log test").unwrap();
+    cdp_tenancy::create_tenant(db, keyring, name)
+        .await
+        .unwrap()
+        .tenant_id
+}
+
+fn user(id: &str) -> KeySubject {
+    KeySubject::Identity(Identity::new(IdentityKind::UserId, id).unwrap())
+}
+
+/// Seals a JSON payload for `subject` and returns the event ready to append.
+async fn sealed_event(
+    keyring: &Keyring,
+    tenant: TenantId,
+    subject: &KeySubject,
+    message_id: &str,
+    body: serde_json::Value,
+) -> NewEvent {
+    let event_id = EventId::new();
+    let plaintext = serde_json::to_vec(&body).unwrap();
+    let (key_id, payload) = keyring
+        .seal(tenant, event_id, subject, &plaintext)
+        .await
+        .unwrap();
+    let now = Utc::now();
+    NewEvent {
+        event_id,
+        message_id: message_id.to_owned(),
+        event_type: "track".to_owned(),
+        source_id: None,
+        received_at: now,
+        occurred_at: now - chrono::Duration::seconds(5),
+        key_id,
+        payload,
+    }
+}
+
+async fn append_committed(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    events: Vec<NewEvent>,
+) -> Vec<Appended> {
+    let txn = begin_write(db).await.unwrap();
+    let outcome = append(&txn, tenant, events).await.unwrap();
+    txn.commit().await.unwrap();
+    outcome
+}
+
+async fn open_json(
+    keyring: &Keyring,
+    event: &StoredEvent,
+) -> Result<Option<serde_json::Value>, KeyringError> {
+    match keyring
+        .open(
+            event.tenant_id,
+            event.event_id,
+            event.key_id,
+            &event.payload,
+        )
+        .await?
+    {
+        Opened::Plain(bytes) => Ok(Some(serde_json::from_slice(&bytes).unwrap())),
+        Opened::Shredded => Ok(None),
+    }
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+#[tokio::test]
+async fn append_then_read_returns_every_field() {
+    let t = TestDb::new().await;
+    let keyring = t.keyring();
+    let tenant = new_tenant(&t.db, &keyring).await;
+    let subject = user("42");
+    let body = json!({"type": "track", "event": "Order Completed", "properties": {"total": 99.5, "items": [1, 2]}});
+    let event = sealed_event(&keyring, tenant, &subject, "msg-1", body.clone()).await;
+    let sent = event.clone();
+
+    assert_eq!(
+        append_committed(&t.db, tenant, vec![event]).await,
+        vec![Appended::New(Seq(1))]
+    );
+
+    let read = read_after(&t.db, tenant, Seq::ZERO, 100).await.unwrap();
+    assert_eq!(read.len(), 1);
+    let got = &read[0];
+    assert_eq!(got.seq, Seq(1));
+    assert_eq!(got.tenant_id, tenant);
+    assert_eq!(got.event_id, sent.event_id);
+    assert_eq!(got.message_id, "msg-1");
+    assert_eq!(got.event_type, "track");
+    assert_eq!(got.key_id, sent.key_id);
+    assert_eq!(got.payload, sent.payload);
+    assert_eq!(micros(got.received_at), micros(sent.received_at));
+    assert_eq!(micros(got.occurred_at), micros(sent.occurred_at));
+    assert_eq!(open_json(&keyring, got).await.unwrap(), Some(body));
+    assert_eq!(head(&t.db, tenant).await.unwrap(), Seq(1));
+}
+
+#[tokio::test]
+async fn payloads_are_not_stored_in_clear() {
+    let t = TestDb::new().await;
+    let keyring = t.keyring();
+    let tenant = new_tenant(&t.db, &keyring).await;
+    let marker = "ann.marker@example.com";
+    let event = sealed_event(
+        &keyring,
+        tenant,
+        &user("ann"),
+        "m",
+        json!({"traits": {"email": marker}}),
+    )
+    .await;
+    append_committed(&t.db, tenant, vec![event]).await;
+    let read = read_after(&t.db, tenant, Seq::ZERO, 10).await.unwrap();
+    let haystack = &read[0].payload;
+    assert!(
+        !haystack
+            .windows(marker.len())
+            .any(|w| w == marker.as_bytes())
+    );
+}
+
+#[tokio::test]
+async fn duplicate_message_ids_are_stored_once() {
+    let t = TestDb::new().await;
+    let keyring = t.keyring();
+    let tenant = new_tenant(&t.db, &keyring).await;
+    let s = user("1");
+    let first = vec![
+        sealed_event(&keyring, tenant, &s, "a", json!({"n": 1})).await,
+        sealed_event(&keyring, tenant, &s, "b", json!({"n": 2})).await,
+        sealed_event(&keyring, tenant, &s, "a", json!({"n": 3})).await,
+    ];
+    assert_eq!(
+        append_committed(&t.db, tenant, first).await,
+        vec![
+            Appended::New(Seq(1)),
+            Appended::New(Seq(2)),
+            Appended::Duplicate(Seq(1))
+        ]
+    );
+    let resent = vec![
+        sealed_event(&keyring, tenant, &s, "b", json!({"n": 2})).await,
+        sealed_event(&keyring, tenant, &s, "c", json!({"n": 4})).await,
+    ];
+    assert_eq!(
+        append_committed(&t.db, tenant, resent).await,
+        vec![Appended::Duplicate(Seq(2)), Appended::New(Seq(3))]
+    );
+    assert_eq!(
+        read_after(&t.db, tenant, Seq::ZERO, 100)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn message_ids_are_unique_per_tenant_not_globally() {
+    let t = TestDb::new().await;
+    let keyring = t.keyring();
+    let a = new_tenant(&t.db, &keyring).await;
+    let b = new_tenant(&t.db, &keyring).await;
+    let ea = sealed_event(&keyring, a, &user("1"), "same", json!({})).await;
+    let eb = sealed_event(&keyring, b, &user("1"), "same", json!({})).await;
+    assert_eq!(
+        append_committed(&t.db, a, vec![ea]).await,
+        vec![Appended::New(Seq(1))]
+    );
+    assert_eq!(
+        append_committed(&t.db, b, vec![eb]).await,
+        vec![Appended::New(Seq(1))]
+    );
+    assert_eq!(read_after(&t.db, a, Seq::ZERO, 10).await.unwrap().len(), 1);
+    assert_eq!(read_after(&t.db, b, Seq::ZERO, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn invalid_events_are_refused_and_store_nothing() {
+    let t = TestDb::new().await;
+    let keyring = t.keyring();
+    let tenant = new_tenant(&t.db, &keyring).await;
+    let good = sealed_event(&keyring, tenant, &user("1"), "ok", json!({})).await;
+    let mut bad = good.clone();
+    bad.message_id = "x".repeat(300);
+    let txn = begin_write(&t.db).await.unwrap();
+    let err = append(&txn, tenant, vec![good, bad]).await.unwrap_err();
+    txn.rollback().await.unwrap();
+    assert!(
+        matches!(err, LogError::InvalidEvent { index: 1, .. }),
+        "{err}"
+    );
+    assert!(
+        read_after(&t.db, tenant, Seq::ZERO, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn rolled_back_appends_leave_no_gap() {
+    let t = TestDb::new().await;
+    let keyring = t.keyring();
+    let tenant = new_tenant(&t.db, &keyring).await;
+    let s = user("1");
+    append_committed(
+        &t.db,
+        tenant,
+        vec![sealed_event(&keyring, tenant, &s, "1", json!({})).await],
+    )
+    .await;
+
+    let txn = begin_write(&t.db).await.unwrap();
+    let e = sealed_event(&keyring, tenant, &s, "2", json!({})).await;
+    assert_eq!(
+        append(&txn, tenant, vec![e]).await.unwrap(),
+        vec![Appended::New(Seq(2))]
+    );
+    txn.rollback().await.unwrap();
+
+    let e = sealed_event(&keyring, tenant, &s, "3", json!({})).await;
+    assert_eq!(
+        append_committed(&t.db, tenant, vec![e]).await,
+        vec![Appended::New(Seq(2))]
+    );
+    let seqs: Vec<i64> = read_after(&t.db, tenant, Seq::ZERO, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq.0)
+        .collect();
+    assert_eq!(seqs, vec![1, 2]);
+}
+
+/// Counts the tenant's visible rows and their highest sequence in one statement, so both
+/// come from one snapshot: with no holes, the count equals the maximum.
+async fn visible_count_and_max(db: &DatabaseConnection, tenant: TenantId) -> (i64, i64) {
+    let backend = db.get_database_backend();
+    let placeholder = if backend == sea_orm::DbBackend::Postgres {
+        "$1"
+    } else {
+        "?"
+    };
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            format!("SELECT COUNT(*) AS n, COALESCE(MAX(seq), 0) AS m FROM event_log WHERE tenant_id = {placeholder}"),
+            [tenant.as_uuid().into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    (row.try_get("", "n").unwrap(), row.try_get("", "m").unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appenders_get_gapless_sequences_and_readers_skip_nothing() {
+    const APPENDERS: usize = 6;
+    const BATCHES: usize = 15;
+    const PER_BATCH: usize = 4;
+    const TOTAL: i64 = (APPENDERS * BATCHES * PER_BATCH) as i64;
+
+    let t = TestDb::new().await;
+    let keyring = t.keyring();
+    let tenant = new_tenant(&t.db, &keyring).await;
+
+    let mut appenders = Vec::new();
+    for a in 0..APPENDERS {
+        let db = t.db.clone();
+        let keyring = keyring.clone();
+        appenders.push(tokio::spawn(async move {
+            let subject = user(&format!("appender-{a}"));
+            let mut seqs = Vec::new();
+            for b in 0..BATCHES {
+                let mut batch = Vec::new();
+                for i in 0..PER_BATCH {
+                    batch.push(
+                        sealed_event(
+                            &keyring,
+                            tenant,
+                            &subject,
+                            &format!("{a}-{b}-{i}"),
+                            json!({"a": a}),
+                        )
+                        .await,
+                    );
+                }
+                let txn = begin_write(&db).await.unwrap();
+                let outcome = append(&txn, tenant, batch).await.unwrap();
+                // Hold the transaction open a moment, so that a design that let a later
+                // number commit first would be caught by the reader below.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                txn.commit().await.unwrap();
+                seqs.extend(outcome.into_iter().map(Appended::seq));
+            }
+            seqs
+        }));
+    }
+
+    let reader_db = t.db.clone();
+    let reader = tokio::spawn(async move {
+        let mut checkpoint = Seq::ZERO;
+        let mut seen = Vec::new();
+        let mut snapshots = 0;
+        while checkpoint.0 < TOTAL {
+            let (count, max) = visible_count_and_max(&reader_db, tenant).await;
+            assert_eq!(
+                count, max,
+                "a reader saw sequence {max} while an earlier one was not visible"
+            );
+            snapshots += 1;
+            let batch = read_after(&reader_db, tenant, checkpoint, 7).await.unwrap();
+            for event in &batch {
+                assert_eq!(event.seq, checkpoint.next());
+                checkpoint = event.seq;
+                seen.push(event.seq.0);
+            }
+            if batch.is_empty() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        (seen, snapshots)
+    });
+
+    let mut assigned = Vec::new();
+    for task in appenders {
+        assigned.extend(task.await.unwrap());
+    }
+    let (seen, snapshots) = reader.await.unwrap();
+
+    assigned.sort_unstable();
+    let expected: Vec<i64> = (1..=TOTAL).collect();
+    assert_eq!(
+        assigned.iter().map(|s| s.0).collect::<Vec<_>>(),
+        expected,
+        "sequences are not gapless"
+    );
+    assert_eq!(
+        seen, expected,
+        "the reader did not see every event exactly once, in order"
+    );
+    assert!(snapshots > 1);
+    assert_eq!(head(&t.db, tenant).await.unwrap(), Seq(TOTAL));
+}
+
+#[tokio::test]
+async fn the_database_refuses_update_and_delete_on_the_log() {
+    let t = TestDb::new().await;
+    let keyring = t.keyring();
+    let tenant = new_tenant(&t.db, &keyring).await;
+    append_committed(
+        &t.db,
+        tenant,
+        vec![sealed_event(&keyring, tenant, &user("1"), "m", json!({})).await],
+    )
+    .await;
+    let before = read_after(&t.db, tenant, Seq::ZERO, 10).await.unwrap();
+
+    let mut statements = vec![
+        "UPDATE event_log SET event_type = 'changed'".to_owned(),
+        "UPDATE event_log SET payload = payload".to_owned(),
+        "DELETE FROM event_log".to_owned(),
+    ];
+    if t.backend == Backend::Postgres {
+        statements.push("TRUNCATE event_log".to_owned());
+    }
+    for sql in statements {
+        let err = t.db.execute_unprepared(&sql).await.expect_err(&sql);
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+    assert_eq!(
+        read_after(&t.db, tenant, Seq::ZERO, 10).await.unwrap(),
+        before
+    );
+}
+
+#[tokio::test]
+async fn a_flipped_byte_fails_to_open() {
+    let t = TestDb::new().await;
+    let keyring = t.keyring();
+    let tenant = new_tenant(&t.db, &keyring).await;
+    append_committed(
+        &t.db,
+        tenant,
+        vec![sealed_event(&keyring, tenant, &user("1"), "m", json!({"x": 1})).await],
+    )
+    .await;
+    let stored = read_after(&t.db, tenant, Seq::ZERO, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    for position in [0, 1, 13, stored.payload.len() / 2, stored.payload.len() - 1] {
+        let mut altered = stored.clone();
+        altered.payload[position] ^= 0x01;
+        assert!(
+            open_json(&keyring, &altered).await.is_err(),
+            "byte {position} flipped yet opened"
+        );
+    }
+    assert!(open_json(&keyring, &stored).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_payload_moved_to_another_tenant_or_event_fails_to_open() {
+    let t = TestDb::new().await;
+    let keyring = t.keyring();
+    let a = new_tenant(&t.db, &keyring).await;
+    let b = new_tenant(&t.db, &keyring).await;
+    append_committed(
+        &t.db,
+        a,
+        vec![sealed_event(&keyring, a, &user("1"), "m", json!({"secret": "a"})).await],
+    )
+    .await;
+    let original = read_after(&t.db, a, Seq::ZERO, 10).await.unwrap().remove(0);
+
+    // Copied row by row into tenant B's log, keeping A's key id.
+    let mut moved = original.clone();
+    moved.tenant_id = b;
+    assert!(matches!(
+        open_json(&keyring, &moved).await,
+        Err(KeyringError::UnknownDataKey(_))
+    ));
+
+    // Copied under a key id that tenant B does have: the key and the bound data differ.
+    let b_key = keyring.subject_key(b, &user("1")).await.unwrap();
+    moved.key_id = b_key.key_id();
+    assert!(matches!(
+        open_json(&keyring, &moved).await,
+        Err(KeyringError::Tampered)
+    ));
+
+    // Within tenant A, under another event's id.
+    let mut renamed = original.clone();
+    renamed.event_id = EventId::new();
+    assert!(matches!(
+        open_json(&keyring, &renamed).await,
+        Err(KeyringError::Tampered)
+    ));
+}
+
+#[tokio::test]
+async fn shredding_a_subject_makes_exactly_its_events_unreadable() {
+    let t = TestDb::new().await;
+    let keyring = t.keyring();
+    let tenant = new_tenant(&t.db, &keyring).await;
+    let (ann, bob) = (user("ann"), user("bob"));
+    let mut batch = Vec::new();
+    for i in 0..6 {
+        let who = if i % 2 == 0 { &ann } else { &bob };
+        batch.push(sealed_event(&keyring, tenant, who, &format!("m{i}"), json!({"i": i})).await);
+    }
+    append_committed(&t.db, tenant, batch).await;
+    let ann_key = keyring
+        .find_subject_key_id(tenant, &ann)
+        .await
+        .unwrap()
+        .unwrap();
+
+    assert_eq!(
+        keyring.shred_subject(tenant, &ann).await.unwrap(),
+        Some(ann_key)
+    );
+    assert_eq!(
+        keyring.shred_subject(tenant, &ann).await.unwrap(),
+        None,
+        "shredding twice finds nothing"
+    );
+
+    // A keyring with cold caches (another process, or after a restart) sees the same.
+    let cold = t.keyring();
+    for reader in [&keyring, &cold] {
+        let events = read_after(&t.db, tenant, Seq::ZERO, 100).await.unwrap();
+        assert_eq!(events.len(), 6, "the log keeps every row");
+        for (i, event) in events.iter().enumerate() {
+            let opened = open_json(reader, event).await.unwrap();
+            if i % 2 == 0 {
+                assert_eq!(opened, None, "ann's event {i} still opens");
+            } else {
+                assert_eq!(opened, Some(json!({"i": i})), "bob's event {i} was harmed");
+            }
+        }
+    }
+
+    // New events for the same person get a new key and stay readable.
+    let later = sealed_event(&keyring, tenant, &ann, "later", json!({"new": true})).await;
+    assert_ne!(later.key_id, ann_key);
+    append_committed(&t.db, tenant, vec![later]).await;
+    let last = read_after(&t.db, tenant, Seq(6), 10)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        open_json(&keyring, &last).await.unwrap(),
+        Some(json!({"new": true}))
+    );
+}
+
+#[tokio::test]
+async fn shredding_a_tenant_makes_all_its_events_unreadable_and_spares_others() {
+    let t = TestDb::new().await;
+    let keyring = t.keyring();
+    let doomed = new_tenant(&t.db, &keyring).await;
+    let kept = new_tenant(&t.db, &keyring).await;
+    for tenant in [doomed, kept] {
+        let mut batch = Vec::new();
+        for i in 0..5 {
+            batch.push(
+                sealed_event(
+                    &keyring,
+                    tenant,
+                    &user(&format!("u{i}")),
+                    &format!("m{i}"),
+                    json!({"i": i}),
+                )
+                .await,
+            );
+        }
+        append_committed(&t.db, tenant, batch).await;
+    }
+
+    keyring.shred_tenant(doomed).await.unwrap();
+
+    let cold = t.keyring();
+    for reader in [&keyring, &cold] {
+        for event in read_after(&t.db, doomed, Seq::ZERO, 100).await.unwrap() {
+            assert_eq!(open_json(reader, &event).await.unwrap(), None);
+        }
+        let kept_events = read_after(&t.db, kept, Seq::ZERO, 100).await.unwrap();
+        assert_eq!(kept_events.len(), 5);
+        for event in kept_events {
+            assert!(open_json(reader, &event).await.unwrap().is_some());
+        }
+    }
+    assert!(matches!(
+        keyring.subject_key(doomed, &user("u0")).await,
+        Err(KeyringError::TenantShredded(_))
+    ));
+}
+
+#[tokio::test]
+async fn distinct_subjects_get_distinct_keys_and_one_subject_one_key() {
+    let t = TestDb::new().await;
+    let keyring = t.keyring();
+    let tenant = new_tenant(&t.db, &keyring).await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let keyring = keyring.clone();
+        tasks.push(tokio::spawn(async move {
+            keyring
+                .subject_key(tenant, &user("same"))
+                .await
+                .unwrap()
+                .key_id()
+        }));
+    }
+    let mut ids = HashSet::new();
+    for task in tasks {
+        ids.insert(task.await.unwrap());
+    }
+    assert_eq!(
+        ids.len(),
+        1,
+        "concurrent first use created several keys for one subject"
+    );
+    let other = keyring
+        .subject_key(tenant, &user("other"))
+        .await
+        .unwrap()
+        .key_id();
+    assert!(!ids.contains(&other));
+}

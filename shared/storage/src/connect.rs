@@ -1,0 +1,141 @@
+use std::path::Path;
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend};
+
+use crate::StorageError;
+
+/// Which database engine a URL names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Result<Backend, StorageError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StorageError::UnsupportedUrl(redact_url(url)))
+        }
+    }
+}
+
+/// Pool settings; the defaults suit one process on a small machine.
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The URL of the SQLite database file inside a data directory, creating the directory.
+pub fn sqlite_url(data_dir: &Path) -> Result<String, StorageError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| StorageError::DataDir {
+        path: data_dir.display().to_string(),
+        source,
+    })?;
+    Ok(format!(
+        "sqlite://{}",
+        data_dir.join("cdp.sqlite3").display()
+    ))
+}
+
+/// Opens a connection pool for a `sqlite://` or `postgres://` URL.
+pub async fn connect(
+    url: &str,
+    options: &ConnectOptions,
+) -> Result<DatabaseConnection, StorageError> {
+    let backend = Backend::of_url(url)?;
+    let mut opts = sea_orm::ConnectOptions::new(url.to_owned());
+    opts.max_connections(options.max_connections)
+        .min_connections(0)
+        .acquire_timeout(options.acquire_timeout)
+        .sqlx_logging(false);
+    if backend == Backend::Sqlite {
+        // WAL lets readers run beside the writer; synchronous FULL makes a commit durable
+        // before it returns, which is what acknowledging an event promises.
+        opts.map_sqlx_sqlite_opts(|o| {
+            o.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true)
+        });
+    }
+    Database::connect(opts)
+        .await
+        .map_err(|source| StorageError::Connect {
+            url: redact_url(url),
+            source,
+        })
+}
+
+/// Answers when the database answers a trivial query.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), StorageError> {
+    db.execute_unprepared("SELECT 1").await?;
+    Ok(())
+}
+
+/// Which backend an open connection talks to.
+pub fn backend_of(db: &impl ConnectionTrait) -> Backend {
+    match db.get_database_backend() {
+        DbBackend::Postgres => Backend::Postgres,
+        _ => Backend::Sqlite,
+    }
+}
+
+/// A URL fit for logs and errors: any password is replaced.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_error_messages() {
+        assert_eq!(
+            redact_url("postgres://cdp:s3cret@db:5432/cdp"),
+            "postgres://cdp:***@db:5432/cdp"
+        );
+        assert_eq!(redact_url("sqlite://./data/x"), "sqlite://./data/x");
+        let err = Backend::of_url("mysql://root:pw@h/db").unwrap_err();
+        assert!(!err.to_string().contains("pw@"), "{err}");
+    }
+
+    #[test]
+    fn backends_are_recognised_by_scheme() {
+        assert_eq!(Backend::of_url("sqlite://x").unwrap(), Backend::Sqlite);
+        assert_eq!(
+            Backend::of_url("postgres://h/db").unwrap(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            Backend::of_url("postgresql://h/db").unwrap(),
+            Backend::Postgres
+        );
+    }
+}

@@ -1,0 +1,11 @@
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum TenancyError {
+    #[error("could not create the tenant's keys")]
+    Keyring(#[from] cdp_keyring::KeyringError),
+    #[error("the operating system's random generator failed")]
+    Randomness,
+    #[error("tenant query failed")]
+    Db(#[from] sea_orm::DbErr),
+}

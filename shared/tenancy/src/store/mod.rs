@@ -1,0 +1,3 @@
+pub(crate) mod credential;
+pub(crate) mod source;
+pub(crate) mod tenant;
