@@ -1,1 +1,41 @@
+//! The `cdp` binary's library: command-line commands, start-up, and the HTTP application
+//! that composes every role. Tests start the same [`Application`] the binary does.
 
+pub mod cli;
+mod error;
+mod http;
+mod runtime;
+
+pub use error::{Error, error_chain};
+pub use http::Application;
+pub use runtime::Runtime;
+
+use cdp_config::Config;
+use cdp_domain::TenantName;
+
+use crate::cli::{Command, TenantCommand};
+
+/// Runs one command to completion.
+pub async fn run(command: Command, config: Config) -> Result<(), Error> {
+    match command {
+        Command::Serve => {
+            let runtime = Runtime::start(&config).await?;
+            let app = Application::build(runtime, config.http_addr).await?;
+            app.run_until_stopped().await
+        }
+        Command::Migrate => {
+            Runtime::start(&config).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Tenant {
+            command: TenantCommand::Create { name },
+        } => {
+            let name = TenantName::parse(&name)?;
+            let runtime = Runtime::start(&config).await?;
+            let created = cdp_tenancy::create_tenant(&runtime.db, &runtime.keyring, name).await?;
+            println!("{}", created.to_json());
+            Ok(())
+        }
+    }
+}

@@ -41,12 +41,23 @@ impl Default for ConnectOptions {
     }
 }
 
+/// Creates a directory, readable by its owner only, unless it exists.
+pub fn create_private_dir(path: &Path) -> Result<(), StorageError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(path)
+        .map_err(|source| StorageError::DataDir {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
 /// The URL of the SQLite database file inside a data directory, creating the directory.
 pub fn sqlite_url(data_dir: &Path) -> Result<String, StorageError> {
-    std::fs::create_dir_all(data_dir).map_err(|source| StorageError::DataDir {
-        path: data_dir.display().to_string(),
-        source,
-    })?;
+    create_private_dir(data_dir)?;
     Ok(format!(
         "sqlite://{}",
         data_dir.join("cdp.sqlite3").display()

@@ -5,7 +5,9 @@ mod connect;
 mod error;
 mod migrate;
 
-pub use connect::{Backend, ConnectOptions, backend_of, connect, ping, sqlite_url};
+pub use connect::{
+    Backend, ConnectOptions, backend_of, connect, create_private_dir, ping, sqlite_url,
+};
 pub use error::{StorageError, is_unique_violation};
 pub use migrate::migrate;
 pub use sea_orm::{DatabaseConnection, DatabaseTransaction};

@@ -1,1 +1,104 @@
+//! Telemetry set up in one place: an environment filter, human or JSON log lines on stderr
+//! (stdout stays free for command output), and an OpenTelemetry trace exporter that is off
+//! unless the standard `OTEL_EXPORTER_OTLP_ENDPOINT` is set. W3C trace context is the
+//! propagation format.
 
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use thiserror::Error;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+#[derive(Debug, Error)]
+pub enum TelemetryError {
+    #[error("invalid log filter {filter:?}")]
+    Filter {
+        filter: String,
+        #[source]
+        source: tracing_subscriber::filter::ParseError,
+    },
+    #[error("could not build the OTLP trace exporter")]
+    Exporter(#[source] opentelemetry_otlp::ExporterBuildError),
+    #[error("a global tracing subscriber is already installed")]
+    AlreadyInstalled,
+}
+
+/// Flushes and stops the trace exporter when dropped, at shutdown.
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take()
+            && let Err(e) = provider.shutdown()
+        {
+            eprintln!("could not flush traces at shutdown: {e}");
+        }
+    }
+}
+
+/// Installs the global subscriber. `filter` is used when `RUST_LOG` is unset.
+pub fn init(
+    service_name: &str,
+    filter: &str,
+    json: bool,
+) -> Result<TelemetryGuard, TelemetryError> {
+    let filter_text = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_owned());
+    let env_filter = EnvFilter::try_new(&filter_text).map_err(|source| TelemetryError::Filter {
+        filter: filter_text.clone(),
+        source,
+    })?;
+
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = if json {
+        fmt.json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .boxed()
+    } else {
+        fmt.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .boxed()
+    };
+
+    let provider = otlp_provider(service_name)?;
+    let otel = provider
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("cdp")));
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+
+    tracing_subscriber::registry()
+        .with(env_filter)
+        .with(fmt)
+        .with(otel)
+        .try_init()
+        .map_err(|_| TelemetryError::AlreadyInstalled)?;
+    Ok(TelemetryGuard { provider })
+}
+
+fn otlp_provider(service_name: &str) -> Result<Option<SdkTracerProvider>, TelemetryError> {
+    let endpoint_set = [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ]
+    .iter()
+    .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
+    if !endpoint_set {
+        return Ok(None);
+    }
+    // The exporter reads the endpoint itself; OTEL_SERVICE_NAME, when set, wins over ours.
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .build()
+        .map_err(TelemetryError::Exporter)?;
+    let service_name =
+        std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| service_name.to_owned());
+    let provider = SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(Resource::builder().with_service_name(service_name).build())
+        .build();
+    Ok(Some(provider))
+}

@@ -1,0 +1,14 @@
+# Multi-stage build of the cdp binary.
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p cdp && strip target/release/cdp
+
+FROM debian:bookworm-slim
+RUN useradd --system --uid 10001 cdp && mkdir -p /var/lib/cdp && chown cdp /var/lib/cdp
+COPY --from=build /src/target/release/cdp /usr/local/bin/cdp
+USER cdp
+ENV CDP_HTTP_ADDR=0.0.0.0:8080 CDP_DATA_DIR=/var/lib/cdp CDP_LOG_FORMAT=json
+EXPOSE 8080
+ENTRYPOINT ["cdp"]
+CMD ["serve"]

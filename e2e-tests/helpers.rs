@@ -1,0 +1,146 @@
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+pub const CDP: &str = env!("CARGO_BIN_EXE_cdp");
+
+/// Settings every test shares: the suite's database when there is one, with a master key
+/// fixed for this test process, and nothing else from the caller's environment.
+pub fn suite_env() -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        env.push(("DATABASE_URL".into(), url));
+        env.push(("CDP_MASTER_KEY".into(), test_master_key()));
+    }
+    if let Ok(url) = std::env::var("REDIS_URL") {
+        env.push(("REDIS_URL".into(), url));
+    }
+    env
+}
+
+fn test_master_key() -> String {
+    use std::sync::OnceLock;
+    static KEY: OnceLock<String> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let out = Command::new("sh")
+            .args(["-c", "head -c 32 /dev/urandom | base64"])
+            .output()
+            .expect("generate a master key");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    })
+    .clone()
+}
+
+/// A `cdp` command in `dir` with exactly `env` (plus PATH): no CDP_ setting leaks in.
+pub fn cdp_command(dir: &Path, env: &[(String, String)]) -> Command {
+    let mut cmd = Command::new(CDP);
+    cmd.current_dir(dir).env_clear();
+    if let Ok(path) = std::env::var("PATH") {
+        cmd.env("PATH", path);
+    }
+    cmd.env("RUST_LOG", "info");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+pub fn run_cdp(dir: &Path, env: &[(String, String)], args: &[&str]) -> Output {
+    cdp_command(dir, env)
+        .args(args)
+        .output()
+        .expect("run the cdp binary")
+}
+
+/// A running `cdp serve`, killed when dropped.
+pub struct Server {
+    child: Child,
+    pub base_url: String,
+    pub dir: PathBuf,
+    log: Arc<Mutex<String>>,
+    _temp: Option<TempDir>,
+}
+
+impl Server {
+    /// Starts `cdp serve` on a free port in a fresh directory.
+    pub fn start(env: &[(String, String)]) -> Server {
+        let temp = tempfile::tempdir().expect("temporary directory");
+        let dir = temp.path().to_path_buf();
+        let mut server = Self::start_in(&dir, env);
+        server._temp = Some(temp);
+        server
+    }
+
+    pub fn start_in(dir: &Path, env: &[(String, String)]) -> Server {
+        let mut env = env.to_vec();
+        env.push(("CDP_HTTP_ADDR".into(), "127.0.0.1:0".into()));
+        let mut child = cdp_command(dir, &env)
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start cdp serve");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(at) = line.find("listening on http://") {
+                    let url: String = line[at + "listening on ".len()..]
+                        .chars()
+                        .take_while(|c| !c.is_whitespace())
+                        .collect();
+                    let _ = tx.send(url);
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let base_url = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "cdp serve did not log its address:\n{}",
+                    log.lock().unwrap()
+                );
+            }
+        };
+        Server {
+            child,
+            base_url,
+            dir: dir.to_path_buf(),
+            log,
+            _temp: None,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Everything the server wrote to stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: the real `cdp` binary, started as a separate process in a fresh
+//! directory, driven over HTTP and its command line. They use the storage the test run
+//! uses (PostgreSQL when DATABASE_URL is set, SQLite otherwise) unless a test is about the
+//! embedded default itself.
+
+mod cli;
+mod helpers;
+mod server;

@@ -1,0 +1,32 @@
+use clap::{Parser, Subcommand};
+
+/// Customer Data Platform server. With no configuration it keeps its data in SQLite under
+/// ./data and listens on 127.0.0.1:8080; see the README for every setting.
+#[derive(Debug, Parser)]
+#[command(name = "cdp", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server with every role in one process (applies migrations first).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage tenants (workspaces).
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant; prints its id, a write key and an owner API key as JSON.
+    Create {
+        /// The workspace's display name.
+        name: String,
+    },
+}

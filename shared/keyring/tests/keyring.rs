@@ -1,0 +1,158 @@
+//! Keyring tests against a real key store (SQLite, or PostgreSQL when DATABASE_URL is set).
+
+use cdp_domain::{EventId, Identity, IdentityKind, KeySubject, TenantId};
+use cdp_keyring::{Keyring, KeyringError, KeyringOptions, MasterKey, Opened};
+use cdp_storage::begin_write;
+use cdp_testkit::TestDb;
+
+async fn tenant_with_key(t: &TestDb, keyring: &Keyring) -> TenantId {
+    let tenant = TenantId::new();
+    let txn = begin_write(&t.db).await.unwrap();
+    keyring.create_tenant_key(&txn, tenant).await.unwrap();
+    txn.commit().await.unwrap();
+    tenant
+}
+
+fn email(value: &str) -> KeySubject {
+    KeySubject::Identity(Identity::new(IdentityKind::Email, value).unwrap())
+}
+
+#[tokio::test]
+async fn sealed_data_opens_after_a_restart_with_the_same_master_key() {
+    let t = TestDb::new().await;
+    let tenant = tenant_with_key(&t, &t.keyring()).await;
+    let event = EventId::new();
+    let (key_id, sealed) = t
+        .keyring()
+        .seal(tenant, event, &email("ann@example.com"), b"payload")
+        .await
+        .unwrap();
+    match t
+        .keyring()
+        .open(tenant, event, key_id, &sealed)
+        .await
+        .unwrap()
+    {
+        Opened::Plain(bytes) => assert_eq!(bytes, b"payload"),
+        Opened::Shredded => panic!("a live key reported shredded"),
+    }
+}
+
+#[tokio::test]
+async fn another_master_key_is_named_as_the_problem() {
+    let t = TestDb::new().await;
+    let keyring = t.keyring();
+    let tenant = tenant_with_key(&t, &keyring).await;
+    let (key_id, sealed) = keyring
+        .seal(tenant, EventId::new(), &email("a@b.c"), b"x")
+        .await
+        .unwrap();
+    let stranger = Keyring::new(
+        t.db.clone(),
+        MasterKey::generate().unwrap(),
+        KeyringOptions::default(),
+    );
+    let err = stranger
+        .open(tenant, EventId::new(), key_id, &sealed)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, KeyringError::WrongMasterKey { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn the_tenant_marker_and_identities_get_separate_keys() {
+    let t = TestDb::new().await;
+    let keyring = t.keyring();
+    let tenant = tenant_with_key(&t, &keyring).await;
+    let own = keyring
+        .subject_key(tenant, &KeySubject::Tenant)
+        .await
+        .unwrap();
+    let ann = keyring
+        .subject_key(tenant, &email("ann@example.com"))
+        .await
+        .unwrap();
+    let ann_phone = keyring
+        .subject_key(
+            tenant,
+            &KeySubject::Identity(Identity::new(IdentityKind::Phone, "ann@example.com").unwrap()),
+        )
+        .await
+        .unwrap();
+    assert_ne!(own.key_id(), ann.key_id());
+    assert_ne!(
+        ann.key_id(),
+        ann_phone.key_id(),
+        "the same value under another kind is another identity"
+    );
+    assert_eq!(
+        keyring
+            .subject_key(tenant, &KeySubject::Tenant)
+            .await
+            .unwrap()
+            .key_id(),
+        own.key_id()
+    );
+}
+
+#[tokio::test]
+async fn unknown_tenants_are_an_error_not_a_new_key() {
+    let t = TestDb::new().await;
+    let err = t
+        .keyring()
+        .subject_key(TenantId::new(), &email("a@b.c"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, KeyringError::UnknownTenant(_)), "{err}");
+}
+
+#[tokio::test]
+async fn the_key_cache_serves_repeated_use() {
+    let t = TestDb::new().await;
+    let keyring = t.keyring();
+    let tenant = tenant_with_key(&t, &keyring).await;
+    let subject = email("ann@example.com");
+    let first = keyring.subject_key(tenant, &subject).await.unwrap();
+    let before = keyring.cache_stats();
+    for _ in 0..10 {
+        assert_eq!(
+            keyring
+                .subject_key(tenant, &subject)
+                .await
+                .unwrap()
+                .key_id(),
+            first.key_id()
+        );
+    }
+    let after = keyring.cache_stats();
+    assert_eq!(after.hits - before.hits, 10);
+    assert_eq!(after.misses, before.misses);
+}
+
+#[tokio::test]
+async fn no_key_material_or_identity_shows_in_debug_output() {
+    let t = TestDb::new().await;
+    let master = MasterKey::generate().unwrap();
+    let encoded = master.to_base64().to_string();
+    let keyring = Keyring::new(t.db.clone(), master, KeyringOptions::default());
+    let tenant = tenant_with_key(&t, &keyring).await;
+    let subject = email("ann.secret@example.com");
+    let key = keyring.subject_key(tenant, &subject).await.unwrap();
+    let event = EventId::new();
+    let opened = keyring
+        .open(
+            tenant,
+            event,
+            key.key_id(),
+            &key.seal(event, b"very private").unwrap(),
+        )
+        .await
+        .unwrap();
+    let shown = format!(
+        "{keyring:?} {key:?} {opened:?} {subject:?} {:?}",
+        KeyringError::Tampered
+    );
+    for secret in [encoded.as_str(), "ann.secret@example.com", "very private"] {
+        assert!(!shown.contains(secret), "{secret:?} leaked into {shown}");
+    }
+}
