@@ -138,6 +138,16 @@ impl Drop for Server {
     }
 }
 
+/// GETs `path` and returns the status and the JSON body (`Null` when the body is not JSON).
+pub async fn get_json(server: &Server, path: &str) -> (u16, serde_json::Value) {
+    let response = http().get(server.url(path)).send().await.unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
+
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))

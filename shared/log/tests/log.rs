@@ -80,6 +80,22 @@ async fn open_json(
     }
 }
 
+/// A new tenant whose log holds one committed event with `body`, and that event as stored.
+async fn tenant_with_one_event(
+    t: &TestDb,
+    keyring: &Keyring,
+    body: serde_json::Value,
+) -> (TenantId, StoredEvent) {
+    let tenant = new_tenant(&t.db, keyring).await;
+    let event = sealed_event(keyring, tenant, &user("1"), "m", body).await;
+    append_committed(&t.db, tenant, vec![event]).await;
+    let stored = read_after(&t.db, tenant, Seq::ZERO, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    (tenant, stored)
+}
+
 fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
@@ -119,19 +135,10 @@ async fn append_then_read_returns_every_field() {
 async fn payloads_are_not_stored_in_clear() {
     let t = TestDb::new().await;
     let keyring = t.keyring();
-    let tenant = new_tenant(&t.db, &keyring).await;
     let marker = "ann.marker@example.com";
-    let event = sealed_event(
-        &keyring,
-        tenant,
-        &user("ann"),
-        "m",
-        json!({"traits": {"email": marker}}),
-    )
-    .await;
-    append_committed(&t.db, tenant, vec![event]).await;
-    let read = read_after(&t.db, tenant, Seq::ZERO, 10).await.unwrap();
-    let haystack = &read[0].payload;
+    let (_, stored) =
+        tenant_with_one_event(&t, &keyring, json!({"traits": {"email": marker}})).await;
+    let haystack = &stored.payload;
     assert!(
         !haystack
             .windows(marker.len())
@@ -368,14 +375,8 @@ async fn concurrent_appenders_get_gapless_sequences_and_readers_skip_nothing() {
 async fn the_database_refuses_update_and_delete_on_the_log() {
     let t = TestDb::new().await;
     let keyring = t.keyring();
-    let tenant = new_tenant(&t.db, &keyring).await;
-    append_committed(
-        &t.db,
-        tenant,
-        vec![sealed_event(&keyring, tenant, &user("1"), "m", json!({})).await],
-    )
-    .await;
-    let before = read_after(&t.db, tenant, Seq::ZERO, 10).await.unwrap();
+    let (tenant, stored) = tenant_with_one_event(&t, &keyring, json!({})).await;
+    let before = vec![stored];
 
     let mut statements = vec![
         "UPDATE event_log SET event_type = 'changed'".to_owned(),
@@ -399,17 +400,7 @@ async fn the_database_refuses_update_and_delete_on_the_log() {
 async fn a_flipped_byte_fails_to_open() {
     let t = TestDb::new().await;
     let keyring = t.keyring();
-    let tenant = new_tenant(&t.db, &keyring).await;
-    append_committed(
-        &t.db,
-        tenant,
-        vec![sealed_event(&keyring, tenant, &user("1"), "m", json!({"x": 1})).await],
-    )
-    .await;
-    let stored = read_after(&t.db, tenant, Seq::ZERO, 10)
-        .await
-        .unwrap()
-        .remove(0);
+    let (_, stored) = tenant_with_one_event(&t, &keyring, json!({"x": 1})).await;
     for position in [0, 1, 13, stored.payload.len() / 2, stored.payload.len() - 1] {
         let mut altered = stored.clone();
         altered.payload[position] ^= 0x01;
@@ -425,15 +416,8 @@ async fn a_flipped_byte_fails_to_open() {
 async fn a_payload_moved_to_another_tenant_or_event_fails_to_open() {
     let t = TestDb::new().await;
     let keyring = t.keyring();
-    let a = new_tenant(&t.db, &keyring).await;
+    let (_, original) = tenant_with_one_event(&t, &keyring, json!({"secret": "a"})).await;
     let b = new_tenant(&t.db, &keyring).await;
-    append_committed(
-        &t.db,
-        a,
-        vec![sealed_event(&keyring, a, &user("1"), "m", json!({"secret": "a"})).await],
-    )
-    .await;
-    let original = read_after(&t.db, a, Seq::ZERO, 10).await.unwrap().remove(0);
 
     // Copied row by row into tenant B's log, keeping A's key id.
     let mut moved = original.clone();
