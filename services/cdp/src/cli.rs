@@ -29,4 +29,15 @@ pub enum TenantCommand {
         /// The workspace's display name.
         name: String,
     },
+    /// Set a tenant's ingest rate limit (applies within seconds, on every ingest process).
+    Limit {
+        /// The tenant id (`ten_…`).
+        tenant: String,
+        /// Sustained events per second.
+        #[arg(long)]
+        events_per_second: u32,
+        /// Events allowed at once on top of the rate (default: twice the rate).
+        #[arg(long)]
+        burst: Option<u32>,
+    },
 }

@@ -11,7 +11,7 @@ pub use http::Application;
 pub use runtime::Runtime;
 
 use cdp_config::Config;
-use cdp_domain::TenantName;
+use cdp_domain::{TenantId, TenantName};
 
 use crate::cli::{Command, TenantCommand};
 
@@ -20,7 +20,7 @@ pub async fn run(command: Command, config: Config) -> Result<(), Error> {
     match command {
         Command::Serve => {
             let runtime = Runtime::start(&config).await?;
-            let app = Application::build(runtime, config.http_addr).await?;
+            let app = Application::build(runtime, &config).await?;
             app.run_until_stopped().await
         }
         Command::Migrate => {
@@ -35,6 +35,24 @@ pub async fn run(command: Command, config: Config) -> Result<(), Error> {
             let runtime = Runtime::start(&config).await?;
             let created = cdp_tenancy::create_tenant(&runtime.db, &runtime.keyring, name).await?;
             println!("{}", created.to_json());
+            Ok(())
+        }
+        Command::Tenant {
+            command:
+                TenantCommand::Limit {
+                    tenant,
+                    events_per_second,
+                    burst,
+                },
+        } => {
+            let tenant: TenantId = tenant.parse()?;
+            let burst = burst.unwrap_or(events_per_second.saturating_mul(2));
+            let runtime = Runtime::start(&config).await?;
+            cdp_tenancy::set_ingest_limit(&runtime.db, tenant, events_per_second, burst).await?;
+            println!(
+                "{}",
+                serde_json::json!({"tenant_id": tenant, "events_per_second": events_per_second, "burst": burst})
+            );
             Ok(())
         }
     }

@@ -59,6 +59,18 @@ pub struct Config {
     /// How many unwrapped data keys the keyring keeps in memory.
     #[serde(default = "defaults::key_cache_capacity")]
     pub key_cache_capacity: usize,
+    /// The ingest rate limit of tenants without one of their own: events per second…
+    #[serde(default = "defaults::ingest_events_per_second")]
+    pub ingest_events_per_second: u32,
+    /// …and the burst allowed on top.
+    #[serde(default = "defaults::ingest_burst")]
+    pub ingest_burst: u32,
+    /// Events that may wait for a commit before ingestion answers 503.
+    #[serde(default = "defaults::ingest_max_queued_events")]
+    pub ingest_max_queued_events: usize,
+    /// Commit transactions in flight at once (default: 1 on SQLite, 4 on PostgreSQL).
+    #[serde(default)]
+    pub ingest_committers: Option<usize>,
 }
 
 mod defaults {
@@ -78,6 +90,15 @@ mod defaults {
         16
     }
     pub fn key_cache_capacity() -> usize {
+        100_000
+    }
+    pub fn ingest_events_per_second() -> u32 {
+        10_000
+    }
+    pub fn ingest_burst() -> u32 {
+        20_000
+    }
+    pub fn ingest_max_queued_events() -> usize {
         100_000
     }
 }

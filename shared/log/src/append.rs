@@ -87,7 +87,7 @@ pub async fn append(
     Ok(outcomes)
 }
 
-fn validate(events: &[NewEvent]) -> Result<(), LogError> {
+pub(crate) fn validate(events: &[NewEvent]) -> Result<(), LogError> {
     for (index, event) in events.iter().enumerate() {
         let reason = if event.message_id.is_empty() {
             "message id is empty"

@@ -6,7 +6,8 @@ use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
 use serde::Serialize;
 
 use crate::TenancyError;
-use crate::store::{credential, source, tenant};
+use crate::source::{SourceKind, create_source};
+use crate::store::{credential, tenant};
 use crate::token::{SecretToken, TokenKind, hash};
 
 /// A new tenant with its first source and credentials. The secrets exist in clear only here.
@@ -51,40 +52,20 @@ pub async fn create_tenant(
     name: TenantName,
 ) -> Result<CreatedTenant, TenancyError> {
     let tenant_id = TenantId::new();
-    let source_id = SourceId::new();
-    let write_key = SecretToken::generate(TokenKind::WriteKey)?;
     let api_key = SecretToken::generate(TokenKind::ApiKey)?;
-    let now = Utc::now();
 
     let txn = begin_write(db).await?;
     tenant::Entity::insert(tenant::ActiveModel {
         id: Set(tenant_id.as_uuid()),
         name: Set(name.as_str().to_owned()),
         status: Set(tenant::ACTIVE.to_owned()),
-        created_at: Set(now),
+        created_at: Set(Utc::now()),
     })
     .exec_without_returning(&txn)
     .await?;
     keyring.create_tenant_key(&txn, tenant_id).await?;
-    source::Entity::insert(source::ActiveModel {
-        tenant_id: Set(tenant_id.as_uuid()),
-        id: Set(source_id.as_uuid()),
-        name: Set("default".to_owned()),
-        kind: Set(source::TRACKING.to_owned()),
-        created_at: Set(now),
-    })
-    .exec_without_returning(&txn)
-    .await?;
-    insert_credential(
-        &txn,
-        tenant_id,
-        Some(source_id),
-        "default write key",
-        &write_key,
-        TokenKind::WriteKey,
-        "ingest",
-    )
-    .await?;
+    let (source, write_key) =
+        create_source(&txn, tenant_id, "default", SourceKind::Tracking, None).await?;
     insert_credential(
         &txn,
         tenant_id,
@@ -101,13 +82,13 @@ pub async fn create_tenant(
     Ok(CreatedTenant {
         tenant_id,
         name,
-        source_id,
+        source_id: source.id,
         write_key,
         api_key,
     })
 }
 
-async fn insert_credential<C: ConnectionTrait>(
+pub(crate) async fn insert_credential<C: ConnectionTrait>(
     conn: &C,
     tenant_id: TenantId,
     source_id: Option<SourceId>,

@@ -1,14 +1,22 @@
 //! The HTTP application: every role's routes on one server.
 
 mod health;
-mod problem;
 
 use std::net::{SocketAddr, TcpListener};
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
+use cdp_api::ApiState;
+use cdp_auth::Authenticator;
+use cdp_config::Config;
+use cdp_ingest::{IngestLimit, IngestOptions, IngestState};
+use cdp_log::{GroupCommitOptions, GroupCommitter};
+use cdp_storage::Backend;
 
 use crate::{Error, Runtime};
+
+/// Largest JSON body of the management API.
+const API_BODY_LIMIT: usize = 256 * 1024;
 
 pub struct Application {
     addr: SocketAddr,
@@ -16,19 +24,58 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds the listener (port 0 picks a free one) and prepares the server.
-    pub async fn build(runtime: Runtime, addr: SocketAddr) -> Result<Application, Error> {
-        let listener = TcpListener::bind(addr).map_err(|source| Error::Bind {
-            addr: addr.to_string(),
+    /// Starts the background parts (the group committer) and binds the listener (port 0
+    /// picks a free one).
+    pub async fn build(runtime: Runtime, config: &Config) -> Result<Application, Error> {
+        let committers = config.ingest_committers.unwrap_or(match runtime.backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => 4,
+        });
+        let committer = GroupCommitter::start(
+            runtime.db.clone(),
+            GroupCommitOptions {
+                max_queued_events: config.ingest_max_queued_events,
+                committers,
+                ..GroupCommitOptions::default()
+            },
+        );
+        let ingest = web::Data::new(IngestState::new(
+            runtime.db.clone(),
+            runtime.keyring.clone(),
+            committer,
+            runtime.redis.clone(),
+            IngestOptions {
+                default_limit: IngestLimit {
+                    events_per_second: config.ingest_events_per_second,
+                    burst: config.ingest_burst,
+                },
+            },
+        ));
+        let api = web::Data::new(ApiState {
+            db: runtime.db.clone(),
+            keyring: runtime.keyring.clone(),
+        });
+        let authenticator = web::Data::new(Authenticator::new(runtime.db.clone()));
+        let runtime = web::Data::new(runtime);
+
+        let listener = TcpListener::bind(config.http_addr).map_err(|source| Error::Bind {
+            addr: config.http_addr.to_string(),
             source,
         })?;
         let addr = listener.local_addr().map_err(Error::Server)?;
-        let state = web::Data::new(runtime);
         let server = HttpServer::new(move || {
             App::new()
-                .app_data(state.clone())
+                .app_data(runtime.clone())
+                .app_data(ingest.clone())
+                .app_data(api.clone())
+                .app_data(authenticator.clone())
+                .app_data(cdp_http::json_config(API_BODY_LIMIT))
+                .app_data(cdp_http::query_config())
+                .app_data(cdp_http::path_config())
                 .configure(health::routes)
-                .default_service(web::to(problem::not_found))
+                .configure(cdp_ingest::routes)
+                .configure(cdp_api::routes)
+                .default_service(web::to(cdp_http::not_found))
         })
         .listen(listener)
         .map_err(Error::Server)?

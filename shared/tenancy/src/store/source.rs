@@ -10,6 +10,7 @@ pub struct Model {
     pub name: String,
     pub kind: String,
     pub created_at: ChronoDateTimeUtc,
+    pub config: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -18,3 +19,4 @@ pub enum Relation {}
 impl ActiveModelBehavior for ActiveModel {}
 
 pub const TRACKING: &str = "tracking";
+pub const WEBHOOK: &str = "webhook";

@@ -1,0 +1,54 @@
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use cdp_auth::AuthError;
+use cdp_http::{problem, problem_with_retry};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("storage is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub(crate) fn storage(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ApiError::Unavailable(Box::new(e))
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Auth(e) => e.status_code(),
+            ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        match self {
+            ApiError::Auth(e) => e.error_response(),
+            ApiError::Invalid(message) => problem(status, "invalid_request", message),
+            ApiError::NotFound(_) => problem(status, "not_found", &self.to_string()),
+            ApiError::Unavailable(source) => {
+                tracing::warn!(error = %source, "management API: storage unavailable");
+                problem_with_retry(status, "unavailable", &self.to_string(), 2)
+            }
+            ApiError::Internal(source) => {
+                tracing::error!(error = %source, "management API failed");
+                problem(status, "internal", "internal error")
+            }
+        }
+    }
+}

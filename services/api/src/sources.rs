@@ -1,0 +1,133 @@
+//! `POST /v1/sources` and `GET /v1/sources`: tracking and webhook sources.
+
+use actix_web::{HttpResponse, web};
+use cdp_auth::{Scope, TenantPrincipal};
+use cdp_domain::SourceId;
+use cdp_tenancy::{Source, SourceKind};
+use cdp_tracking::WebhookMapping;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{ApiError, ApiState};
+
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/sources", web::post().to(create))
+        .route("/v1/sources", web::get().to(list))
+        .route("/v1/sources/{id}", web::get().to(get));
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum KindInput {
+    Tracking,
+    Webhook,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSource {
+    name: String,
+    kind: KindInput,
+    /// For webhook sources: a mapping, or `{"preset": "ecommerce_order" | "payment"}`.
+    mapping: Option<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct SourceView {
+    id: SourceId,
+    name: String,
+    kind: &'static str,
+    mapping: Option<serde_json::Value>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<Source> for SourceView {
+    fn from(source: Source) -> Self {
+        SourceView {
+            id: source.id,
+            name: source.name,
+            kind: source.kind.as_str(),
+            mapping: source.config.and_then(|c| serde_json::from_str(&c).ok()),
+            created_at: source.created_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Created {
+    #[serde(flatten)]
+    source: SourceView,
+    /// Shown once.
+    write_key: String,
+    /// Where a webhook source's system should send its payloads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    webhook_path: Option<String>,
+}
+
+async fn create(
+    principal: TenantPrincipal,
+    state: web::Data<ApiState>,
+    body: web::Json<NewSource>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::SourcesWrite)?;
+    let body = body.into_inner();
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::Invalid("name must be 1 to 100 characters".into()));
+    }
+    let (kind, config) = match (body.kind, body.mapping) {
+        (KindInput::Tracking, None) => (SourceKind::Tracking, None),
+        (KindInput::Tracking, Some(_)) => {
+            return Err(ApiError::Invalid(
+                "only webhook sources take a mapping".into(),
+            ));
+        }
+        (KindInput::Webhook, None) => {
+            return Err(ApiError::Invalid("a webhook source needs a mapping".into()));
+        }
+        (KindInput::Webhook, Some(mapping)) => {
+            WebhookMapping::from_json(&mapping).map_err(|e| ApiError::Invalid(e.to_string()))?;
+            (SourceKind::Webhook, Some(mapping.to_string()))
+        }
+    };
+    let (source, write_key) =
+        cdp_tenancy::create_source(&state.db, principal.tenant_id, name, kind, config)
+            .await
+            .map_err(ApiError::storage)?;
+    let webhook_path =
+        (kind == SourceKind::Webhook).then(|| format!("/v1/webhooks/{}", write_key.expose()));
+    Ok(HttpResponse::Created().json(Created {
+        source: source.into(),
+        write_key: write_key.expose().to_owned(),
+        webhook_path,
+    }))
+}
+
+async fn list(
+    principal: TenantPrincipal,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::SourcesRead)?;
+    let sources = cdp_tenancy::list_sources(&state.db, principal.tenant_id)
+        .await
+        .map_err(ApiError::storage)?;
+    let sources: Vec<SourceView> = sources.into_iter().map(SourceView::from).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "sources": sources })))
+}
+
+async fn get(
+    principal: TenantPrincipal,
+    state: web::Data<ApiState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::SourcesRead)?;
+    // A malformed id and another tenant's id answer alike: not found.
+    let Ok(id) = id.parse::<SourceId>() else {
+        return Err(ApiError::NotFound("source"));
+    };
+    let source = cdp_tenancy::find_source(&state.db, principal.tenant_id, id)
+        .await
+        .map_err(ApiError::storage)?
+        .ok_or(ApiError::NotFound("source"))?;
+    Ok(HttpResponse::Ok().json(SourceView::from(source)))
+}

@@ -1,0 +1,103 @@
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use cdp_http::{problem, problem_with_retry};
+use cdp_tracking::{ErrorKind, TrackingError};
+use thiserror::Error;
+
+/// Everything that can stop an event from being stored, split into what the client may
+/// hear (bad input, credentials, limits, load) and what only the log may hear.
+#[derive(Debug, Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Tracking(#[from] TrackingError),
+    #[error("the request body is larger than {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    #[error("the request body is not valid gzip")]
+    InvalidGzip,
+    #[error("unsupported content encoding {0:?}: send the body plain or gzip-compressed")]
+    UnsupportedEncoding(String),
+    #[error("unsupported content type {0:?}: send application/json or text/plain")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("rate limit exceeded for this workspace; retry after {retry_after} s")]
+    RateLimited { retry_after: u64 },
+    #[error("the server is busy; retry shortly")]
+    Overloaded,
+    #[error("storage is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl IngestError {
+    pub(crate) fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        IngestError::Unavailable(Box::new(e))
+    }
+
+    pub(crate) fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        IngestError::Internal(Box::new(e))
+    }
+}
+
+impl ResponseError for IngestError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            IngestError::Tracking(e) => match e.kind {
+                ErrorKind::Invalid | ErrorKind::TooManyEvents => StatusCode::BAD_REQUEST,
+                ErrorKind::EventTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            },
+            IngestError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            IngestError::InvalidGzip => StatusCode::BAD_REQUEST,
+            IngestError::UnsupportedEncoding(_) | IngestError::UnsupportedMediaType(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            IngestError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            IngestError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            IngestError::Overloaded | IngestError::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            IngestError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        match self {
+            IngestError::Tracking(e) => problem(status, e.kind.code(), &e.message),
+            IngestError::BodyTooLarge { .. } => {
+                problem(status, "body_too_large", &self.to_string())
+            }
+            IngestError::InvalidGzip => problem(status, "invalid_request", &self.to_string()),
+            IngestError::UnsupportedEncoding(_) | IngestError::UnsupportedMediaType(_) => {
+                problem(status, "unsupported_media_type", &self.to_string())
+            }
+            IngestError::Unauthorized(_) => problem(status, "unauthorized", &self.to_string()),
+            IngestError::RateLimited { retry_after } => {
+                problem_with_retry(status, "rate_limited", &self.to_string(), *retry_after)
+            }
+            IngestError::Overloaded => {
+                problem_with_retry(status, "overloaded", &self.to_string(), 1)
+            }
+            IngestError::Unavailable(source) => {
+                tracing::warn!(error = %chain(source.as_ref()), "ingest refused: storage unavailable");
+                problem_with_retry(status, "unavailable", &self.to_string(), 2)
+            }
+            IngestError::Internal(source) => {
+                tracing::error!(error = %chain(source.as_ref()), "ingest failed");
+                problem(status, "internal", "internal error")
+            }
+        }
+    }
+}
+
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,79 @@
+//! The ingest role: the tracking API (the tracking spec's HTTP endpoints), webhook
+//! sources, and bulk imports. Every path ends in the same place: validated events, sealed
+//! under their subject's key, appended through the group committer, acknowledged only once
+//! committed.
+
+mod auth;
+mod body;
+mod dedupe;
+mod error;
+mod limiter;
+mod pipeline;
+mod tracking;
+
+use std::sync::Arc;
+
+use actix_web::web;
+use cdp_keyring::Keyring;
+use cdp_log::GroupCommitter;
+use cdp_storage::DatabaseConnection;
+use redis::aio::ConnectionManager;
+
+pub use error::IngestError;
+pub use limiter::{IngestLimit, RateLimiter};
+pub use pipeline::{Stored, store};
+
+/// Settings of the ingest role.
+#[derive(Clone, Debug)]
+pub struct IngestOptions {
+    /// The rate limit of tenants that have none of their own.
+    pub default_limit: IngestLimit,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        Self {
+            default_limit: IngestLimit {
+                events_per_second: 10_000,
+                burst: 20_000,
+            },
+        }
+    }
+}
+
+/// What the ingest handlers share.
+#[derive(Clone)]
+pub struct IngestState {
+    pub db: DatabaseConnection,
+    pub keyring: Keyring,
+    pub committer: GroupCommitter,
+    limiter: Arc<RateLimiter>,
+    dedupe: Option<dedupe::RedisDedupe>,
+}
+
+impl IngestState {
+    pub fn new(
+        db: DatabaseConnection,
+        keyring: Keyring,
+        committer: GroupCommitter,
+        redis: Option<ConnectionManager>,
+        options: IngestOptions,
+    ) -> Self {
+        Self {
+            limiter: Arc::new(RateLimiter::new(
+                db.clone(),
+                redis.clone(),
+                options.default_limit,
+            )),
+            dedupe: redis.map(dedupe::RedisDedupe::new),
+            db,
+            keyring,
+            committer,
+        }
+    }
+}
+
+/// Registers the tracking API. The state must be registered as `web::Data<IngestState>`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    tracking::routes(cfg);
+}

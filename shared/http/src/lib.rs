@@ -1,0 +1,11 @@
+//! HTTP pieces every role shares: the error body `{"code": "...", "message": "..."}`,
+//! reading credentials from the `Authorization` header, and JSON extractor errors in the
+//! same shape.
+
+mod credentials;
+mod problem;
+
+pub use credentials::{Presented, presented_credential};
+pub use problem::{
+    Problem, json_config, not_found, path_config, problem, problem_with_retry, query_config,
+};

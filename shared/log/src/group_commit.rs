@@ -1,0 +1,207 @@
+//! Group commit: many concurrent callers share one transaction, so throughput does not fall
+//! to one commit (one fsync) per request, while every caller still hears back only after
+//! its events are committed.
+//!
+//! Memory stays bounded: callers hold a permit per queued event, and when the queue is full
+//! `append` refuses at once with [`CommitError::Overloaded`] instead of waiting.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use cdp_domain::TenantId;
+use cdp_storage::{DatabaseConnection, begin_write};
+use thiserror::Error;
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
+
+use crate::append::validate;
+use crate::{Appended, LogError, NewEvent, append};
+
+#[derive(Clone, Debug)]
+pub struct GroupCommitOptions {
+    /// Events that may wait for a commit before new ones are refused.
+    pub max_queued_events: usize,
+    /// Events gathered into one transaction at most.
+    pub max_batch_events: usize,
+    /// Transactions in flight at once. SQLite has one writer, so one; PostgreSQL profits
+    /// from a few.
+    pub committers: usize,
+}
+
+impl Default for GroupCommitOptions {
+    fn default() -> Self {
+        Self {
+            max_queued_events: 100_000,
+            max_batch_events: 10_000,
+            committers: 1,
+        }
+    }
+}
+
+#[derive(Debug, Error, Clone)]
+pub enum CommitError {
+    #[error("too many events are waiting to be committed")]
+    Overloaded,
+    #[error(transparent)]
+    Invalid(Arc<LogError>),
+    #[error("the commit failed")]
+    Failed(#[source] Arc<LogError>),
+    #[error("the committer has stopped")]
+    Stopped,
+}
+
+struct Job {
+    tenant: TenantId,
+    events: Vec<NewEvent>,
+    reply: oneshot::Sender<Result<Vec<Appended>, CommitError>>,
+    _permit: OwnedSemaphorePermit,
+}
+
+#[derive(Clone)]
+pub struct GroupCommitter {
+    jobs: mpsc::UnboundedSender<Job>,
+    permits: Arc<Semaphore>,
+    max_queued_events: usize,
+    committed: broadcast::Sender<TenantId>,
+}
+
+impl GroupCommitter {
+    /// Starts the committer tasks on the current runtime.
+    pub fn start(db: DatabaseConnection, options: GroupCommitOptions) -> Self {
+        let (jobs, receiver) = mpsc::unbounded_channel();
+        let receiver = Arc::new(Mutex::new(receiver));
+        let (committed, _) = broadcast::channel(1024);
+        for _ in 0..options.committers.max(1) {
+            tokio::spawn(run(
+                db.clone(),
+                receiver.clone(),
+                options.max_batch_events.max(1),
+                committed.clone(),
+            ));
+        }
+        Self {
+            jobs,
+            permits: Arc::new(Semaphore::new(options.max_queued_events)),
+            max_queued_events: options.max_queued_events,
+            committed,
+        }
+    }
+
+    /// Appends one tenant's events and returns once they are committed (or refused).
+    pub async fn append(
+        &self,
+        tenant: TenantId,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<Appended>, CommitError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        // An invalid job would fail the whole group it joined, so it never joins one.
+        validate(&events).map_err(|e| CommitError::Invalid(Arc::new(e)))?;
+        if events.len() > self.max_queued_events {
+            return Err(CommitError::Overloaded);
+        }
+        let count = u32::try_from(events.len()).map_err(|_| CommitError::Overloaded)?;
+        let permit = self
+            .permits
+            .clone()
+            .try_acquire_many_owned(count)
+            .map_err(|_| CommitError::Overloaded)?;
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job {
+                tenant,
+                events,
+                reply,
+                _permit: permit,
+            })
+            .map_err(|_| CommitError::Stopped)?;
+        answer.await.map_err(|_| CommitError::Stopped)?
+    }
+
+    /// Events waiting for a commit right now.
+    pub fn queued_events(&self) -> usize {
+        self.max_queued_events - self.permits.available_permits()
+    }
+
+    /// Tenants whose logs just grew, sent after each commit.
+    pub fn subscribe(&self) -> broadcast::Receiver<TenantId> {
+        self.committed.subscribe()
+    }
+}
+
+async fn run(
+    db: DatabaseConnection,
+    receiver: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>,
+    max_batch_events: usize,
+    committed: broadcast::Sender<TenantId>,
+) {
+    loop {
+        let jobs = {
+            let mut receiver = receiver.lock().await;
+            let Some(first) = receiver.recv().await else {
+                return;
+            };
+            let mut size = first.events.len();
+            let mut jobs = vec![first];
+            while size < max_batch_events {
+                match receiver.try_recv() {
+                    Ok(job) => {
+                        size += job.events.len();
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            jobs
+        };
+        commit(&db, jobs, &committed).await;
+    }
+}
+
+async fn commit(db: &DatabaseConnection, jobs: Vec<Job>, committed: &broadcast::Sender<TenantId>) {
+    // Tenants in a fixed order, so concurrent transactions lock their heads in the same
+    // order and cannot deadlock.
+    let mut by_tenant: BTreeMap<TenantId, Vec<usize>> = BTreeMap::new();
+    for (i, job) in jobs.iter().enumerate() {
+        by_tenant.entry(job.tenant).or_default().push(i);
+    }
+    let result = commit_groups(db, &jobs, &by_tenant).await;
+    match result {
+        Ok(mut outcomes) => {
+            for tenant in by_tenant.keys() {
+                let _ = committed.send(*tenant);
+            }
+            for (job, outcome) in jobs.into_iter().zip(outcomes.drain(..)) {
+                let _ = job.reply.send(Ok(outcome));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, jobs = jobs.len(), "group commit failed");
+            let e = Arc::new(e);
+            for job in jobs {
+                let _ = job.reply.send(Err(CommitError::Failed(e.clone())));
+            }
+        }
+    }
+}
+
+async fn commit_groups(
+    db: &DatabaseConnection,
+    jobs: &[Job],
+    by_tenant: &BTreeMap<TenantId, Vec<usize>>,
+) -> Result<Vec<Vec<Appended>>, LogError> {
+    let txn = begin_write(db).await?;
+    let mut outcomes = vec![Vec::new(); jobs.len()];
+    for (tenant, members) in by_tenant {
+        let events: Vec<NewEvent> = members
+            .iter()
+            .flat_map(|&i| jobs[i].events.iter().cloned())
+            .collect();
+        let mut appended = append(&txn, *tenant, events).await?.into_iter();
+        for &i in members {
+            outcomes[i] = appended.by_ref().take(jobs[i].events.len()).collect();
+        }
+    }
+    txn.commit().await?;
+    Ok(outcomes)
+}
