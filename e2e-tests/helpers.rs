@@ -61,8 +61,17 @@ pub struct Server {
     child: Child,
     pub base_url: String,
     pub dir: PathBuf,
+    env: Vec<(String, String)>,
     log: Arc<Mutex<String>>,
-    _temp: Option<TempDir>,
+    temp: Option<TempDir>,
+}
+
+/// A tenant made by `cdp tenant create`, with its keys.
+#[derive(Clone, Debug)]
+pub struct Tenant {
+    pub id: String,
+    pub write_key: String,
+    pub api_key: String,
 }
 
 impl Server {
@@ -71,11 +80,12 @@ impl Server {
         let temp = tempfile::tempdir().expect("temporary directory");
         let dir = temp.path().to_path_buf();
         let mut server = Self::start_in(&dir, env);
-        server._temp = Some(temp);
+        server.temp = Some(temp);
         server
     }
 
     pub fn start_in(dir: &Path, env: &[(String, String)]) -> Server {
+        let server_env = env.to_vec();
         let mut env = env.to_vec();
         env.push(("CDP_HTTP_ADDR".into(), "127.0.0.1:0".into()));
         let mut child = cdp_command(dir, &env)
@@ -116,9 +126,88 @@ impl Server {
             child,
             base_url,
             dir: dir.to_path_buf(),
+            env: server_env,
             log,
-            _temp: None,
+            temp: None,
         }
+    }
+
+    /// Runs another `cdp` command against the same storage.
+    pub fn cdp(&self, args: &[&str]) -> Output {
+        run_cdp(&self.dir, &self.env, args)
+    }
+
+    pub fn create_tenant(&self, name: &str) -> Tenant {
+        let out = self.cdp(&["tenant", "create", name]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        Tenant {
+            id: created["tenant_id"].as_str().unwrap().to_owned(),
+            write_key: created["write_key"].as_str().unwrap().to_owned(),
+            api_key: created["api_key"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Sends SIGKILL now, without waiting; for killing the server while requests are in flight.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+    }
+
+    /// Stops the server the hard way (SIGKILL) and starts it again on the same storage.
+    pub fn kill_and_restart(mut self) -> Server {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let temp = self.temp.take();
+        let mut restarted = Server::start_in(&self.dir, &self.env);
+        restarted.temp = temp;
+        restarted
+    }
+
+    /// Every event of the tenant's log, read through the management API.
+    pub async fn events(&self, tenant: &Tenant) -> Vec<serde_json::Value> {
+        let mut all = Vec::new();
+        let mut after = 0;
+        loop {
+            let response = http()
+                .get(self.url(&format!("/v1/events?after={after}&limit=1000")))
+                .bearer_auth(&tenant.api_key)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            let page: serde_json::Value = response.json().await.unwrap();
+            let events = page["events"].as_array().unwrap();
+            if events.is_empty() {
+                return all;
+            }
+            all.extend(events.iter().cloned());
+            after = page["next_after"].as_i64().unwrap();
+        }
+    }
+
+    /// POSTs a JSON body to a tracking endpoint with the write key as Basic user name.
+    pub async fn track(
+        &self,
+        tenant: &Tenant,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let response = http()
+            .post(self.url(path))
+            .basic_auth(&tenant.write_key, Some(""))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
     }
 
     pub fn url(&self, path: &str) -> String {
