@@ -6,4 +6,5 @@
 mod cli;
 mod helpers;
 mod ingest;
+mod sdk;
 mod server;
