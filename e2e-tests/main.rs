@@ -8,3 +8,4 @@ mod helpers;
 mod ingest;
 mod sdk;
 mod server;
+mod sources;

@@ -37,7 +37,7 @@ impl MigrationTrait for Migration {
                     .table(ImportJobs::Table)
                     .col(uuid(ImportJobs::TenantId))
                     .col(uuid(ImportJobs::Id))
-                    .col(uuid(ImportJobs::SourceId))
+                    .col(uuid_null(ImportJobs::SourceId))
                     .col(string(ImportJobs::Format))
                     .col(string(ImportJobs::Status))
                     .col(big_integer(ImportJobs::LinesRead))

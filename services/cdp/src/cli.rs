@@ -15,6 +15,8 @@ pub enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Import a file of historical data into a tenant, with a progress bar.
+    Import(ImportArgs),
     /// Manage tenants (workspaces).
     Tenant {
         #[command(subcommand)]
@@ -40,4 +42,23 @@ pub enum TenantCommand {
         #[arg(long)]
         burst: Option<u32>,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The file: NDJSON of tracking-spec events, or CSV of profiles (`.gz` is read
+    /// compressed). `-` reads standard input.
+    pub file: std::path::PathBuf,
+    /// The tenant id (`ten_…`).
+    #[arg(long)]
+    pub tenant: String,
+    /// `ndjson` or `csv`; by default taken from the file name.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// For CSV: the column mapping as JSON, or `@path` of a file holding it.
+    #[arg(long)]
+    pub mapping: Option<String>,
+    /// The source to attribute the events to (`src_…`).
+    #[arg(long)]
+    pub source: Option<String>,
 }

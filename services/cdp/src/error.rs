@@ -19,6 +19,10 @@ pub enum Error {
     },
     #[error("the HTTP server failed")]
     Server(#[source] std::io::Error),
+    #[error("import: {0}")]
+    Import(String),
+    #[error(transparent)]
+    Ingest(#[from] cdp_ingest::IngestError),
     #[error(transparent)]
     Storage(#[from] cdp_storage::StorageError),
     #[error(transparent)]

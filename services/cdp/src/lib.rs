@@ -4,6 +4,7 @@
 pub mod cli;
 mod error;
 mod http;
+mod import;
 mod runtime;
 
 pub use error::{Error, error_chain};
@@ -22,6 +23,17 @@ pub async fn run(command: Command, config: Config) -> Result<(), Error> {
             let runtime = Runtime::start(&config).await?;
             let app = Application::build(runtime, &config).await?;
             app.run_until_stopped().await
+        }
+        Command::Import(args) => {
+            let job = import::import(args, &config).await?;
+            println!(
+                "{}",
+                serde_json::to_string(&job).expect("an import job serializes")
+            );
+            if job.failure.is_some() {
+                return Err(Error::Import(job.failure.unwrap_or_default()));
+            }
+            Ok(())
         }
         Command::Migrate => {
             Runtime::start(&config).await?;

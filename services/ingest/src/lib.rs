@@ -7,9 +7,11 @@ mod auth;
 mod body;
 mod dedupe;
 mod error;
+mod import;
 mod limiter;
 mod pipeline;
 mod tracking;
+mod webhook;
 
 use std::sync::Arc;
 
@@ -20,6 +22,7 @@ use cdp_storage::DatabaseConnection;
 use redis::aio::ConnectionManager;
 
 pub use error::IngestError;
+pub use import::{CsvMapping, ImportFormat, ImportJob, LineError, run_import};
 pub use limiter::{IngestLimit, RateLimiter};
 pub use pipeline::{Stored, store};
 
@@ -76,4 +79,6 @@ impl IngestState {
 /// Registers the tracking API. The state must be registered as `web::Data<IngestState>`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     tracking::routes(cfg);
+    webhook::routes(cfg);
+    import::routes(cfg);
 }

@@ -3,10 +3,9 @@
 
 use std::collections::HashMap;
 
-use cdp_domain::{EventId, Identity, KeySubject};
+use cdp_domain::{EventId, Identity, KeySubject, SourceId, TenantId};
 use cdp_keyring::{KeyringError, SubjectKey};
 use cdp_log::{Appended, CommitError, NewEvent};
-use cdp_tenancy::WriteKeyGrant;
 use cdp_tracking::TrackedEvent;
 
 use crate::{IngestError, IngestState};
@@ -20,13 +19,14 @@ pub struct Stored {
     pub duplicates: usize,
 }
 
-/// Stores valid events of one source. All of them are committed, or none.
+/// Stores valid events of one tenant (from one source, when known). All of them are
+/// committed, or none.
 pub async fn store(
     state: &IngestState,
-    grant: &WriteKeyGrant,
+    tenant: TenantId,
+    source: Option<SourceId>,
     events: Vec<TrackedEvent>,
 ) -> Result<Stored, IngestError> {
-    let tenant = grant.tenant_id;
     let mut outcome = Stored::default();
     let events = match &state.dedupe {
         Some(dedupe) => {
@@ -71,7 +71,7 @@ pub async fn store(
             event_id,
             message_id: event.message_id.clone(),
             event_type: event.event_type.as_str().to_owned(),
-            source_id: Some(grant.source_id),
+            source_id: source,
             received_at: event.received_at,
             occurred_at: event.timestamp,
             key_id: key.key_id(),

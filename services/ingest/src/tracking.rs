@@ -61,11 +61,11 @@ async fn track(
     };
     let events = normalize(parsed, received_at, &mut || Uuid::new_v4().to_string())?;
     state.limiter.check(grant.tenant_id, events.len()).await?;
-    store(&state, &grant, events).await?;
+    store(&state, grant.tenant_id, Some(grant.source_id), events).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"success": true})))
 }
 
-async fn method_not_allowed() -> HttpResponse {
+pub(crate) async fn method_not_allowed() -> HttpResponse {
     cdp_http::problem(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",

@@ -161,7 +161,14 @@ impl IdKind for DataKey {
     const NAME: &'static str = "data key";
 }
 
+pub enum Import {}
+impl IdKind for Import {
+    const PREFIX: &'static str = "imp";
+    const NAME: &'static str = "import";
+}
+
 pub type TenantId = Id<Tenant>;
+pub type ImportId = Id<Import>;
 pub type EventId = Id<Event>;
 pub type SourceId = Id<Source>;
 pub type CredentialId = Id<Credential>;

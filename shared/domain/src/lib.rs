@@ -9,6 +9,8 @@ pub mod tenant;
 
 pub use error::DomainError;
 pub use event::{EventType, Seq};
-pub use id::{CredentialId, DataKeyId, EventId, Id, IdKind, SourceId, TenantId, TenantKeyId};
+pub use id::{
+    CredentialId, DataKeyId, EventId, Id, IdKind, ImportId, SourceId, TenantId, TenantKeyId,
+};
 pub use identity::{Identity, IdentityKind, KeySubject};
 pub use tenant::TenantName;

@@ -13,7 +13,7 @@ mod time;
 
 pub use error::{ErrorKind, TrackingError};
 pub use event::{TrackedEvent, normalize};
-pub use mapping::{MappingError, WebhookMapping};
+pub use mapping::{MappingError, WebhookMapping, webhook_request};
 pub use request::{Endpoint, ParsedRequest, RawEvent, parse_request};
 pub use time::parse_timestamp;
 

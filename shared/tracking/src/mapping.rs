@@ -18,6 +18,11 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use cdp_domain::EventType;
+use serde_json::value::RawValue;
+
+use crate::limits::MAX_BATCH_EVENTS;
+use crate::request::{Endpoint, ParsedRequest, RawEvent};
+use crate::{ErrorKind, TrackingError};
 
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum MappingError {
@@ -155,6 +160,51 @@ impl WebhookMapping {
         }
         event
     }
+}
+
+/// Turns a webhook body into events: an object is one payload, an array several. Each
+/// mapped event may be as large as a whole request body, since third-party payloads are
+/// often larger than a tracking call.
+pub fn webhook_request(
+    mapping: &WebhookMapping,
+    body: &[u8],
+) -> Result<ParsedRequest, TrackingError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| TrackingError::invalid("the request body is not valid UTF-8"))?;
+    let raw: &RawValue = serde_json::from_str(text)
+        .map_err(|e| TrackingError::invalid(format!("the request body is not JSON: {e}")))?;
+    let payloads: Vec<(Option<usize>, &RawValue)> = if raw.get().trim_start().starts_with('[') {
+        let items: Vec<&RawValue> = serde_json::from_str(raw.get())
+            .map_err(|e| TrackingError::invalid(format!("the request body is not JSON: {e}")))?;
+        if items.len() > MAX_BATCH_EVENTS {
+            return Err(TrackingError {
+                kind: ErrorKind::TooManyEvents,
+                message: format!(
+                    "{} payloads in one request; at most {MAX_BATCH_EVENTS}",
+                    items.len()
+                ),
+            });
+        }
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| (Some(i), r))
+            .collect()
+    } else {
+        vec![(None, raw)]
+    };
+    let mut events = Vec::with_capacity(payloads.len());
+    for (index, raw) in payloads {
+        let payload: Value = serde_json::from_str(raw.get())
+            .map_err(|e| TrackingError::invalid(format!("the request body is not JSON: {e}")))?;
+        let fields = mapping.apply(&payload, raw.get().as_bytes());
+        events.push(RawEvent { index, fields });
+    }
+    Ok(ParsedRequest {
+        endpoint: Endpoint::Single(mapping.event_type),
+        write_key: None,
+        events,
+    })
 }
 
 fn parse_spec(value: &Value, at: &str) -> Result<ValueSpec, MappingError> {

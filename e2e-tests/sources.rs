@@ -1,0 +1,397 @@
+//! Webhook sources and bulk imports, end to end.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Server, Tenant, http, suite_env};
+
+async fn create_source(server: &Server, tenant: &Tenant, body: Value) -> (u16, Value) {
+    let response = http()
+        .post(server.url("/v1/sources"))
+        .bearer_auth(&tenant.api_key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+async fn post_json(server: &Server, path: &str, body: &Value) -> (u16, Value) {
+    let response = http()
+        .post(server.url(path))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (
+        response.status().as_u16(),
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+fn payment(id: &str) -> Value {
+    json!({"id": id, "type": "payment_intent.succeeded", "created": 1764325200,
+           "data": {"object": {"id": "pi_1", "amount": 2599, "currency": "eur", "customer": "cus_42", "status": "succeeded"}}})
+}
+
+#[tokio::test]
+async fn a_payment_webhook_becomes_an_event_and_a_retry_is_stored_once() {
+    let server = Server::start(&suite_env());
+    let tenant = server.create_tenant("payments");
+    let (status, source) = create_source(
+        &server,
+        &tenant,
+        json!({"name": "payments", "kind": "webhook", "mapping": {"preset": "payment"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{source}");
+    let path = source["webhook_path"].as_str().unwrap().to_owned();
+    let write_key = source["write_key"].as_str().unwrap().to_owned();
+
+    for _ in 0..2 {
+        assert_eq!(post_json(&server, &path, &payment("evt_1")).await.0, 200);
+    }
+    // The same source through the header instead of the URL.
+    let response = http()
+        .post(server.url("/v1/webhooks"))
+        .basic_auth(&write_key, Some(""))
+        .json(&payment("evt_2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let events = server.events(&tenant).await;
+    assert_eq!(events.len(), 2, "a redelivered webhook was stored twice");
+    let stored = &events[0]["payload"];
+    assert_eq!(stored["type"], "track");
+    assert_eq!(stored["event"], "payment_intent.succeeded");
+    assert_eq!(stored["userId"], "cus_42");
+    assert_eq!(stored["messageId"], "evt_1");
+    assert_eq!(stored["originalTimestamp"], "2025-11-28T10:20:00Z");
+    assert_eq!(stored["properties"]["amount_minor"], 2599);
+    assert_eq!(
+        stored["properties"]["payload"],
+        payment("evt_1"),
+        "the whole payload is kept"
+    );
+    assert_eq!(events[0]["source_id"], source["id"]);
+}
+
+#[tokio::test]
+async fn an_order_webhook_maps_with_the_ecommerce_preset_and_custom_mappings_work() {
+    let server = Server::start(&suite_env());
+    let tenant = server.create_tenant("shop");
+    let (_, source) = create_source(
+        &server,
+        &tenant,
+        json!({"name": "shop", "kind": "webhook", "mapping": {"preset": "ecommerce_order"}}),
+    )
+    .await;
+    let order = json!({"id": 820982911, "order_number": 1001, "email": "ann@example.com", "created_at": "2026-11-20T10:00:00-05:00",
+        "total_price": "199.00", "currency": "USD", "customer": {"id": 115310627, "email": "ann@example.com", "first_name": "Ann"},
+        "line_items": [{"sku": "IPOD2008", "quantity": 1, "price": "199.00"}]});
+    assert_eq!(
+        post_json(&server, source["webhook_path"].as_str().unwrap(), &order)
+            .await
+            .0,
+        200
+    );
+
+    let (status, custom) = create_source(&server, &tenant, json!({"name": "helpdesk", "kind": "webhook",
+        "mapping": {"type": "track", "event": "Ticket Opened", "userId": {"path": "requester.id"}, "messageId": {"path": "ticket.id"},
+                    "properties": {"fields": {"subject": {"path": "ticket.subject"}}}}})).await;
+    assert_eq!(status, 201, "{custom}");
+    let ticket = json!([{"requester": {"id": "u-7"}, "ticket": {"id": "t-1", "subject": "Refund"}}, {"requester": {"id": "u-8"}, "ticket": {"id": "t-2", "subject": "Login"}}]);
+    let (status, answer) =
+        post_json(&server, custom["webhook_path"].as_str().unwrap(), &ticket).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["stored"], 2);
+
+    let events = server.events(&tenant).await;
+    assert_eq!(events.len(), 3);
+    let stored = &events[0]["payload"];
+    assert_eq!(stored["event"], "Order Completed");
+    assert_eq!(stored["userId"], "115310627");
+    assert_eq!(stored["properties"]["total"], "199.00");
+    assert_eq!(stored["context"]["traits"]["email"], "ann@example.com");
+    assert_eq!(stored["originalTimestamp"], "2026-11-20T10:00:00-05:00");
+    assert_eq!(
+        events[2]["payload"]["properties"],
+        json!({"subject": "Login"})
+    );
+}
+
+#[tokio::test]
+async fn webhook_sources_refuse_what_they_cannot_map() {
+    let server = Server::start(&suite_env());
+    let tenant = server.create_tenant("refusals");
+    for (bad, needle) in [
+        (json!({"name": "w", "kind": "webhook"}), "needs a mapping"),
+        (
+            json!({"name": "w", "kind": "webhook", "mapping": {"preset": "nope"}}),
+            "unknown mapping preset",
+        ),
+        (
+            json!({"name": "w", "kind": "webhook", "mapping": {"type": "track", "evnt": "x"}}),
+            "unknown field",
+        ),
+        (json!({"name": "", "kind": "tracking"}), "name"),
+        (
+            json!({"name": "t", "kind": "tracking", "mapping": {}}),
+            "only webhook sources",
+        ),
+        (json!({"name": "t", "kind": "ftp"}), "invalid JSON body"),
+    ] {
+        let (status, body) = create_source(&server, &tenant, bad.clone()).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(needle),
+            "{bad}: {body}"
+        );
+    }
+    let (_, source) = create_source(
+        &server,
+        &tenant,
+        json!({"name": "pay", "kind": "webhook", "mapping": {"preset": "payment"}}),
+    )
+    .await;
+    let path = source["webhook_path"].as_str().unwrap();
+    // A payment without any customer or e-mail has nobody to attach it to.
+    let (status, body) = post_json(
+        &server,
+        path,
+        &json!({"id": "evt_x", "type": "charge.failed", "created": 1, "data": {"object": {}}}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("userId or anonymousId"),
+        "{body}"
+    );
+    // A tracking source's key is not a webhook source.
+    let (status, _) = post_json(
+        &server,
+        &format!("/v1/webhooks/{}", tenant.write_key),
+        &payment("evt_3"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        post_json(&server, "/v1/webhooks/cdp_wk_unknown", &payment("evt_4"))
+            .await
+            .0,
+        401
+    );
+    assert!(server.events(&tenant).await.is_empty());
+
+    // Another tenant's source is not found, like one that does not exist.
+    let other = server.create_tenant("other");
+    let response = http()
+        .get(server.url(&format!("/v1/sources/{}", source["id"].as_str().unwrap())))
+        .bearer_auth(&other.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let response = http()
+        .get(server.url(&format!("/v1/sources/{}", source["id"].as_str().unwrap())))
+        .bearer_auth(&tenant.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+async fn import(
+    server: &Server,
+    tenant: &Tenant,
+    query: &str,
+    body: Vec<u8>,
+    gzip: bool,
+) -> (u16, Value) {
+    let mut request = http()
+        .post(server.url(&format!("/v1/imports?{query}")))
+        .bearer_auth(&tenant.api_key)
+        .body(body);
+    if gzip {
+        request = request.header("content-encoding", "gzip");
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn an_ndjson_import_reports_bad_lines_and_stores_nothing_twice() {
+    let server = Server::start(&suite_env());
+    let tenant = server.create_tenant("import");
+    let mut lines: Vec<String> = (0..3000)
+        .map(|i| json!({"type": "track", "userId": format!("u{}", i % 50), "event": "Historic Order", "timestamp": "2021-03-04T05:06:07Z", "properties": {"n": i}}).to_string())
+        .collect();
+    lines.insert(10, "not json".into());
+    lines.insert(20, json!({"type": "track", "userId": "u"}).to_string());
+    lines.insert(30, String::new());
+    let file = lines.join("\n").into_bytes();
+
+    let (status, job) = import(&server, &tenant, "format=ndjson", file.clone(), false).await;
+    assert_eq!(status, 200, "{job}");
+    assert_eq!(job["status"], "completed");
+    assert_eq!(job["events_stored"], 3000);
+    assert_eq!(job["lines_failed"], 2);
+    assert_eq!(
+        job["errors"],
+        json!([
+            {"line": 11, "message": "not a JSON object"},
+            {"line": 21, "message": "event is required for track: a non-empty string"},
+        ])
+    );
+
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut encoder, &file).unwrap();
+    let (_, again) = import(
+        &server,
+        &tenant,
+        "format=ndjson",
+        encoder.finish().unwrap(),
+        true,
+    )
+    .await;
+    assert_eq!(again["events_stored"], 0);
+    assert_eq!(again["events_duplicate"], 3000);
+
+    let events = server.events(&tenant).await;
+    assert_eq!(events.len(), 3000);
+    assert_eq!(events[0]["occurred_at"], "2021-03-04T05:06:07Z");
+
+    let id = job["id"].as_str().unwrap();
+    let response = http()
+        .get(server.url(&format!("/v1/imports/{id}")))
+        .bearer_auth(&tenant.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let listed: Value = http()
+        .get(server.url("/v1/imports"))
+        .bearer_auth(&tenant.api_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["imports"].as_array().unwrap().len(), 2);
+    let other = server.create_tenant("other");
+    let response = http()
+        .get(server.url(&format!("/v1/imports/{id}")))
+        .bearer_auth(&other.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let response = http()
+        .post(server.url("/v1/imports?format=ndjson"))
+        .bearer_auth(&tenant.write_key)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401, "a write key cannot run imports");
+}
+
+const PROFILES: &str = "id,email,first_name,plan\n1,ann@example.com,Ann,pro\n2,,Bob,free\n,cy@example.com,Cy,pro\n3,dee@example.com,\"Dee, Jr.\",team\n";
+
+#[tokio::test]
+async fn a_csv_import_turns_rows_into_identify_events_through_the_api_and_the_cli() {
+    let server = Server::start(&suite_env());
+    let tenant = server.create_tenant("csv");
+    let mapping =
+        json!({"user_id": "id", "identifiers": {"email": "email"}, "traits": "*"}).to_string();
+    let query = format!("format=csv&mapping={}", urlencode(&mapping));
+    let (status, job) = import(
+        &server,
+        &tenant,
+        &query,
+        PROFILES.as_bytes().to_vec(),
+        false,
+    )
+    .await;
+    assert_eq!(status, 200, "{job}");
+    assert_eq!(job["events_stored"], 3);
+    assert_eq!(
+        job["errors"],
+        json!([{"line": 4, "message": "the row has no user id or anonymous id value"}])
+    );
+
+    let events = server.events(&tenant).await;
+    let ann = &events[0]["payload"];
+    assert_eq!(ann["type"], "identify");
+    assert_eq!(ann["userId"], "1");
+    assert_eq!(
+        ann["traits"],
+        json!({"email": "ann@example.com", "first_name": "Ann", "plan": "pro"})
+    );
+    assert_eq!(ann["context"]["externalIds"][0]["type"], "email");
+    assert_eq!(events[2]["payload"]["traits"]["first_name"], "Dee, Jr.");
+
+    // The same file through the command line stores nothing new.
+    let file = server.dir.join("profiles.csv");
+    std::fs::write(&file, PROFILES).unwrap();
+    let out = server.cdp(&[
+        "import",
+        file.to_str().unwrap(),
+        "--tenant",
+        &tenant.id,
+        "--mapping",
+        &mapping,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli_job: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cli_job["events_duplicate"], 3);
+    assert_eq!(cli_job["events_stored"], 0);
+    assert_eq!(server.events(&tenant).await.len(), 3);
+
+    let (status, body) = import(
+        &server,
+        &tenant,
+        &format!("format=csv&mapping={}", urlencode(r#"{"user_id":"nope"}"#)),
+        PROFILES.as_bytes().to_vec(),
+        false,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "failed");
+    assert!(
+        body["failure"]
+            .as_str()
+            .unwrap()
+            .contains("no column \"nope\""),
+        "{body}"
+    );
+    let (status, body) = import(
+        &server,
+        &tenant,
+        "format=csv",
+        PROFILES.as_bytes().to_vec(),
+        false,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
