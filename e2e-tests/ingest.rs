@@ -203,10 +203,13 @@ async fn over_the_rate_limit_answers_429_with_retry_after() {
             .0,
         200
     );
+    // Another full burst right after: even if a slow machine let a second or two pass, only
+    // a token or two came back, so these five cannot pass.
+    let again: Vec<Value> = (0..5).map(|i| json!({"type": "track", "userId": "u", "event": "e", "messageId": format!("rl-over-{i}")})).collect();
     let response = http()
-        .post(server.url("/v1/track"))
+        .post(server.url("/v1/batch"))
         .basic_auth(&tenant.write_key, Some(""))
-        .json(&json!({"userId": "u", "event": "e", "messageId": "rl-over"}))
+        .json(&json!({"batch": again}))
         .send()
         .await
         .unwrap();
@@ -230,27 +233,6 @@ async fn over_the_rate_limit_answers_429_with_retry_after() {
             .0,
         200
     );
-}
-
-#[tokio::test]
-async fn a_full_commit_queue_answers_503_with_retry_after() {
-    let mut env = suite_env();
-    env.push(("CDP_INGEST_MAX_QUEUED_EVENTS".into(), "3".into()));
-    let server = Server::start(&env);
-    let tenant = server.create_tenant("overloaded");
-    let batch: Vec<Value> = (0..4).map(|i| json!({"type": "track", "userId": "u", "event": "e", "messageId": format!("q-{i}")})).collect();
-    let response = http()
-        .post(server.url("/v1/batch"))
-        .basic_auth(&tenant.write_key, Some(""))
-        .json(&json!({"batch": batch}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 503);
-    assert!(response.headers().contains_key("retry-after"));
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["code"], "overloaded");
-    assert!(server.events(&tenant).await.is_empty());
 }
 
 #[tokio::test]

@@ -178,7 +178,16 @@ async fn webhook_sources_refuse_what_they_cannot_map() {
         &payment("evt_3"),
     )
     .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 403);
+    // …and a webhook source's key, which sits in third-party URLs, sends no tracking calls.
+    let response = http()
+        .post(server.url("/v1/track"))
+        .basic_auth(source["write_key"].as_str().unwrap(), Some(""))
+        .json(&json!({"userId": "u", "event": "forged"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
     assert_eq!(
         post_json(&server, "/v1/webhooks/cdp_wk_unknown", &payment("evt_4"))
             .await

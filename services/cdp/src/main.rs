@@ -21,6 +21,9 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
+    for name in Config::unknown_environment() {
+        tracing::warn!(variable = %name, "ignoring an environment variable that names no setting");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -20,6 +20,8 @@ pub enum IngestError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error("rate limit exceeded for this workspace; retry after {retry_after} s")]
     RateLimited { retry_after: u64 },
     #[error("the server is busy; retry shortly")]
@@ -53,6 +55,7 @@ impl ResponseError for IngestError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
             IngestError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            IngestError::Forbidden(_) => StatusCode::FORBIDDEN,
             IngestError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             IngestError::Overloaded | IngestError::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -73,6 +76,7 @@ impl ResponseError for IngestError {
                 problem(status, "unsupported_media_type", &self.to_string())
             }
             IngestError::Unauthorized(_) => problem(status, "unauthorized", &self.to_string()),
+            IngestError::Forbidden(_) => problem(status, "forbidden", &self.to_string()),
             IngestError::RateLimited { retry_after } => {
                 problem_with_retry(status, "rate_limited", &self.to_string(), *retry_after)
             }

@@ -1,10 +1,8 @@
 //! The one way events enter the log: seal each under its subject's key, append through the
 //! group committer, and answer only once committed.
 
-use std::collections::HashMap;
-
-use cdp_domain::{EventId, Identity, KeySubject, SourceId, TenantId};
-use cdp_keyring::{KeyringError, SubjectKey};
+use cdp_domain::{EventId, KeySubject, SourceId, TenantId};
+use cdp_keyring::KeyringError;
 use cdp_log::{Appended, CommitError, NewEvent};
 use cdp_tracking::TrackedEvent;
 
@@ -47,22 +45,22 @@ pub async fn store(
         return Ok(outcome);
     }
 
-    let mut keys: HashMap<Identity, SubjectKey> = HashMap::new();
+    // Queue space first: a request that will be refused for load does no work.
+    let reservation = state
+        .committer
+        .reserve(events.len())
+        .map_err(commit_error)?;
+    let subjects: Vec<KeySubject> = events
+        .iter()
+        .map(|e| KeySubject::Identity(e.subject()))
+        .collect();
+    let keys = state
+        .keyring
+        .subject_keys(tenant, &subjects)
+        .await
+        .map_err(keyring_error)?;
     let mut rows = Vec::with_capacity(events.len());
-    for event in &events {
-        let subject = event.subject();
-        let key = match keys.get(&subject) {
-            Some(key) => key.clone(),
-            None => {
-                let key = state
-                    .keyring
-                    .subject_key(tenant, &KeySubject::Identity(subject.clone()))
-                    .await
-                    .map_err(keyring_error)?;
-                keys.insert(subject, key.clone());
-                key
-            }
-        };
+    for (event, key) in events.iter().zip(&keys) {
         let event_id = EventId::new();
         let payload = key
             .seal(event_id, &event.to_json())
@@ -79,15 +77,10 @@ pub async fn store(
         });
     }
 
-    let appended = state
-        .committer
+    let appended = reservation
         .append(tenant, rows)
         .await
-        .map_err(|e| match e {
-            CommitError::Overloaded => IngestError::Overloaded,
-            CommitError::Failed(_) | CommitError::Stopped => IngestError::unavailable(e),
-            CommitError::Invalid(_) => IngestError::internal(e),
-        })?;
+        .map_err(commit_error)?;
     for result in &appended {
         match result {
             Appended::New(_) => outcome.stored += 1,
@@ -99,6 +92,14 @@ pub async fn store(
         dedupe.remember(tenant, &ids).await;
     }
     Ok(outcome)
+}
+
+fn commit_error(e: CommitError) -> IngestError {
+    match e {
+        CommitError::Overloaded => IngestError::Overloaded,
+        CommitError::Failed(_) | CommitError::Stopped => IngestError::unavailable(e),
+        CommitError::Invalid(_) => IngestError::internal(e),
+    }
 }
 
 fn keyring_error(e: KeyringError) -> IngestError {

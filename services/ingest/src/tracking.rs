@@ -4,6 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use cdp_domain::EventType;
+use cdp_tenancy::SourceKind;
 use cdp_tracking::limits::MAX_BODY_BYTES;
 use cdp_tracking::{Endpoint, normalize, parse_request};
 use chrono::Utc;
@@ -59,6 +60,11 @@ async fn track(
         Some(grant) => grant,
         None => authenticate(&state, &request, parsed.write_key.as_deref()).await?,
     };
+    if grant.source_kind != SourceKind::Tracking {
+        return Err(IngestError::Forbidden(
+            "this write key belongs to a webhook source: post its payloads to /v1/webhooks",
+        ));
+    }
     let events = normalize(parsed, received_at, &mut || Uuid::new_v4().to_string())?;
     state.limiter.check(grant.tenant_id, events.len()).await?;
     store(&state, grant.tenant_id, Some(grant.source_id), events).await?;

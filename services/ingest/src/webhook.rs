@@ -57,10 +57,9 @@ async fn receive(
                 IngestError::internal(std::io::Error::other("stored webhook mapping is invalid"))
             })?,
         _ => {
-            return Err(IngestError::Tracking(cdp_tracking::TrackingError {
-                kind: cdp_tracking::ErrorKind::Invalid,
-                message: "this write key belongs to a tracking source: send tracking calls to /v1/track, /v1/batch, …".into(),
-            }));
+            return Err(IngestError::Forbidden(
+                "this write key belongs to a tracking source: send tracking calls to /v1/track, /v1/batch, …",
+            ));
         }
     };
     let body = read_body(&request, payload, MAX_BODY_BYTES).await?;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use secret::Secret;
@@ -18,7 +18,7 @@ pub use secret::Secret;
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(String);
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines, for development.
@@ -28,7 +28,10 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+/// Unknown keys are refused in the file (a typo there is a mistake); in the environment only
+/// the known `CDP_` names are read, since platforms add variables of their own (Kubernetes
+/// adds `CDP_PORT` for a service named `cdp`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Where the embedded default keeps its SQLite database and generated master key.
@@ -103,10 +106,60 @@ mod defaults {
     }
 }
 
+/// Every setting's name, as read from `CDP_<NAME>`.
+pub const FIELDS: [&str; 15] = [
+    "data_dir",
+    "http_addr",
+    "database_url",
+    "redis_url",
+    "master_key",
+    "master_key_file",
+    "log_format",
+    "log",
+    "db_max_connections",
+    "key_cache_capacity",
+    "ingest_events_per_second",
+    "ingest_burst",
+    "ingest_max_queued_events",
+    "ingest_committers",
+    "config",
+];
+
+/// The smallest commit queue that can take the largest batch (the tracking API's 2,500 events).
+pub const MIN_QUEUED_EVENTS: usize = 2500;
+
 impl Config {
     /// Reads the configuration from the file and the process environment.
     pub fn load() -> Result<Config, ConfigError> {
-        Self::from_figment(Self::figment())
+        let config = Self::from_figment(Self::figment())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.ingest_max_queued_events < MIN_QUEUED_EVENTS {
+            return Err(ConfigError(format!(
+                "ingest_max_queued_events must be at least {MIN_QUEUED_EVENTS}, the largest batch"
+            )));
+        }
+        if self.ingest_events_per_second == 0 || self.ingest_burst < self.ingest_events_per_second {
+            return Err(ConfigError(
+                "ingest_events_per_second must be at least 1 and ingest_burst at least as large"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `CDP_` variables of the environment that name no setting (likely typos), for a warning.
+    pub fn unknown_environment() -> Vec<String> {
+        std::env::vars_os()
+            .filter_map(|(k, _)| k.into_string().ok())
+            .filter(|k| {
+                k.strip_prefix("CDP_")
+                    .is_some_and(|rest| !FIELDS.contains(&rest.to_ascii_lowercase().as_str()))
+            })
+            .collect()
     }
 
     fn figment() -> Figment {
@@ -115,7 +168,10 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from("cdp.toml"));
         Figment::new()
             .merge(Toml::file(file))
-            .merge(Env::prefixed("CDP_").ignore(&["config"]))
+            .merge(Env::prefixed("CDP_").filter(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                key != "config" && FIELDS.contains(&key.as_str())
+            }))
             .merge(Env::raw().only(&["database_url", "redis_url"]))
     }
 
@@ -186,12 +242,54 @@ mod tests {
     }
 
     #[test]
-    fn unknown_settings_are_refused() {
+    fn unknown_settings_are_refused_in_the_file_and_named_in_the_environment() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("cdp.toml", "http_adr = \"127.0.0.1:1\"")?;
+            let err = Config::load().unwrap_err().to_string();
+            assert!(err.to_lowercase().contains("http_adr"), "{err}");
+            Ok(())
+        });
         Jail::expect_with(|jail| {
             jail.clear_env();
             jail.set_env("CDP_HTTP_ADR", "127.0.0.1:1");
+            jail.set_env("CDP_PORT", "tcp://10.0.0.1:8080");
+            jail.set_env("CDP_SERVICE_HOST", "10.0.0.1");
+            assert_eq!(Config::load().unwrap().http_addr.port(), 8080);
+            let mut unknown = Config::unknown_environment();
+            unknown.sort();
+            assert_eq!(unknown, ["CDP_HTTP_ADR", "CDP_PORT", "CDP_SERVICE_HOST"]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_list_of_settings_matches_the_struct() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            let shown = serde_json::to_value(Config::load().unwrap()).unwrap();
+            let mut keys: Vec<&str> = shown
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            keys.push("config");
+            keys.sort();
+            let mut fields = FIELDS.to_vec();
+            fields.sort();
+            assert_eq!(keys, fields);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_commit_queue_smaller_than_a_batch_is_refused() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("CDP_INGEST_MAX_QUEUED_EVENTS", "100");
             let err = Config::load().unwrap_err().to_string();
-            assert!(err.to_lowercase().contains("http_adr"), "{err}");
+            assert!(err.contains("ingest_max_queued_events"), "{err}");
             Ok(())
         });
     }

@@ -14,7 +14,7 @@ impl Seq {
     pub const ZERO: Seq = Seq(0);
 
     pub fn next(self) -> Seq {
-        Seq(self.0 + 1)
+        Seq(self.0.saturating_add(1))
     }
 }
 

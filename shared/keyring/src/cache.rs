@@ -52,6 +52,19 @@ impl<K: Hash + Eq + Clone, V: Clone> BoundedCache<K, V> {
         self.entries.lock().put(key, (Instant::now(), value));
     }
 
+    /// Puts `value` unless the live entry already there must stand (`keep` says so). Used so
+    /// that a key read just before it was shredded can never replace its tombstone.
+    pub(crate) fn put_unless(&self, key: K, value: V, keep: impl Fn(&V) -> bool) {
+        let mut entries = self.entries.lock();
+        if let Some((stored, existing)) = entries.peek(&key)
+            && stored.elapsed() < self.ttl
+            && keep(existing)
+        {
+            return;
+        }
+        entries.put(key, (Instant::now(), value));
+    }
+
     /// Drops every entry whose key matches; linear in the cache size, used only on erasure.
     pub(crate) fn remove_where(&self, mut matches: impl FnMut(&K) -> bool) {
         let mut entries = self.entries.lock();
@@ -93,6 +106,16 @@ mod tests {
         let cache = BoundedCache::new(4, Duration::ZERO);
         cache.put(1, "a");
         assert_eq!(cache.get(&1), None);
+    }
+
+    #[test]
+    fn put_unless_keeps_what_must_stand() {
+        let cache = BoundedCache::new(4, Duration::from_secs(60));
+        cache.put(1, "tombstone");
+        cache.put_unless(1, "live", |v| *v == "tombstone");
+        assert_eq!(cache.get(&1), Some("tombstone"));
+        cache.put_unless(2, "live", |v| *v == "tombstone");
+        assert_eq!(cache.get(&2), Some("live"));
     }
 
     #[test]

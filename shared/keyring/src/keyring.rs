@@ -187,46 +187,108 @@ impl Keyring {
         tenant: TenantId,
         subject: &KeySubject,
     ) -> Result<SubjectKey, KeyringError> {
+        let mut keys = self
+            .subject_keys(tenant, std::slice::from_ref(subject))
+            .await?;
+        Ok(keys.remove(0))
+    }
+
+    /// The data keys of several subjects (in the same order), creating the missing ones.
+    /// However many subjects are new, this takes one read, one multi-row insert and one
+    /// more read: a batch of first-time visitors costs one write, not one per visitor.
+    pub async fn subject_keys(
+        &self,
+        tenant: TenantId,
+        subjects: &[KeySubject],
+    ) -> Result<Vec<SubjectKey>, KeyringError> {
         let keys = self.tenant_keys(tenant).await?;
         let TenantKeys::Live { index, .. } = keys.as_ref() else {
             return Err(KeyringError::TenantShredded(tenant.to_string()));
         };
-        let subject_ref = subject_ref(index, subject);
-        let cache_key = (tenant, subject_ref.clone());
-        if let Some(key_id) = self.inner.subjects.get(&cache_key)
-            && let Some(DataKeyEntry::Live(cipher)) = self.inner.data_keys.get(&(tenant, key_id))
-        {
-            return Ok(SubjectKey {
+        let refs: Vec<String> = subjects.iter().map(|s| subject_ref(index, s)).collect();
+        let mut found: HashMap<String, SubjectKey> = HashMap::new();
+        let mut missing: Vec<String> = Vec::new();
+        for subject_ref in &refs {
+            if found.contains_key(subject_ref) || missing.contains(subject_ref) {
+                continue;
+            }
+            match self.cached_subject_key(tenant, subject_ref) {
+                Some(key) => {
+                    found.insert(subject_ref.clone(), key);
+                }
+                None => missing.push(subject_ref.clone()),
+            }
+        }
+        if !missing.is_empty() {
+            let rows = self.find_by_subjects(tenant, &missing).await?;
+            self.adopt(tenant, &keys, rows, &mut found)?;
+            let absent: Vec<String> = missing
+                .into_iter()
+                .filter(|r| !found.contains_key(r))
+                .collect();
+            if !absent.is_empty() {
+                self.insert_data_keys(tenant, &keys, &absent).await?;
+                // Whoever won a concurrent race, the rows that now exist are the keys.
+                let rows = self.find_by_subjects(tenant, &absent).await?;
+                self.adopt(tenant, &keys, rows, &mut found)?;
+            }
+        }
+        refs.iter()
+            .map(|r| {
+                found.get(r).cloned().ok_or_else(|| {
+                    KeyringError::UnknownDataKey(format!("a subject key of tenant {tenant}"))
+                })
+            })
+            .collect()
+    }
+
+    fn cached_subject_key(&self, tenant: TenantId, subject_ref: &str) -> Option<SubjectKey> {
+        let key_id = self.inner.subjects.get(&(tenant, subject_ref.to_owned()))?;
+        match self.inner.data_keys.get(&(tenant, key_id))? {
+            DataKeyEntry::Live(cipher) => Some(SubjectKey {
                 tenant,
                 key_id,
                 cipher,
-            });
+            }),
+            DataKeyEntry::Shredded => None,
         }
+    }
 
-        let row = match self.find_by_subject(tenant, &subject_ref).await? {
-            Some(row) => row,
-            None => {
-                self.insert_data_key(tenant, &keys, &subject_ref).await?;
-                // Whoever won a concurrent race, the row that now exists is the key.
-                self.find_by_subject(tenant, &subject_ref)
-                    .await?
-                    .ok_or_else(|| KeyringError::UnknownDataKey(subject_ref.clone()))?
+    /// Unwraps found key rows into `found`, caching them.
+    fn adopt(
+        &self,
+        tenant: TenantId,
+        keys: &TenantKeys,
+        rows: Vec<data_key::Model>,
+        found: &mut HashMap<String, SubjectKey>,
+    ) -> Result<(), KeyringError> {
+        for row in rows {
+            let Some(subject_ref) = row.subject_ref.clone() else {
+                continue;
+            };
+            let key_id = DataKeyId::from_uuid(row.key_id);
+            match self.unwrap_data_key(tenant, keys, &row)? {
+                DataKeyEntry::Live(cipher) => {
+                    self.inner
+                        .subjects
+                        .put((tenant, subject_ref.clone()), key_id);
+                    found.insert(
+                        subject_ref,
+                        SubjectKey {
+                            tenant,
+                            key_id,
+                            cipher,
+                        },
+                    );
+                }
+                // A subject row is cleared when shredded, so this only happens when the
+                // tenant key under it was destroyed.
+                DataKeyEntry::Shredded => {
+                    return Err(KeyringError::TenantShredded(tenant.to_string()));
+                }
             }
-        };
-        let key_id = DataKeyId::from_uuid(row.key_id);
-        match self.unwrap_data_key(tenant, &keys, &row)? {
-            DataKeyEntry::Live(cipher) => {
-                self.inner.subjects.put(cache_key, key_id);
-                Ok(SubjectKey {
-                    tenant,
-                    key_id,
-                    cipher,
-                })
-            }
-            // A subject row is cleared when shredded, so this only happens when the
-            // tenant key under it was destroyed.
-            DataKeyEntry::Shredded => Err(KeyringError::TenantShredded(tenant.to_string())),
         }
+        Ok(())
     }
 
     /// Seals a payload under its subject's data key. Returns the key id and the sealed bytes.
@@ -274,8 +336,9 @@ impl Keyring {
         };
         let subject_ref = subject_ref(index, subject);
         Ok(self
-            .find_by_subject(tenant, &subject_ref)
+            .find_by_subjects(tenant, &[subject_ref])
             .await?
+            .first()
             .map(|row| DataKeyId::from_uuid(row.key_id)))
     }
 
@@ -358,7 +421,11 @@ impl Keyring {
             return Err(KeyringError::UnknownTenant(tenant.to_string()));
         }
         let keys = Arc::new(self.unwrap_tenant_keys(tenant, &rows)?);
-        self.inner.tenants.put(tenant, keys.clone());
+        self.inner
+            .tenants
+            .put_unless(tenant, keys.clone(), |existing| {
+                matches!(existing.as_ref(), TenantKeys::Shredded)
+            });
         Ok(keys)
     }
 
@@ -410,23 +477,30 @@ impl Keyring {
         })
     }
 
-    async fn find_by_subject(
+    /// Key rows by subject hash, in chunks that stay under the bound-parameter limits.
+    async fn find_by_subjects(
         &self,
         tenant: TenantId,
-        subject_ref: &str,
-    ) -> Result<Option<data_key::Model>, KeyringError> {
-        Ok(data_key::Entity::find()
-            .filter(data_key::Column::TenantId.eq(tenant.as_uuid()))
-            .filter(data_key::Column::SubjectRef.eq(subject_ref))
-            .one(&self.inner.db)
-            .await?)
+        subject_refs: &[String],
+    ) -> Result<Vec<data_key::Model>, KeyringError> {
+        let mut rows = Vec::with_capacity(subject_refs.len());
+        for chunk in subject_refs.chunks(500) {
+            rows.extend(
+                data_key::Entity::find()
+                    .filter(data_key::Column::TenantId.eq(tenant.as_uuid()))
+                    .filter(data_key::Column::SubjectRef.is_in(chunk.iter().cloned()))
+                    .all(&self.inner.db)
+                    .await?,
+            );
+        }
+        Ok(rows)
     }
 
-    async fn insert_data_key(
+    async fn insert_data_keys(
         &self,
         tenant: TenantId,
         keys: &TenantKeys,
-        subject_ref: &str,
+        subject_refs: &[String],
     ) -> Result<(), KeyringError> {
         let TenantKeys::Live {
             active, ciphers, ..
@@ -434,22 +508,34 @@ impl Keyring {
         else {
             return Err(KeyringError::TenantShredded(tenant.to_string()));
         };
-        let key_id = DataKeyId::new();
-        let material = KeyMaterial::generate()?;
-        let wrapped =
-            ciphers[active].seal(&aad::data_key(tenant, key_id, *active), material.expose())?;
-        data_key::Entity::insert(data_key::ActiveModel {
-            tenant_id: Set(tenant.as_uuid()),
-            key_id: Set(key_id.as_uuid()),
-            subject_ref: Set(Some(subject_ref.to_owned())),
-            tenant_key_id: Set(active.as_uuid()),
-            wrapped_key: Set(Some(wrapped)),
-            created_at: Set(Utc::now()),
-            shredded_at: Set(None),
-        })
-        .on_conflict_do_nothing_on([data_key::Column::TenantId, data_key::Column::SubjectRef])
-        .exec_without_returning(&self.inner.db)
-        .await?;
+        let now = Utc::now();
+        let mut rows = Vec::with_capacity(subject_refs.len());
+        for subject_ref in subject_refs {
+            let key_id = DataKeyId::new();
+            let material = KeyMaterial::generate()?;
+            let wrapped =
+                ciphers[active].seal(&aad::data_key(tenant, key_id, *active), material.expose())?;
+            rows.push(data_key::ActiveModel {
+                tenant_id: Set(tenant.as_uuid()),
+                key_id: Set(key_id.as_uuid()),
+                subject_ref: Set(Some(subject_ref.clone())),
+                tenant_key_id: Set(active.as_uuid()),
+                wrapped_key: Set(Some(wrapped)),
+                created_at: Set(now),
+                shredded_at: Set(None),
+            });
+        }
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<_> = rows.by_ref().take(500).collect();
+            data_key::Entity::insert_many(chunk)
+                .on_conflict_do_nothing_on([
+                    data_key::Column::TenantId,
+                    data_key::Column::SubjectRef,
+                ])
+                .exec_without_returning(&self.inner.db)
+                .await?;
+        }
         Ok(())
     }
 
@@ -468,8 +554,18 @@ impl Keyring {
                 .ok_or_else(|| KeyringError::UnknownDataKey(key_id.to_string()))?;
             self.unwrap_data_key(tenant, &keys, &row)?
         };
-        self.inner.data_keys.put((tenant, key_id), entry.clone());
+        self.cache_data_key(tenant, key_id, &entry);
         Ok(entry)
+    }
+
+    /// Caches a key, never over a tombstone: a key read just before it was shredded must not
+    /// come back to life in the cache.
+    fn cache_data_key(&self, tenant: TenantId, key_id: DataKeyId, entry: &DataKeyEntry) {
+        self.inner
+            .data_keys
+            .put_unless((tenant, key_id), entry.clone(), |existing| {
+                matches!(existing, DataKeyEntry::Shredded)
+            });
     }
 
     fn unwrap_data_key(
@@ -493,7 +589,7 @@ impl Keyring {
             },
             _ => DataKeyEntry::Shredded,
         };
-        self.inner.data_keys.put((tenant, key_id), entry.clone());
+        self.cache_data_key(tenant, key_id, &entry);
         Ok(entry)
     }
 }

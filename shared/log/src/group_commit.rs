@@ -56,6 +56,42 @@ struct Job {
     _permit: OwnedSemaphorePermit,
 }
 
+/// Queue space taken for a number of events, released once they are committed or refused.
+pub struct Reservation {
+    committer: GroupCommitter,
+    count: usize,
+    permit: OwnedSemaphorePermit,
+}
+
+impl Reservation {
+    /// Appends the events (at most as many as reserved) and waits for their commit.
+    pub async fn append(
+        self,
+        tenant: TenantId,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<Appended>, CommitError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        if events.len() > self.count {
+            return Err(CommitError::Overloaded);
+        }
+        // An invalid job would fail the whole group it joined, so it never joins one.
+        validate(&events).map_err(|e| CommitError::Invalid(Arc::new(e)))?;
+        let (reply, answer) = oneshot::channel();
+        self.committer
+            .jobs
+            .send(Job {
+                tenant,
+                events,
+                reply,
+                _permit: self.permit,
+            })
+            .map_err(|_| CommitError::Stopped)?;
+        answer.await.map_err(|_| CommitError::Stopped)?
+    }
+}
+
 #[derive(Clone)]
 pub struct GroupCommitter {
     jobs: mpsc::UnboundedSender<Job>,
@@ -92,30 +128,23 @@ impl GroupCommitter {
         tenant: TenantId,
         events: Vec<NewEvent>,
     ) -> Result<Vec<Appended>, CommitError> {
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
-        // An invalid job would fail the whole group it joined, so it never joins one.
-        validate(&events).map_err(|e| CommitError::Invalid(Arc::new(e)))?;
-        if events.len() > self.max_queued_events {
-            return Err(CommitError::Overloaded);
-        }
-        let count = u32::try_from(events.len()).map_err(|_| CommitError::Overloaded)?;
+        self.reserve(events.len())?.append(tenant, events).await
+    }
+
+    /// Takes queue space for `count` events, or refuses at once when the queue is full.
+    /// Reserving before preparing events means a refused request costs nothing.
+    pub fn reserve(&self, count: usize) -> Result<Reservation, CommitError> {
+        let permits = u32::try_from(count.max(1)).map_err(|_| CommitError::Overloaded)?;
         let permit = self
             .permits
             .clone()
-            .try_acquire_many_owned(count)
+            .try_acquire_many_owned(permits)
             .map_err(|_| CommitError::Overloaded)?;
-        let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send(Job {
-                tenant,
-                events,
-                reply,
-                _permit: permit,
-            })
-            .map_err(|_| CommitError::Stopped)?;
-        answer.await.map_err(|_| CommitError::Stopped)?
+        Ok(Reservation {
+            committer: self.clone(),
+            count,
+            permit,
+        })
     }
 
     /// Events waiting for a commit right now.
@@ -158,30 +187,68 @@ async fn run(
     }
 }
 
+/// Commits a group; when the group fails, commits its jobs one by one, so that a job the
+/// database refuses fails alone instead of taking its neighbours with it.
 async fn commit(db: &DatabaseConnection, jobs: Vec<Job>, committed: &broadcast::Sender<TenantId>) {
+    let Some((jobs, error)) = try_group(db, jobs, committed).await else {
+        return;
+    };
+    if jobs.len() == 1 {
+        return fail(jobs, error);
+    }
+    tracing::warn!(error = %error, jobs = jobs.len(), "group commit failed; committing its jobs one by one");
+    for job in jobs {
+        if let Some((job, error)) = try_group(db, vec![job], committed).await {
+            fail(job, error);
+        }
+    }
+}
+
+fn fail(jobs: Vec<Job>, error: LogError) {
+    tracing::warn!(error = %error, "commit failed");
+    let error = Arc::new(error);
+    for job in jobs {
+        let _ = job.reply.send(Err(CommitError::Failed(error.clone())));
+    }
+}
+
+/// Commits a group; on failure hands the jobs back, unanswered, with the error.
+async fn try_group(
+    db: &DatabaseConnection,
+    jobs: Vec<Job>,
+    committed: &broadcast::Sender<TenantId>,
+) -> Option<(Vec<Job>, LogError)> {
+    let by_tenant = by_tenant(&jobs);
+    match commit_groups(db, &jobs, &by_tenant).await {
+        Ok(outcomes) => {
+            answer(jobs, outcomes, &by_tenant, committed);
+            None
+        }
+        Err(e) => Some((jobs, e)),
+    }
+}
+
+fn by_tenant(jobs: &[Job]) -> BTreeMap<TenantId, Vec<usize>> {
     // Tenants in a fixed order, so concurrent transactions lock their heads in the same
     // order and cannot deadlock.
     let mut by_tenant: BTreeMap<TenantId, Vec<usize>> = BTreeMap::new();
     for (i, job) in jobs.iter().enumerate() {
         by_tenant.entry(job.tenant).or_default().push(i);
     }
-    let result = commit_groups(db, &jobs, &by_tenant).await;
-    match result {
-        Ok(mut outcomes) => {
-            for tenant in by_tenant.keys() {
-                let _ = committed.send(*tenant);
-            }
-            for (job, outcome) in jobs.into_iter().zip(outcomes.drain(..)) {
-                let _ = job.reply.send(Ok(outcome));
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, jobs = jobs.len(), "group commit failed");
-            let e = Arc::new(e);
-            for job in jobs {
-                let _ = job.reply.send(Err(CommitError::Failed(e.clone())));
-            }
-        }
+    by_tenant
+}
+
+fn answer(
+    jobs: Vec<Job>,
+    outcomes: Vec<Vec<Appended>>,
+    by_tenant: &BTreeMap<TenantId, Vec<usize>>,
+    committed: &broadcast::Sender<TenantId>,
+) {
+    for tenant in by_tenant.keys() {
+        let _ = committed.send(*tenant);
+    }
+    for (job, outcome) in jobs.into_iter().zip(outcomes) {
+        let _ = job.reply.send(Ok(outcome));
     }
 }
 
@@ -191,7 +258,7 @@ async fn commit_groups(
     by_tenant: &BTreeMap<TenantId, Vec<usize>>,
 ) -> Result<Vec<Vec<Appended>>, LogError> {
     let txn = begin_write(db).await?;
-    let mut outcomes = vec![Vec::new(); jobs.len()];
+    let mut outcomes: Vec<Vec<Appended>> = vec![Vec::new(); jobs.len()];
     for (tenant, members) in by_tenant {
         let events: Vec<NewEvent> = members
             .iter()

@@ -15,7 +15,7 @@ mod store;
 pub use append::{Appended, append};
 pub use error::LogError;
 pub use event::{NewEvent, StoredEvent};
-pub use group_commit::{CommitError, GroupCommitOptions, GroupCommitter};
+pub use group_commit::{CommitError, GroupCommitOptions, GroupCommitter, Reservation};
 pub use read::{head, read_after};
 
 /// Longest client message id the log stores (it is part of a unique index).

@@ -575,3 +575,90 @@ async fn distinct_subjects_get_distinct_keys_and_one_subject_one_key() {
         .key_id();
     assert!(!ids.contains(&other));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_commit_queue_refuses_at_once_and_drains_when_commits_resume() {
+    use cdp_log::{CommitError, GroupCommitOptions, GroupCommitter};
+
+    let t = TestDb::new().await;
+    let keyring = t.keyring();
+    let tenant = new_tenant(&t.db, &keyring).await;
+    let committer = GroupCommitter::start(
+        t.db.clone(),
+        GroupCommitOptions {
+            max_queued_events: 10,
+            max_batch_events: 100,
+            committers: 1,
+        },
+    );
+    // Everything is sealed first: on SQLite sealing may write a key, and the blocker below
+    // holds the only write lock.
+    let first = sealed_event(&keyring, tenant, &user("1"), "held", json!({})).await;
+    let refused = sealed_event(&keyring, tenant, &user("1"), "refused", json!({})).await;
+    let mut jobs = Vec::new();
+    for i in 0..5 {
+        jobs.push(vec![
+            sealed_event(&keyring, tenant, &user("1"), &format!("q{i}a"), json!({})).await,
+            sealed_event(&keyring, tenant, &user("1"), &format!("q{i}b"), json!({})).await,
+        ]);
+    }
+    // An open transaction holding the tenant's head: commits wait behind it.
+    let blocker = begin_write(&t.db).await.unwrap();
+    append(&blocker, tenant, vec![first]).await.unwrap();
+
+    let mut waiting = Vec::new();
+    for events in jobs {
+        let committer = committer.clone();
+        waiting.push(tokio::spawn(async move {
+            committer.append(tenant, events).await
+        }));
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while committer.queued_events() < 10 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the queue never filled"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(matches!(
+        committer.append(tenant, vec![refused]).await,
+        Err(CommitError::Overloaded)
+    ));
+
+    blocker.commit().await.unwrap();
+    for task in waiting {
+        assert_eq!(task.await.unwrap().unwrap().len(), 2);
+    }
+    assert_eq!(committer.queued_events(), 0);
+    assert_eq!(
+        read_after(&t.db, tenant, Seq::ZERO, 100)
+            .await
+            .unwrap()
+            .len(),
+        11
+    );
+}
+
+#[tokio::test]
+async fn a_job_the_database_refuses_fails_alone() {
+    use cdp_log::{GroupCommitOptions, GroupCommitter};
+
+    let t = TestDb::new().await;
+    let keyring = t.keyring();
+    let tenant = new_tenant(&t.db, &keyring).await;
+    let other = new_tenant(&t.db, &keyring).await;
+    let committer = GroupCommitter::start(t.db.clone(), GroupCommitOptions::default());
+    // PostgreSQL refuses a NUL in text; SQLite stores it. Either way the neighbour commits.
+    let good = sealed_event(&keyring, other, &user("1"), "good", json!({})).await;
+    let mut poison = sealed_event(&keyring, tenant, &user("1"), "poison", json!({})).await;
+    poison.message_id = "bad\u{0}id".into();
+    let (a, b) = tokio::join!(
+        committer.append(tenant, vec![poison]),
+        committer.append(other, vec![good])
+    );
+    assert!(b.is_ok(), "a neighbour's failure took this job down: {b:?}");
+    if t.backend == Backend::Postgres {
+        assert!(a.is_err());
+    }
+}

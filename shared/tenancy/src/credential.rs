@@ -4,14 +4,17 @@ use cdp_domain::{CredentialId, SourceId, TenantId};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use crate::TenancyError;
+use crate::source::{SourceKind, find_source};
 use crate::store::{credential, tenant};
 use crate::token::{TokenKind, hash};
 
-/// What a valid write key allows: ingesting into one source of one tenant.
+/// What a valid write key allows: ingesting into one source of one tenant, through the
+/// endpoints of that source's kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WriteKeyGrant {
     pub tenant_id: TenantId,
     pub source_id: SourceId,
+    pub source_kind: SourceKind,
 }
 
 /// What a valid API key allows.
@@ -30,10 +33,17 @@ pub async fn authenticate_write_key<C: ConnectionTrait>(
     let Some(row) = live_credential(conn, presented, TokenKind::WriteKey).await? else {
         return Ok(None);
     };
-    Ok(row.source_id.map(|source| WriteKeyGrant {
-        tenant_id: TenantId::from_uuid(row.tenant_id),
-        source_id: SourceId::from_uuid(source),
-    }))
+    let tenant_id = TenantId::from_uuid(row.tenant_id);
+    let Some(source_id) = row.source_id.map(SourceId::from_uuid) else {
+        return Ok(None);
+    };
+    Ok(find_source(conn, tenant_id, source_id)
+        .await?
+        .map(|source| WriteKeyGrant {
+            tenant_id,
+            source_id,
+            source_kind: source.kind,
+        }))
 }
 
 /// The grant of a live API key of an active tenant, or `None`.

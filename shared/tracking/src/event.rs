@@ -113,6 +113,12 @@ fn normalize_one(
     if event_type == EventType::Track {
         match raw.fields.get("event") {
             Some(Value::String(name)) if !name.trim().is_empty() => {
+                if name.chars().any(char::is_control) {
+                    return Err(TrackingError::invalid(format!(
+                        "{} must not contain control characters",
+                        raw.field("event")
+                    )));
+                }
                 if name.len() > MAX_EVENT_NAME_BYTES {
                     return Err(TrackingError::invalid(format!(
                         "{} is longer than {MAX_EVENT_NAME_BYTES} bytes",
@@ -204,12 +210,12 @@ fn event_type(raw: &RawEvent, endpoint: Endpoint) -> Result<EventType, TrackingE
     match (endpoint, given) {
         (Endpoint::Single(expected), None) => Ok(expected),
         (Endpoint::Single(expected), Some(given)) if given == expected.as_str() => Ok(expected),
-        (Endpoint::Single(expected), Some(given)) => Err(TrackingError::invalid(format!(
-            "type is {given:?} but this endpoint takes {expected} events"
+        (Endpoint::Single(expected), Some(_)) => Err(TrackingError::invalid(format!(
+            "type does not match: this endpoint takes {expected} events"
         ))),
         (Endpoint::Batch, Some(given)) => given.parse().map_err(|_| {
             TrackingError::invalid(format!(
-                "{} must be one of identify, track, page, screen, group, alias; got {given:?}",
+                "{} must be one of identify, track, page, screen, group, alias",
                 raw.field("type")
             ))
         }),

@@ -29,6 +29,12 @@ pub(crate) fn read_id(
             event.field(name)
         )));
     }
+    if text.chars().any(char::is_control) {
+        return Err(TrackingError::invalid(format!(
+            "{} must not contain control characters",
+            event.field(name)
+        )));
+    }
     if text.len() > max_bytes {
         return Err(TrackingError::invalid(format!(
             "{} is {} bytes; at most {max_bytes} are allowed",

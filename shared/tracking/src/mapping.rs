@@ -139,7 +139,9 @@ impl WebhookMapping {
     }
 
     /// Builds the spec event for one payload. Without a mapped `messageId` the event's id is
-    /// a hash of the payload, so a webhook delivered twice is stored once.
+    /// a hash of the payload, so a webhook delivered twice is stored once. Without mapped
+    /// `properties`, a track, page or screen event keeps the whole payload as its properties,
+    /// so nothing the sender said is lost.
     pub fn apply(&self, payload: &Value, raw_payload: &[u8]) -> Map<String, Value> {
         let mut event = Map::new();
         event.insert(
@@ -150,6 +152,13 @@ impl WebhookMapping {
             if let Some(value) = evaluate(spec, payload) {
                 event.insert((*name).to_owned(), value);
             }
+        }
+        let keeps_properties = matches!(
+            self.event_type,
+            EventType::Track | EventType::Page | EventType::Screen
+        );
+        if keeps_properties && !event.contains_key("properties") && payload.is_object() {
+            event.insert("properties".into(), payload.clone());
         }
         if !event.contains_key("messageId") {
             let digest = Sha256::digest(raw_payload);
@@ -307,6 +316,25 @@ mod tests {
             json!({"subject": "Help", "first_tag": "billing"})
         );
         assert!(event["messageId"].as_str().unwrap().starts_with("whk-"));
+    }
+
+    #[test]
+    fn unmapped_properties_keep_the_whole_payload() {
+        let mapping = WebhookMapping::from_json(
+            &json!({"type": "track", "event": "Ticket Opened", "userId": {"path": "requester.id"}}),
+        )
+        .unwrap();
+        let payload =
+            json!({"requester": {"id": "u-1"}, "ticket": {"subject": "Help", "priority": "high"}});
+        assert_eq!(mapping.apply(&payload, b"raw")["properties"], payload);
+        let identify =
+            WebhookMapping::from_json(&json!({"type": "identify", "userId": {"path": "id"}}))
+                .unwrap();
+        assert!(
+            !identify
+                .apply(&json!({"id": "u"}), b"raw")
+                .contains_key("properties")
+        );
     }
 
     #[test]

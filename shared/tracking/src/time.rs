@@ -1,6 +1,6 @@
 //! Event time: parsing client timestamps and correcting client clock skew.
 
-use chrono::{DateTime, DurationRound, NaiveDateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, DurationRound, NaiveDateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::Value;
 
 use crate::TrackingError;
@@ -8,14 +8,21 @@ use crate::limits::MAX_FUTURE_SKEW_HOURS;
 use crate::request::RawEvent;
 
 /// Parses an ISO 8601 timestamp: RFC 3339 with an offset, or a date-time without one (UTC).
+/// Years outside 1 to 9999 are refused: not every database can store them.
 pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Some(t.with_timezone(&Utc));
-    }
-    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
-        .iter()
-        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
-        .map(|naive| naive.and_utc())
+    let parsed = match DateTime::parse_from_rfc3339(text) {
+        Ok(t) => t.with_timezone(&Utc),
+        Err(_) => ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+            .iter()
+            .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+            .map(|naive| naive.and_utc())?,
+    };
+    in_range(parsed).then_some(parsed)
+}
+
+/// Within the years every storage backend keeps.
+pub(crate) fn in_range(t: DateTime<Utc>) -> bool {
+    (1..=9999).contains(&t.year())
 }
 
 pub(crate) fn format(t: DateTime<Utc>) -> String {
@@ -28,11 +35,12 @@ fn read_time(
 ) -> Result<Option<(DateTime<Utc>, String)>, TrackingError> {
     match event.fields.get(name) {
         None | Some(Value::Null) => Ok(None),
+        // The value is not echoed: error reports are kept, and it could be personal data.
         Some(Value::String(text)) => parse_timestamp(text)
             .map(|t| Some((t, text.clone())))
             .ok_or_else(|| {
                 TrackingError::invalid(format!(
-                    "{} is not an ISO 8601 timestamp: {text:?}",
+                    "{} is not an ISO 8601 timestamp between the years 1 and 9999",
                     event.field(name)
                 ))
             }),
@@ -68,12 +76,15 @@ pub(crate) fn resolve(
     let timestamp = match (&original, &sent_at) {
         (Some((original, _)), Some((sent, _))) => {
             let skew: TimeDelta = *sent - *original;
-            received_at.checked_sub_signed(skew).ok_or_else(|| {
-                TrackingError::invalid(format!(
-                    "{} and sentAt are too far apart",
-                    event.field("timestamp")
-                ))
-            })?
+            received_at
+                .checked_sub_signed(skew)
+                .filter(|t| in_range(*t))
+                .ok_or_else(|| {
+                    TrackingError::invalid(format!(
+                        "{} and sentAt are too far apart",
+                        event.field("timestamp")
+                    ))
+                })?
         }
         (Some((original, _)), None) => *original,
         (None, _) => received_at,

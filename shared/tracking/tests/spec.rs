@@ -436,3 +436,47 @@ mod no_input_panics {
         }
     }
 }
+
+#[test]
+fn values_no_database_can_hold_are_refused() {
+    let cases = [
+        (
+            IDENTIFY,
+            json!({"userId": "u", "messageId": "a\u{0}b"}),
+            "messageId must not contain control characters",
+        ),
+        (
+            IDENTIFY,
+            json!({"userId": "a\nb"}),
+            "userId must not contain control characters",
+        ),
+        (
+            TRACK,
+            json!({"userId": "u", "event": "x\u{7}"}),
+            "event must not contain control characters",
+        ),
+        (
+            IDENTIFY,
+            json!({"userId": "u", "timestamp": "-5000-01-01T00:00:00"}),
+            "between the years 1 and 9999",
+        ),
+        (
+            IDENTIFY,
+            json!({"userId": "u", "timestamp": "0001-01-01T00:00:00Z", "sentAt": "9999-01-01T00:00:00Z"}),
+            "too far apart",
+        ),
+    ];
+    for (endpoint, body, needle) in cases {
+        let e = err(endpoint, body.clone());
+        assert!(e.message.contains(needle), "{body}: got {:?}", e.message);
+    }
+}
+
+#[test]
+fn error_messages_do_not_echo_values() {
+    let e = err(
+        IDENTIFY,
+        json!({"userId": "u", "timestamp": "ann@example.com"}),
+    );
+    assert!(!e.message.contains("ann@example.com"), "{}", e.message);
+}

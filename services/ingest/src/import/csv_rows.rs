@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use cdp_domain::{EventType, IdentityKind};
 use cdp_tracking::Endpoint;
@@ -128,7 +130,9 @@ pub(crate) fn rows(
     received_at: DateTime<Utc>,
     items: &Sender<Item>,
 ) -> Result<(), String> {
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
+    let budget = RecordBudget::new(input);
+    let spent = budget.spent.clone();
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(budget);
     let header = reader
         .headers()
         .map_err(|e| format!("reading the CSV header failed: {e}"))?
@@ -141,6 +145,7 @@ pub(crate) fn rows(
         match reader.read_record(&mut record) {
             Ok(false) => return Ok(()),
             Ok(true) => {
+                spent.store(0, Ordering::Relaxed);
                 let line = record.position().map_or(next_line, |p| p.line() as i64);
                 let item = if record.len() != header.len() {
                     Item::Invalid {
@@ -175,6 +180,37 @@ pub(crate) fn rows(
                 }
             }
         }
+    }
+}
+
+/// Most bytes read between two records: an unterminated quote must not pull a whole upload
+/// into one record.
+const MAX_RECORD_BYTES: u64 = 1024 * 1024;
+
+/// Fails the read once more than [`MAX_RECORD_BYTES`] pass without a record being completed.
+struct RecordBudget<R> {
+    inner: R,
+    spent: Arc<AtomicU64>,
+}
+
+impl<R> RecordBudget<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            spent: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+impl<R: Read> Read for RecordBudget<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if self.spent.fetch_add(n as u64, Ordering::Relaxed) + n as u64 > MAX_RECORD_BYTES {
+            return Err(std::io::Error::other(
+                "a CSV record is longer than 1 MB (an unterminated quote?)",
+            ));
+        }
+        Ok(n)
     }
 }
 

@@ -128,20 +128,33 @@ fn row(job: &ImportJob) -> ActiveModel {
     }
 }
 
+/// A running job that has not reported progress for this long was left behind by a process
+/// that ended.
+const STALLED_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
+
 impl From<Model> for ImportJob {
     fn from(m: Model) -> Self {
+        let stalled = m.status == RUNNING && Utc::now() - m.updated_at > STALLED_AFTER;
+        let (status_text, failure) = if stalled {
+            (
+                FAILED,
+                Some("stopped reporting progress: the process running it ended".to_owned()),
+            )
+        } else {
+            (status(&m.status), m.failure)
+        };
         ImportJob {
             id: ImportId::from_uuid(m.id),
             tenant_id: TenantId::from_uuid(m.tenant_id),
             source_id: m.source_id.map(SourceId::from_uuid),
             format: m.format,
-            status: status(&m.status),
+            status: status_text,
             lines_read: m.lines_read,
             events_stored: m.events_stored,
             events_duplicate: m.events_duplicate,
             lines_failed: m.lines_failed,
             errors: serde_json::from_str(&m.errors).unwrap_or_default(),
-            failure: m.failure,
+            failure,
             created_at: m.created_at,
             updated_at: m.updated_at,
             finished_at: m.finished_at,
@@ -186,4 +199,54 @@ pub(crate) async fn find<C: ConnectionTrait>(
         .one(conn)
         .await?
         .map(ImportJob::from))
+}
+
+/// Marks the job failed when dropped before `disarm`.
+pub(crate) struct InterruptGuard {
+    db: Option<sea_orm::DatabaseConnection>,
+    tenant: TenantId,
+    id: ImportId,
+}
+
+impl InterruptGuard {
+    pub(crate) fn new(db: sea_orm::DatabaseConnection, tenant: TenantId, id: ImportId) -> Self {
+        Self {
+            db: Some(db),
+            tenant,
+            id,
+        }
+    }
+
+    pub(crate) fn disarm(mut self) {
+        self.db = None;
+    }
+}
+
+impl Drop for InterruptGuard {
+    fn drop(&mut self) {
+        let Some(db) = self.db.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (tenant, id) = (self.tenant, self.id);
+        runtime.spawn(async move {
+            let result = Entity::update_many()
+                .col_expr(Column::Status, sea_orm::sea_query::Expr::value(FAILED))
+                .col_expr(
+                    Column::Failure,
+                    sea_orm::sea_query::Expr::value(Some("interrupted before it finished".to_owned())),
+                )
+                .col_expr(Column::FinishedAt, sea_orm::sea_query::Expr::value(Some(Utc::now())))
+                .filter(Column::TenantId.eq(tenant.as_uuid()))
+                .filter(Column::Id.eq(id.as_uuid()))
+                .filter(Column::Status.eq(RUNNING))
+                .exec(&db)
+                .await;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, import_id = %id, "could not mark an interrupted import as failed");
+            }
+        });
+    }
 }

@@ -60,6 +60,9 @@ pub async fn run_import(
     job::insert(&state.db, &job)
         .await
         .map_err(IngestError::unavailable)?;
+    // Should this future be dropped (the client went away, the server is stopping), the job
+    // is marked failed rather than left running for ever.
+    let guard = job::InterruptGuard::new(state.db.clone(), tenant, job.id);
 
     let received_at = Utc::now();
     let (items, mut receiver) = tokio::sync::mpsc::channel::<Item>(1024);
@@ -97,15 +100,17 @@ pub async fn run_import(
     .await;
     // The parser ends when its input does, or when nobody listens any more.
     drop(receiver);
-    let _ = parser.await;
+    let parsed = parser.await;
 
-    match outcome {
-        Ok(()) => job.finish(None),
-        Err(reason) => job.finish(Some(reason)),
+    match (outcome, parsed) {
+        (Ok(()), Ok(())) => job.finish(None),
+        (Err(reason), _) => job.finish(Some(reason)),
+        (Ok(()), Err(_)) => job.finish(Some("reading the input failed unexpectedly".into())),
     }
     job::update(&state.db, &job)
         .await
         .map_err(IngestError::unavailable)?;
+    guard.disarm();
     on_progress(&job);
     tracing::info!(tenant_id = %tenant, import_id = %job.id, status = job.status, "import finished");
     Ok(job)

@@ -1,0 +1,105 @@
+//! The load generator: concurrent clients posting prepared bodies as fast as the server
+//! acknowledges them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::proc_stats::ProcessStats;
+use crate::server::CdpServer;
+
+pub struct Outcome {
+    pub events: u64,
+    pub failures: u64,
+    pub elapsed: Duration,
+    /// Request latencies in microseconds, sorted.
+    pub latencies_us: Vec<u64>,
+    pub server_cpu_seconds: f64,
+    pub client_cpu_seconds: f64,
+}
+
+impl Outcome {
+    pub fn events_per_second(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64()
+    }
+
+    pub fn latency_percentile_ms(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let i = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies_us[i] as f64 / 1000.0
+    }
+}
+
+pub async fn drive(
+    server: &CdpServer,
+    write_key: &str,
+    bodies: &[Vec<u8>],
+    batch: usize,
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<Outcome> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()?;
+    let url = format!("{}/v1/batch", server.base_url);
+    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(bodies.to_vec());
+    let stop = Arc::new(AtomicBool::new(false));
+    let server_before = server.stats()?;
+    let client_before = ProcessStats::current()?;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (client, url, bodies, stop, key) = (
+            client.clone(),
+            url.clone(),
+            bodies.clone(),
+            stop.clone(),
+            write_key.to_owned(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failures = 0u64;
+            let mut i = c;
+            while !stop.load(Ordering::Relaxed) {
+                let body = bodies[i % bodies.len()].clone();
+                i += clients;
+                let sent = Instant::now();
+                let response = client
+                    .post(&url)
+                    .basic_auth(&key, Some(""))
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await;
+                match response {
+                    Ok(r) if r.status() == 200 => latencies.push(sent.elapsed().as_micros() as u64),
+                    _ => failures += 1,
+                }
+            }
+            (latencies, failures)
+        }));
+    }
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies_us = Vec::new();
+    let mut failures = 0;
+    for task in tasks {
+        let (l, f) = task.await?;
+        latencies_us.extend(l);
+        failures += f;
+    }
+    let elapsed = started.elapsed();
+    let server_after = server.stats()?;
+    let client_after = ProcessStats::current()?;
+    latencies_us.sort_unstable();
+    Ok(Outcome {
+        events: latencies_us.len() as u64 * batch as u64,
+        failures,
+        elapsed,
+        latencies_us,
+        server_cpu_seconds: server_after.cpu_seconds - server_before.cpu_seconds,
+        client_cpu_seconds: client_after.cpu_seconds - client_before.cpu_seconds,
+    })
+}

@@ -1,0 +1,134 @@
+//! Building and starting `cdp` as its own process.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::proc_stats::ProcessStats;
+
+/// Builds the release binary of `cdp` and returns its path.
+pub fn build_cdp() -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "-p", "cdp", "--bin", "cdp"])
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("building cdp failed");
+    }
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    // Absolute, since the server runs in a directory of its own.
+    PathBuf::from(target)
+        .join("release/cdp")
+        .canonicalize()
+        .context("finding the built cdp binary")
+}
+
+pub struct Tenant {
+    pub write_key: String,
+}
+
+pub struct CdpServer {
+    child: Child,
+    pub base_url: String,
+    binary: PathBuf,
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl CdpServer {
+    pub async fn start(binary: &Path) -> anyhow::Result<CdpServer> {
+        let dir = tempfile::tempdir()?;
+        let mut env: Vec<(String, String)> = vec![
+            (
+                "CDP_DATA_DIR".into(),
+                dir.path().join("data").display().to_string(),
+            ),
+            ("CDP_INGEST_EVENTS_PER_SECOND".into(), "100000000".into()),
+            ("CDP_INGEST_BURST".into(), "100000000".into()),
+            ("RUST_LOG".into(), "warn,cdp::http=info".into()),
+        ];
+        for var in ["DATABASE_URL", "REDIS_URL"] {
+            if let Ok(value) = std::env::var(var) {
+                env.push((var.into(), value));
+            }
+        }
+        if std::env::var("DATABASE_URL").is_ok() {
+            // A fixed key for the run; the database is the caller's.
+            env.push((
+                "CDP_MASTER_KEY".into(),
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into(),
+            ));
+        }
+        let mut child = Command::new(binary)
+            .arg("serve")
+            .envs(env.iter().cloned())
+            .env("CDP_HTTP_ADDR", "127.0.0.1:0")
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting cdp")?;
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(at) = line.find("listening on http://") {
+                    let url: String = line[at + "listening on ".len()..]
+                        .chars()
+                        .take_while(|c| !c.is_whitespace())
+                        .collect();
+                    let _ = tx.send(url);
+                }
+            }
+        });
+        let base_url = rx
+            .recv_timeout(Duration::from_secs(60))
+            .context("cdp did not report its address")?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        Ok(CdpServer {
+            child,
+            base_url,
+            binary: binary.to_path_buf(),
+            dir,
+            env,
+        })
+    }
+
+    pub fn create_tenant(&self, name: &str) -> anyhow::Result<Tenant> {
+        let out = Command::new(&self.binary)
+            .args(["tenant", "create", name])
+            .envs(self.env.iter().cloned())
+            .current_dir(self.dir.path())
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "cdp tenant create failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let created: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        Ok(Tenant {
+            write_key: created["write_key"]
+                .as_str()
+                .context("write_key")?
+                .to_owned(),
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stats(&self) -> anyhow::Result<ProcessStats> {
+        ProcessStats::read(self.pid())
+    }
+
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
