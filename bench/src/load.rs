@@ -75,7 +75,18 @@ pub async fn drive(
                     .await;
                 match response {
                     Ok(r) if r.status() == 200 => latencies.push(sent.elapsed().as_micros() as u64),
-                    _ => failures += 1,
+                    Ok(r) => {
+                        failures += 1;
+                        let status = r.status();
+                        eprintln!(
+                            "request failed: {status} {}",
+                            r.text().await.unwrap_or_default()
+                        );
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        eprintln!("request failed: {e}");
+                    }
                 }
             }
             (latencies, failures)

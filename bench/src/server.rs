@@ -76,6 +76,9 @@ impl CdpServer {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("WARN") || line.contains("ERROR") {
+                    eprintln!("cdp: {line}");
+                }
                 if let Some(at) = line.find("listening on http://") {
                     let url: String = line[at + "listening on ".len()..]
                         .chars()

@@ -19,6 +19,8 @@ pub struct Runtime {
     pub backend: Backend,
     pub keyring: Keyring,
     pub redis: Option<ConnectionManager>,
+    /// The database URL, kept to open further pools; it may hold a password.
+    database_url: std::sync::Arc<str>,
 }
 
 impl Runtime {
@@ -60,7 +62,21 @@ impl Runtime {
             backend,
             keyring,
             redis,
+            database_url: url.into(),
         })
+    }
+
+    /// A further pool on the same database, whose connections are opened by whoever uses
+    /// it first: called from a task of the main runtime, its connections live there.
+    pub async fn dedicated_pool(&self, max_connections: u32) -> Result<DatabaseConnection, Error> {
+        Ok(connect(
+            &self.database_url,
+            &ConnectOptions {
+                max_connections,
+                ..ConnectOptions::default()
+            },
+        )
+        .await?)
     }
 }
 

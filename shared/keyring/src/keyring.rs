@@ -15,6 +15,8 @@ use sea_orm::{
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use cdp_storage::one_of;
+
 use crate::cache::BoundedCache;
 use crate::cipher::Cipher;
 use crate::store::{data_key, tenant_key};
@@ -488,7 +490,11 @@ impl Keyring {
             rows.extend(
                 data_key::Entity::find()
                     .filter(data_key::Column::TenantId.eq(tenant.as_uuid()))
-                    .filter(data_key::Column::SubjectRef.is_in(chunk.iter().cloned()))
+                    .filter(one_of(
+                        self.inner.db.get_database_backend(),
+                        data_key::Column::SubjectRef,
+                        chunk.to_vec(),
+                    ))
                     .all(&self.inner.db)
                     .await?,
             );

@@ -1,10 +1,12 @@
 use std::collections::HashMap;
 
 use cdp_domain::{Seq, TenantId};
+use cdp_storage::one_of;
+use sea_orm::prelude::Uuid;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, QuerySelect, QueryTrait, Statement,
 };
 
 use crate::store::{event_log, head};
@@ -65,20 +67,14 @@ pub async fn append(
             next = next.next();
             assigned.insert(&event.message_id, next);
             outcomes.push(Appended::New(next));
-            rows.push(row(tenant, next, event));
+            rows.push((next, event));
         }
     }
     if rows.is_empty() {
         return Ok(outcomes);
     }
 
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<_> = rows.by_ref().take(INSERT_CHUNK).collect();
-        event_log::Entity::insert_many(chunk)
-            .exec_without_returning(txn)
-            .await?;
-    }
+    insert_rows(txn, tenant, rows).await?;
     head::Entity::update_many()
         .col_expr(head::Column::LastSeq, Expr::value(next.0))
         .filter(head::Column::TenantId.eq(tenant.as_uuid()))
@@ -140,19 +136,80 @@ async fn existing_message_ids(
 ) -> Result<HashMap<String, Seq>, LogError> {
     let mut found = HashMap::new();
     for chunk in events.chunks(LOOKUP_CHUNK) {
-        let ids = chunk.iter().map(|e| e.message_id.as_str());
+        let ids = chunk.iter().map(|e| e.message_id.clone()).collect();
         let rows: Vec<(String, i64)> = event_log::Entity::find()
             .select_only()
             .column(event_log::Column::MessageId)
             .column(event_log::Column::Seq)
             .filter(event_log::Column::TenantId.eq(tenant.as_uuid()))
-            .filter(event_log::Column::MessageId.is_in(ids))
+            .filter(one_of(
+                txn.get_database_backend(),
+                event_log::Column::MessageId,
+                ids,
+            ))
             .into_tuple()
             .all(txn)
             .await?;
         found.extend(rows.into_iter().map(|(id, seq)| (id, Seq(seq))));
     }
     Ok(found)
+}
+
+/// Inserts the numbered events. On PostgreSQL one `UNNEST` statement of the same shape for
+/// any number of rows; on SQLite multi-row inserts, which it prepares cheaply.
+async fn insert_rows(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    rows: Vec<(Seq, &NewEvent)>,
+) -> Result<(), LogError> {
+    let statements = if txn.get_database_backend() == DbBackend::Postgres {
+        vec![unnest_insert(tenant, &rows)]
+    } else {
+        rows.chunks(INSERT_CHUNK)
+            .map(|chunk| {
+                event_log::Entity::insert_many(chunk.iter().map(|(seq, e)| row(tenant, *seq, e)))
+                    .build(DbBackend::Sqlite)
+            })
+            .collect()
+    };
+    drop(rows);
+    for statement in statements {
+        txn.execute_raw(statement).await?;
+    }
+    Ok(())
+}
+
+fn unnest_insert(tenant: TenantId, rows: &[(Seq, &NewEvent)]) -> Statement {
+    fn column<T>(rows: &[(Seq, &NewEvent)], f: impl Fn(Seq, &NewEvent) -> T) -> Vec<T> {
+        rows.iter().map(|(seq, e)| f(*seq, e)).collect()
+    }
+    Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "INSERT INTO event_log (tenant_id, seq, event_id, message_id, event_type, source_id, \
+         received_at, occurred_at, key_id, payload) \
+         SELECT $1, r.seq, r.event_id, r.message_id, r.event_type, NULLIF(r.source_id, $11), \
+         r.received_at, r.occurred_at, r.key_id, r.payload \
+         FROM UNNEST($2::int8[], $3::uuid[], $4::text[], $5::text[], $6::uuid[], \
+         $7::timestamptz[], $8::timestamptz[], $9::uuid[], $10::bytea[]) \
+         AS r(seq, event_id, message_id, event_type, source_id, received_at, occurred_at, key_id, payload)",
+        [
+            tenant.as_uuid().into(),
+            column(rows, |seq, _| seq.0).into(),
+            column(rows, |_, e| e.event_id.as_uuid()).into(),
+            column(rows, |_, e| e.message_id.clone()).into(),
+            column(rows, |_, e| e.event_type.clone()).into(),
+            // Arrays cannot hold NULL here: the nil UUID stands for "no source".
+            column(rows, |_, e| {
+                e.source_id.map_or(Uuid::nil(), |s| s.as_uuid())
+            })
+            .into(),
+            column(rows, |_, e| e.received_at).into(),
+            column(rows, |_, e| e.occurred_at).into(),
+            column(rows, |_, e| e.key_id.as_uuid()).into(),
+            column(rows, |_, e| e.payload.clone()).into(),
+            Uuid::nil().into(),
+        ],
+    )
 }
 
 fn row(tenant: TenantId, seq: Seq, event: &NewEvent) -> event_log::ActiveModel {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use cdp_domain::TenantId;
 use cdp_storage::{DatabaseConnection, begin_write};
 use thiserror::Error;
-use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
 
 use crate::append::validate;
 use crate::{Appended, LogError, NewEvent, append};
@@ -80,7 +80,7 @@ impl Reservation {
         validate(&events).map_err(|e| CommitError::Invalid(Arc::new(e)))?;
         let (reply, answer) = oneshot::channel();
         self.committer
-            .jobs
+            .queue_of(tenant)
             .send(Job {
                 tenant,
                 events,
@@ -94,7 +94,9 @@ impl Reservation {
 
 #[derive(Clone)]
 pub struct GroupCommitter {
-    jobs: mpsc::UnboundedSender<Job>,
+    /// One queue per committer; a tenant's jobs always go to the same one, so they batch
+    /// together instead of waiting for each other on the tenant's head row.
+    queues: Arc<Vec<mpsc::UnboundedSender<Job>>>,
     permits: Arc<Semaphore>,
     max_queued_events: usize,
     committed: broadcast::Sender<TenantId>,
@@ -102,20 +104,25 @@ pub struct GroupCommitter {
 
 impl GroupCommitter {
     /// Starts the committer tasks on the current runtime.
+    ///
+    /// Give it a connection pool of its own, opened on the runtime it runs on: the
+    /// committer holds a tenant's head row while it talks to the database, and its
+    /// connections should not depend on another runtime's threads being free.
     pub fn start(db: DatabaseConnection, options: GroupCommitOptions) -> Self {
-        let (jobs, receiver) = mpsc::unbounded_channel();
-        let receiver = Arc::new(Mutex::new(receiver));
         let (committed, _) = broadcast::channel(1024);
+        let mut queues = Vec::new();
         for _ in 0..options.committers.max(1) {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            queues.push(sender);
             tokio::spawn(run(
                 db.clone(),
-                receiver.clone(),
+                receiver,
                 options.max_batch_events.max(1),
                 committed.clone(),
             ));
         }
         Self {
-            jobs,
+            queues: Arc::new(queues),
             permits: Arc::new(Semaphore::new(options.max_queued_events)),
             max_queued_events: options.max_queued_events,
             committed,
@@ -147,6 +154,11 @@ impl GroupCommitter {
         })
     }
 
+    fn queue_of(&self, tenant: TenantId) -> &mpsc::UnboundedSender<Job> {
+        let slot = tenant.as_uuid().as_u128() % self.queues.len() as u128;
+        &self.queues[slot as usize]
+    }
+
     /// Events waiting for a commit right now.
     pub fn queued_events(&self) -> usize {
         self.max_queued_events - self.permits.available_permits()
@@ -160,29 +172,22 @@ impl GroupCommitter {
 
 async fn run(
     db: DatabaseConnection,
-    receiver: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>,
+    mut receiver: mpsc::UnboundedReceiver<Job>,
     max_batch_events: usize,
     committed: broadcast::Sender<TenantId>,
 ) {
-    loop {
-        let jobs = {
-            let mut receiver = receiver.lock().await;
-            let Some(first) = receiver.recv().await else {
-                return;
-            };
-            let mut size = first.events.len();
-            let mut jobs = vec![first];
-            while size < max_batch_events {
-                match receiver.try_recv() {
-                    Ok(job) => {
-                        size += job.events.len();
-                        jobs.push(job);
-                    }
-                    Err(_) => break,
+    while let Some(first) = receiver.recv().await {
+        let mut size = first.events.len();
+        let mut jobs = vec![first];
+        while size < max_batch_events {
+            match receiver.try_recv() {
+                Ok(job) => {
+                    size += job.events.len();
+                    jobs.push(job);
                 }
+                Err(_) => break,
             }
-            jobs
-        };
+        }
         commit(&db, jobs, &committed).await;
     }
 }

@@ -75,6 +75,16 @@ pub async fn connect(
         .min_connections(0)
         .acquire_timeout(options.acquire_timeout)
         .sqlx_logging(false);
+    if backend == Backend::Postgres {
+        opts.map_sqlx_postgres_pool_opts(|pool| {
+            pool.after_connect(|_connection, _metadata| {
+                Box::pin(async {
+                    crate::nodelay::apply_to_open_sockets();
+                    Ok(())
+                })
+            })
+        });
+    }
     if backend == Backend::Sqlite {
         // WAL lets readers run beside the writer; synchronous FULL makes a commit durable
         // before it returns, which is what acknowledging an event promises.

@@ -4,6 +4,8 @@
 mod connect;
 mod error;
 mod migrate;
+mod nodelay;
+mod sql;
 
 pub use connect::{
     Backend, ConnectOptions, backend_of, connect, create_private_dir, ping, sqlite_url,
@@ -11,6 +13,7 @@ pub use connect::{
 pub use error::{StorageError, is_unique_violation};
 pub use migrate::migrate;
 pub use sea_orm::{DatabaseConnection, DatabaseTransaction};
+pub use sql::one_of;
 
 use sea_orm::{DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait};
 

@@ -31,8 +31,11 @@ impl Application {
             Backend::Sqlite => 1,
             Backend::Postgres => 4,
         });
+        // The committer's own pool, opened here on the main runtime rather than on whichever
+        // HTTP worker happens to need a connection first.
+        let commit_pool = runtime.dedicated_pool(committers as u32 + 1).await?;
         let committer = GroupCommitter::start(
-            runtime.db.clone(),
+            commit_pool,
             GroupCommitOptions {
                 max_queued_events: config.ingest_max_queued_events,
                 committers,
