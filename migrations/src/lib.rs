@@ -5,8 +5,10 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod append_only;
 mod m20261128_000001_foundation;
 mod m20261129_000002_ingestion;
+mod m20261129_000003_access;
 
 pub struct Migrator;
 
@@ -16,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_foundation::Migration),
             Box::new(m20261129_000002_ingestion::Migration),
+            Box::new(m20261129_000003_access::Migration),
         ]
     }
 }

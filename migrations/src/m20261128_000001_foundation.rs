@@ -2,7 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
-use sea_orm_migration::sea_orm::DbBackend;
+use crate::append_only::refuse_changes;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -114,7 +114,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        refuse_log_changes(manager).await?;
+        refuse_changes(manager, "event_log").await?;
 
         manager
             .create_table(
@@ -166,47 +166,6 @@ impl MigrationTrait for Migration {
             .await?;
         Ok(())
     }
-}
-
-/// The event log is append-only in the database itself, whatever the application does.
-async fn refuse_log_changes(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
-    let db = manager.get_connection();
-    match manager.get_database_backend() {
-        DbBackend::Sqlite => {
-            for op in ["UPDATE", "DELETE"] {
-                db.execute_unprepared(&format!(
-                    "CREATE TRIGGER event_log_refuse_{lower} BEFORE {op} ON event_log \
-                     BEGIN SELECT RAISE(ABORT, 'event_log is append-only: {op} refused'); END;",
-                    lower = op.to_lowercase(),
-                ))
-                .await?;
-            }
-        }
-        DbBackend::Postgres => {
-            db.execute_unprepared(
-                "CREATE FUNCTION event_log_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$ \
-                 BEGIN RAISE EXCEPTION 'event_log is append-only: % refused', TG_OP \
-                 USING ERRCODE = 'insufficient_privilege'; END; $$;",
-            )
-            .await?;
-            db.execute_unprepared(
-                "CREATE TRIGGER event_log_refuse_update_delete BEFORE UPDATE OR DELETE ON event_log \
-                 FOR EACH ROW EXECUTE FUNCTION event_log_refuse_change();",
-            )
-            .await?;
-            db.execute_unprepared(
-                "CREATE TRIGGER event_log_refuse_truncate BEFORE TRUNCATE ON event_log \
-                 FOR EACH STATEMENT EXECUTE FUNCTION event_log_refuse_change();",
-            )
-            .await?;
-        }
-        other => {
-            return Err(DbErr::Migration(format!(
-                "unsupported database backend {other:?}"
-            )));
-        }
-    }
-    Ok(())
 }
 
 #[derive(DeriveIden)]
