@@ -1,4 +1,5 @@
-//! Ingestion: per-tenant rate limits, source configuration (webhook mappings), import jobs.
+//! Ingestion: per-tenant quotas (rate and storage), source configuration (webhook mappings),
+//! import jobs.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -14,8 +15,9 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(TenantLimits::Table)
                     .col(uuid(TenantLimits::TenantId).primary_key())
-                    .col(big_integer(TenantLimits::IngestEventsPerSecond))
-                    .col(big_integer(TenantLimits::IngestBurst))
+                    .col(big_integer_null(TenantLimits::IngestEventsPerSecond))
+                    .col(big_integer_null(TenantLimits::IngestBurst))
+                    .col(big_integer_null(TenantLimits::StorageBytes))
                     .col(timestamp_with_time_zone(TenantLimits::UpdatedAt))
                     .to_owned(),
             )
@@ -67,6 +69,7 @@ enum TenantLimits {
     TenantId,
     IngestEventsPerSecond,
     IngestBurst,
+    StorageBytes,
     UpdatedAt,
 }
 

@@ -112,14 +112,6 @@ impl MigrationTrait for Migration {
         manager
             .alter_table(
                 Table::alter()
-                    .table(TenantLimits::Table)
-                    .add_column(big_integer_null(TenantLimits::StorageBytes))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
                     .table(EventLogHeads::Table)
                     .add_column(big_integer(EventLogHeads::StoredBytes).default(0))
                     .to_owned(),
@@ -216,12 +208,6 @@ enum SigningKeys {
     WrappedSecret,
     CreatedAt,
     RetiredAt,
-}
-
-#[derive(DeriveIden)]
-enum TenantLimits {
-    Table,
-    StorageBytes,
 }
 
 #[derive(DeriveIden)]

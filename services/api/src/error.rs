@@ -12,6 +12,10 @@ pub enum ApiError {
     Invalid(String),
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    Conflict(&'static str),
     #[error("storage is unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("internal error")]
@@ -22,6 +26,32 @@ impl ApiError {
     pub(crate) fn storage(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         ApiError::Unavailable(Box::new(e))
     }
+
+    pub(crate) fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ApiError::Internal(Box::new(e))
+    }
+}
+
+impl From<cdp_tenancy::TenancyError> for ApiError {
+    fn from(e: cdp_tenancy::TenancyError) -> Self {
+        match e {
+            cdp_tenancy::TenancyError::Conflict(message) => ApiError::Conflict(message),
+            cdp_tenancy::TenancyError::InvalidLimit => ApiError::Invalid(e.to_string()),
+            other => ApiError::storage(other),
+        }
+    }
+}
+
+impl From<cdp_audit::AuditError> for ApiError {
+    fn from(e: cdp_audit::AuditError) -> Self {
+        ApiError::storage(e)
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        ApiError::storage(e)
+    }
 }
 
 impl ResponseError for ApiError {
@@ -30,6 +60,8 @@ impl ResponseError for ApiError {
             ApiError::Auth(e) => e.status_code(),
             ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -41,6 +73,8 @@ impl ResponseError for ApiError {
             ApiError::Auth(e) => e.error_response(),
             ApiError::Invalid(message) => problem(status, "invalid_request", message),
             ApiError::NotFound(_) => problem(status, "not_found", &self.to_string()),
+            ApiError::Forbidden(message) => problem(status, "forbidden", message),
+            ApiError::Conflict(message) => problem(status, "conflict", message),
             ApiError::Unavailable(source) => {
                 tracing::warn!(error = %source, "management API: storage unavailable");
                 problem_with_retry(status, "unavailable", &self.to_string(), 2)

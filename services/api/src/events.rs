@@ -1,8 +1,8 @@
 //! `GET /v1/events`: the tenant's log, decrypted, in sequence order.
 
 use actix_web::{HttpResponse, web};
-use cdp_auth::{Scope, TenantPrincipal};
-use cdp_domain::{DataKeyId, EventId, Seq, SourceId};
+use cdp_auth::TenantPrincipal;
+use cdp_domain::{DataKeyId, EventId, Permission, Seq, SourceId};
 use cdp_keyring::Opened;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -56,7 +56,7 @@ async fn list(
     state: web::Data<ApiState>,
     page: web::Query<Page>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Scope::EventsRead)?;
+    principal.authorize(Permission::EventsRead).await?;
     if page.after < 0 {
         return Err(ApiError::Invalid("after must be 0 or more".into()));
     }

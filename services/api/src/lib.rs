@@ -1,9 +1,16 @@
 //! The management API: what a tenant reads and configures with its API key. Every handler
 //! takes a [`cdp_auth::TenantPrincipal`], so every query is scoped to the caller's tenant.
 
+mod admin;
+mod audit;
+mod auth;
+pub mod endpoints;
 mod error;
 mod events;
+mod keys;
+mod members;
 mod sources;
+mod tenant;
 
 use actix_web::web;
 use cdp_keyring::Keyring;
@@ -21,6 +28,12 @@ pub struct ApiState {
 /// Registers the management API. `web::Data<ApiState>` and `web::Data<Authenticator>` must
 /// be registered as app data.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    auth::routes(cfg);
+    tenant::routes(cfg);
+    members::routes(cfg);
+    keys::routes(cfg);
     events::routes(cfg);
     sources::routes(cfg);
+    audit::routes(cfg);
+    admin::routes(cfg);
 }

@@ -1,8 +1,8 @@
 //! `POST /v1/sources` and `GET /v1/sources`: tracking and webhook sources.
 
 use actix_web::{HttpResponse, web};
-use cdp_auth::{Scope, TenantPrincipal};
-use cdp_domain::SourceId;
+use cdp_auth::TenantPrincipal;
+use cdp_domain::{Permission, SourceId};
 use cdp_tenancy::{Source, SourceKind};
 use cdp_tracking::WebhookMapping;
 use chrono::{DateTime, Utc};
@@ -69,7 +69,7 @@ async fn create(
     state: web::Data<ApiState>,
     body: web::Json<NewSource>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Scope::SourcesWrite)?;
+    principal.authorize(Permission::SourcesWrite).await?;
     let body = body.into_inner();
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
@@ -94,6 +94,14 @@ async fn create(
         cdp_tenancy::create_source(&state.db, principal.tenant_id, name, kind, config)
             .await
             .map_err(ApiError::storage)?;
+    principal
+        .record(
+            "source.create",
+            Some(("source", source.id.to_string())),
+            cdp_audit::Outcome::Success,
+            serde_json::json!({"kind": kind.as_str()}),
+        )
+        .await;
     let webhook_path =
         (kind == SourceKind::Webhook).then(|| format!("/v1/webhooks/{}", write_key.expose()));
     Ok(HttpResponse::Created().json(Created {
@@ -107,7 +115,7 @@ async fn list(
     principal: TenantPrincipal,
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Scope::SourcesRead)?;
+    principal.authorize(Permission::SourcesRead).await?;
     let sources = cdp_tenancy::list_sources(&state.db, principal.tenant_id)
         .await
         .map_err(ApiError::storage)?;
@@ -120,7 +128,7 @@ async fn get(
     state: web::Data<ApiState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Scope::SourcesRead)?;
+    principal.authorize(Permission::SourcesRead).await?;
     // A malformed id and another tenant's id answer alike: not found.
     let Ok(id) = id.parse::<SourceId>() else {
         return Err(ApiError::NotFound("source"));

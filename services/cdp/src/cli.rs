@@ -22,6 +22,22 @@ pub enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
+    /// Platform administration.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a platform admin; prints a one-time password, to be changed at first sign-in.
+    Create {
+        /// The admin's e-mail address.
+        email: String,
+    },
+    /// Start signing access tokens with a new key (tokens already issued stay valid).
+    RotateSigningKey,
 }
 
 #[derive(Debug, Subcommand)]
@@ -30,17 +46,23 @@ pub enum TenantCommand {
     Create {
         /// The workspace's display name.
         name: String,
+        /// Make this person its owner (a new user gets a one-time password, printed once).
+        #[arg(long)]
+        owner: Option<String>,
     },
-    /// Set a tenant's ingest rate limit (applies within seconds, on every ingest process).
+    /// Set a tenant's quotas (they apply within seconds, on every ingest process).
     Limit {
         /// The tenant id (`ten_…`).
         tenant: String,
         /// Sustained events per second.
         #[arg(long)]
-        events_per_second: u32,
+        events_per_second: Option<u32>,
         /// Events allowed at once on top of the rate (default: twice the rate).
         #[arg(long)]
         burst: Option<u32>,
+        /// Bytes of sealed events the tenant may keep.
+        #[arg(long)]
+        storage_bytes: Option<u64>,
     },
 }
 

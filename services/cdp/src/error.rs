@@ -29,6 +29,10 @@ pub enum Error {
     Keyring(#[from] cdp_keyring::KeyringError),
     #[error(transparent)]
     Tenancy(#[from] cdp_tenancy::TenancyError),
+    #[error(transparent)]
+    Auth(#[from] cdp_auth::AuthError),
+    #[error(transparent)]
+    Audit(#[from] cdp_audit::AuditError),
 }
 
 /// An error and all of its causes on one line, for logs and the terminal.

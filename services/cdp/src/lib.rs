@@ -12,15 +12,17 @@ pub use http::Application;
 pub use runtime::Runtime;
 
 use cdp_config::Config;
-use cdp_domain::{TenantId, TenantName};
+use cdp_audit::{Actor, AuditEntry, Chain, Outcome};
+use cdp_domain::{Email, Role, TenantId, TenantName};
 
-use crate::cli::{Command, TenantCommand};
+use crate::cli::{AdminCommand, Command, TenantCommand};
 
 /// Runs one command to completion.
 pub async fn run(command: Command, config: Config) -> Result<(), Error> {
     match command {
         Command::Serve => {
             let runtime = Runtime::start(&config).await?;
+            bootstrap_admin(&runtime, &config).await?;
             let app = Application::build(runtime, &config).await?;
             app.run_until_stopped().await
         }
@@ -41,12 +43,24 @@ pub async fn run(command: Command, config: Config) -> Result<(), Error> {
             Ok(())
         }
         Command::Tenant {
-            command: TenantCommand::Create { name },
+            command: TenantCommand::Create { name, owner },
         } => {
             let name = TenantName::parse(&name)?;
+            let owner = owner.as_deref().map(Email::parse).transpose()?;
             let runtime = Runtime::start(&config).await?;
             let created = cdp_tenancy::create_tenant(&runtime.db, &runtime.keyring, name).await?;
-            println!("{}", created.to_json());
+            let mut shown = created.to_json();
+            if let Some(email) = owner {
+                let invited =
+                    cdp_auth::invite_member(&runtime.db, created.tenant_id, &email, Role::Owner).await?;
+                shown["owner"] = serde_json::json!({
+                    "user_id": invited.user_id,
+                    "email": email.as_str(),
+                    "one_time_password": invited.one_time_password,
+                });
+            }
+            cli_audit(&runtime, "tenant.create", Some(("tenant", created.tenant_id.to_string()))).await?;
+            println!("{shown}");
             Ok(())
         }
         Command::Tenant {
@@ -55,17 +69,80 @@ pub async fn run(command: Command, config: Config) -> Result<(), Error> {
                     tenant,
                     events_per_second,
                     burst,
+                    storage_bytes,
                 },
         } => {
             let tenant: TenantId = tenant.parse()?;
-            let burst = burst.unwrap_or(events_per_second.saturating_mul(2));
             let runtime = Runtime::start(&config).await?;
-            cdp_tenancy::set_ingest_limit(&runtime.db, tenant, events_per_second, burst).await?;
+            let quotas = cdp_tenancy::Quotas {
+                events_per_second,
+                burst,
+                storage_bytes,
+            };
+            cdp_tenancy::set_quotas(&runtime.db, tenant, quotas).await?;
+            cli_audit(&runtime, "tenant.quotas", Some(("tenant", tenant.to_string()))).await?;
+            println!("{}", serde_json::json!({"tenant_id": tenant, "quotas": cdp_tenancy::quotas(&runtime.db, tenant).await?}));
+            Ok(())
+        }
+        Command::Admin {
+            command: AdminCommand::Create { email },
+        } => {
+            let email = Email::parse(&email)?;
+            let runtime = Runtime::start(&config).await?;
+            let invited = cdp_auth::create_platform_admin(&runtime.db, &email).await?;
+            cli_audit(&runtime, "admin.create", Some(("user", invited.user_id.to_string()))).await?;
             println!(
                 "{}",
-                serde_json::json!({"tenant_id": tenant, "events_per_second": events_per_second, "burst": burst})
+                serde_json::json!({
+                    "user_id": invited.user_id,
+                    "email": email.as_str(),
+                    "one_time_password": invited.one_time_password,
+                })
             );
             Ok(())
         }
+        Command::Admin {
+            command: AdminCommand::RotateSigningKey,
+        } => {
+            let runtime = Runtime::start(&config).await?;
+            let authenticator = cdp_auth::Authenticator::new(
+                runtime.db.clone(),
+                runtime.keyring.clone(),
+                None,
+                cdp_auth::AuthOptions::default(),
+            );
+            let kid = authenticator.rotate_signing_key().await?;
+            cli_audit(&runtime, "signing_key.rotate", None).await?;
+            println!("{}", serde_json::json!({ "kid": kid }));
+            Ok(())
+        }
     }
+}
+
+/// Records an action taken from the command line in the platform's audit log.
+async fn cli_audit(runtime: &Runtime, action: &str, target: Option<(&str, String)>) -> Result<(), Error> {
+    let entry = AuditEntry {
+        actor: Actor::cli(),
+        action: action.to_owned(),
+        target: target.map(|(kind, id)| (kind.to_owned(), id)),
+        source_ip: None,
+        outcome: Outcome::Success,
+        details: serde_json::json!({}),
+    };
+    cdp_audit::append_now(&runtime.db, Chain::Platform, entry).await?;
+    Ok(())
+}
+
+/// The first platform admin from configuration (`CDP_ADMIN_EMAIL`, `CDP_ADMIN_PASSWORD`),
+/// created at start while no platform admin exists.
+async fn bootstrap_admin(runtime: &Runtime, config: &Config) -> Result<(), Error> {
+    let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) else {
+        return Ok(());
+    };
+    let email = Email::parse(email)?;
+    if cdp_auth::bootstrap_platform_admin(&runtime.db, &email, password.expose()).await? {
+        tracing::info!("created the first platform admin from configuration");
+        cli_audit(runtime, "admin.bootstrap", None).await?;
+    }
+    Ok(())
 }

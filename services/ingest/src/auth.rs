@@ -3,7 +3,7 @@
 
 use actix_web::HttpRequest;
 use cdp_http::{Presented, presented_credential};
-use cdp_tenancy::{WriteKeyGrant, authenticate_write_key};
+use cdp_tenancy::{KeyCheck, WriteKeyGrant, authenticate_write_key};
 
 use crate::{IngestError, IngestState};
 
@@ -28,8 +28,12 @@ pub(crate) async fn authenticate(
             }
         },
     };
-    authenticate_write_key(&state.db, &secret)
+    match authenticate_write_key(&state.db, &secret)
         .await
         .map_err(IngestError::unavailable)?
-        .ok_or(IngestError::Unauthorized("unknown or revoked write key"))
+    {
+        KeyCheck::Valid(grant) => Ok(grant),
+        KeyCheck::Suspended => Err(IngestError::Forbidden("this workspace is suspended")),
+        KeyCheck::Invalid => Err(IngestError::Unauthorized("unknown or revoked write key")),
+    }
 }

@@ -22,6 +22,8 @@ pub enum IngestError {
     Unauthorized(&'static str),
     #[error("{0}")]
     Forbidden(&'static str),
+    #[error("this workspace has used its storage quota")]
+    QuotaExceeded,
     #[error("rate limit exceeded for this workspace; retry after {retry_after} s")]
     RateLimited { retry_after: u64 },
     #[error("the server is busy; retry shortly")]
@@ -55,7 +57,7 @@ impl ResponseError for IngestError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
             IngestError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            IngestError::Forbidden(_) => StatusCode::FORBIDDEN,
+            IngestError::Forbidden(_) | IngestError::QuotaExceeded => StatusCode::FORBIDDEN,
             IngestError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             IngestError::Overloaded | IngestError::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -77,6 +79,7 @@ impl ResponseError for IngestError {
             }
             IngestError::Unauthorized(_) => problem(status, "unauthorized", &self.to_string()),
             IngestError::Forbidden(_) => problem(status, "forbidden", &self.to_string()),
+            IngestError::QuotaExceeded => problem(status, "quota_exceeded", &self.to_string()),
             IngestError::RateLimited { retry_after } => {
                 problem_with_retry(status, "rate_limited", &self.to_string(), *retry_after)
             }

@@ -1,6 +1,6 @@
-//! Per-tenant rate limits as token buckets: in Redis when it is configured, so that every
+//! Per-tenant quotas. Rates are token buckets: in Redis when it is configured, so that every
 //! ingest process draws from one bucket per tenant, in process otherwise (and while Redis
-//! does not answer).
+//! does not answer). Storage is the bytes of sealed events the tenant's log holds.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,8 +20,15 @@ pub struct IngestLimit {
     pub burst: u32,
 }
 
-/// How long a tenant's configured limit is trusted before it is read again.
+/// How long a tenant's quotas and usage are trusted before they are read again.
 const LIMIT_TTL: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Copy)]
+struct TenantQuota {
+    rate: IngestLimit,
+    storage_bytes: Option<u64>,
+    used_bytes: u64,
+}
 
 /// Atomically refills and draws from a bucket kept as a Redis hash. Returns 0 when the
 /// events may pass, otherwise the milliseconds until they could.
@@ -51,7 +58,7 @@ pub struct RateLimiter {
     db: DatabaseConnection,
     redis: Option<ConnectionManager>,
     default: IngestLimit,
-    limits: Mutex<HashMap<TenantId, (Instant, IngestLimit)>>,
+    limits: Mutex<HashMap<TenantId, (Instant, TenantQuota)>>,
     buckets: Mutex<HashMap<TenantId, Bucket>>,
     script: redis::Script,
     last_warning: AtomicU64,
@@ -74,9 +81,14 @@ impl RateLimiter {
         }
     }
 
-    /// Takes `events` tokens from the tenant's bucket, or says how long to wait.
+    /// Refuses a tenant over its storage quota, then takes `events` tokens from its bucket
+    /// or says how long to wait.
     pub async fn check(&self, tenant: TenantId, events: usize) -> Result<(), IngestError> {
-        let limit = self.limit_of(tenant).await?;
+        let quota = self.quota_of(tenant).await?;
+        if quota.storage_bytes.is_some_and(|allowed| quota.used_bytes >= allowed) {
+            return Err(IngestError::QuotaExceeded);
+        }
+        let limit = quota.rate;
         // A request larger than the burst could never pass; it may once the bucket is full.
         let wanted = (events as f64).min(f64::from(limit.burst.max(1)));
         let wait_ms = match &self.redis {
@@ -98,21 +110,35 @@ impl RateLimiter {
         }
     }
 
-    async fn limit_of(&self, tenant: TenantId) -> Result<IngestLimit, IngestError> {
-        if let Some((at, limit)) = self.limits.lock().get(&tenant).copied()
+    async fn quota_of(&self, tenant: TenantId) -> Result<TenantQuota, IngestError> {
+        if let Some((at, quota)) = self.limits.lock().get(&tenant).copied()
             && at.elapsed() < LIMIT_TTL
         {
-            return Ok(limit);
+            return Ok(quota);
         }
-        let configured = cdp_tenancy::ingest_limit(&self.db, tenant)
+        let configured = cdp_tenancy::quotas(&self.db, tenant)
             .await
             .map_err(IngestError::unavailable)?;
-        let limit = configured.map_or(self.default, |(events_per_second, burst)| IngestLimit {
-            events_per_second,
-            burst,
-        });
-        self.limits.lock().insert(tenant, (Instant::now(), limit));
-        Ok(limit)
+        let used_bytes = match configured.storage_bytes {
+            Some(_) => cdp_log::stored_bytes(&self.db, tenant)
+                .await
+                .map_err(IngestError::unavailable)?,
+            None => 0,
+        };
+        let rate = match configured.events_per_second {
+            Some(events_per_second) => IngestLimit {
+                events_per_second,
+                burst: configured.burst.unwrap_or(events_per_second.saturating_mul(2)),
+            },
+            None => self.default,
+        };
+        let quota = TenantQuota {
+            rate,
+            storage_bytes: configured.storage_bytes,
+            used_bytes,
+        };
+        self.limits.lock().insert(tenant, (Instant::now(), quota));
+        Ok(quota)
     }
 
     fn check_local(&self, tenant: TenantId, limit: IngestLimit, wanted: f64) -> u64 {

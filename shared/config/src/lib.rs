@@ -74,6 +74,11 @@ pub struct Config {
     /// Commit transactions in flight at once (default: 1 on SQLite, 4 on PostgreSQL).
     #[serde(default)]
     pub ingest_committers: Option<usize>,
+    /// With `admin_password`: the first platform admin, created at start when none exists.
+    #[serde(default)]
+    pub admin_email: Option<String>,
+    #[serde(default)]
+    pub admin_password: Option<Secret>,
 }
 
 mod defaults {
@@ -107,7 +112,7 @@ mod defaults {
 }
 
 /// Every setting's name, as read from `CDP_<NAME>`.
-pub const FIELDS: [&str; 15] = [
+pub const FIELDS: [&str; 17] = [
     "data_dir",
     "http_addr",
     "database_url",
@@ -122,6 +127,8 @@ pub const FIELDS: [&str; 15] = [
     "ingest_burst",
     "ingest_max_queued_events",
     "ingest_committers",
+    "admin_email",
+    "admin_password",
     "config",
 ];
 

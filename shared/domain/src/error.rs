@@ -11,4 +11,10 @@ pub enum DomainError {
     InvalidIdentity(&'static str),
     #[error("unknown event type {0:?}")]
     UnknownEventType(String),
+    #[error("unknown role: use owner, admin, marketer, analyst or compliance")]
+    UnknownRole,
+    #[error("unknown permission")]
+    UnknownPermission,
+    #[error("invalid e-mail address")]
+    InvalidEmail,
 }

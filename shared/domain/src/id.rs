@@ -167,7 +167,14 @@ impl IdKind for Import {
     const NAME: &'static str = "import";
 }
 
+pub enum User {}
+impl IdKind for User {
+    const PREFIX: &'static str = "usr";
+    const NAME: &'static str = "user";
+}
+
 pub type TenantId = Id<Tenant>;
+pub type UserId = Id<User>;
 pub type ImportId = Id<Import>;
 pub type EventId = Id<Event>;
 pub type SourceId = Id<Source>;

@@ -36,6 +36,13 @@ pub(crate) fn tenant_key(tenant: TenantId, key: TenantKeyId, master_id: &str) ->
     )
 }
 
+pub(crate) fn platform_secret(purpose: &str, id: &str, master_id: &str) -> Vec<u8> {
+    build(
+        b"cdp.platform-secret.v1",
+        &[purpose.as_bytes(), id.as_bytes(), master_id.as_bytes()],
+    )
+}
+
 pub(crate) fn index_key(tenant: TenantId, key: TenantKeyId) -> Vec<u8> {
     build(b"cdp.index-key.v1", &[tenant.as_bytes(), key.as_bytes()])
 }

@@ -147,6 +147,34 @@ impl Keyring {
         self.inner.master.id()
     }
 
+    /// Seals a secret of the platform itself (a token signing key, say) under the master
+    /// key, bound to its purpose and id.
+    pub fn seal_platform_secret(
+        &self,
+        purpose: &str,
+        id: &str,
+        secret: &[u8],
+    ) -> Result<Vec<u8>, KeyringError> {
+        let master = &self.inner.master;
+        master
+            .cipher()
+            .seal(&aad::platform_secret(purpose, id, master.id()), secret)
+    }
+
+    /// Opens what [`Keyring::seal_platform_secret`] sealed; the caller zeroes the result.
+    pub fn open_platform_secret(
+        &self,
+        purpose: &str,
+        id: &str,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, KeyringError> {
+        let master = &self.inner.master;
+        Ok(Zeroizing::new(master.cipher().open(
+            &aad::platform_secret(purpose, id, master.id()),
+            sealed,
+        )?))
+    }
+
     pub fn cache_stats(&self) -> CacheStats {
         let (hits, misses) = self.inner.data_keys.counts();
         CacheStats { hits, misses }

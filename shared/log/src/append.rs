@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use cdp_domain::{Seq, TenantId};
 use cdp_storage::one_of;
 use sea_orm::prelude::Uuid;
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
     QueryFilter, QuerySelect, QueryTrait, Statement,
@@ -74,9 +74,14 @@ pub async fn append(
         return Ok(outcomes);
     }
 
+    let bytes: i64 = rows.iter().map(|(_, e)| e.payload.len() as i64).sum();
     insert_rows(txn, tenant, rows).await?;
     head::Entity::update_many()
         .col_expr(head::Column::LastSeq, Expr::value(next.0))
+        .col_expr(
+            head::Column::StoredBytes,
+            Expr::col(head::Column::StoredBytes).add(bytes),
+        )
         .filter(head::Column::TenantId.eq(tenant.as_uuid()))
         .exec(txn)
         .await?;
@@ -115,6 +120,7 @@ async fn lock_head(txn: &DatabaseTransaction, tenant: TenantId) -> Result<Seq, L
     head::Entity::insert(head::ActiveModel {
         tenant_id: Set(tenant.as_uuid()),
         last_seq: Set(0),
+        stored_bytes: Set(0),
     })
     .on_conflict_do_nothing()
     .exec_without_returning(txn)

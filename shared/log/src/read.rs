@@ -34,6 +34,12 @@ pub async fn read_after<C: ConnectionTrait>(
     Ok(events)
 }
 
+/// Bytes of sealed payloads in a tenant's log.
+pub async fn stored_bytes<C: ConnectionTrait>(conn: &C, tenant: TenantId) -> Result<u64, LogError> {
+    let row = head::Entity::find_by_id(tenant.as_uuid()).one(conn).await?;
+    Ok(row.map_or(0, |r| u64::try_from(r.stored_bytes).unwrap_or(0)))
+}
+
 /// The last committed sequence number of a tenant's log (zero when it is empty).
 pub async fn head<C: ConnectionTrait>(conn: &C, tenant: TenantId) -> Result<Seq, LogError> {
     let row = head::Entity::find_by_id(tenant.as_uuid()).one(conn).await?;

@@ -60,6 +60,7 @@ pub async fn create_tenant(
         name: Set(name.as_str().to_owned()),
         status: Set(tenant::ACTIVE.to_owned()),
         created_at: Set(Utc::now()),
+        deleted_at: Set(None),
     })
     .exec_without_returning(&txn)
     .await?;
@@ -96,10 +97,11 @@ pub(crate) async fn insert_credential<C: ConnectionTrait>(
     token: &SecretToken,
     kind: TokenKind,
     scopes: &str,
-) -> Result<(), TenancyError> {
+) -> Result<CredentialId, TenancyError> {
+    let id = CredentialId::new();
     credential::Entity::insert(credential::ActiveModel {
         tenant_id: Set(tenant_id.as_uuid()),
-        id: Set(CredentialId::new().as_uuid()),
+        id: Set(id.as_uuid()),
         kind: Set(kind.as_str().to_owned()),
         source_id: Set(source_id.map(|s| s.as_uuid())),
         name: Set(name.to_owned()),
@@ -111,5 +113,5 @@ pub(crate) async fn insert_credential<C: ConnectionTrait>(
     })
     .exec_without_returning(conn)
     .await?;
-    Ok(())
+    Ok(id)
 }

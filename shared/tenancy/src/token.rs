@@ -16,6 +16,8 @@ pub enum TokenKind {
     WriteKey,
     /// Secret key of the tenant's management API.
     ApiKey,
+    /// Renews a signed-in person's access token.
+    RefreshToken,
 }
 
 impl TokenKind {
@@ -23,6 +25,7 @@ impl TokenKind {
         match self {
             TokenKind::WriteKey => "cdp_wk_",
             TokenKind::ApiKey => "cdp_sk_",
+            TokenKind::RefreshToken => "cdp_rt_",
         }
     }
 
@@ -30,6 +33,7 @@ impl TokenKind {
         match self {
             TokenKind::WriteKey => "write_key",
             TokenKind::ApiKey => "api_key",
+            TokenKind::RefreshToken => "refresh_token",
         }
     }
 }
@@ -39,7 +43,7 @@ impl TokenKind {
 pub struct SecretToken(String);
 
 impl SecretToken {
-    pub(crate) fn generate(kind: TokenKind) -> Result<Self, TenancyError> {
+    pub fn generate(kind: TokenKind) -> Result<Self, TenancyError> {
         let mut bytes = [0u8; 24];
         getrandom::fill(&mut bytes).map_err(|_| TenancyError::Randomness)?;
         Ok(Self(format!(
@@ -65,7 +69,8 @@ impl fmt::Debug for SecretToken {
     }
 }
 
-pub(crate) fn hash(token: &str) -> String {
+/// The stored form of a token.
+pub fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 

@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpListener};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use cdp_api::ApiState;
-use cdp_auth::Authenticator;
+use cdp_auth::{AuthOptions, Authenticator};
 use cdp_config::Config;
 use cdp_ingest::{IngestLimit, IngestOptions, IngestState};
 use cdp_log::{GroupCommitOptions, GroupCommitter};
@@ -58,7 +58,12 @@ impl Application {
             db: runtime.db.clone(),
             keyring: runtime.keyring.clone(),
         });
-        let authenticator = web::Data::new(Authenticator::new(runtime.db.clone()));
+        let authenticator = web::Data::new(Authenticator::new(
+            runtime.db.clone(),
+            runtime.keyring.clone(),
+            runtime.redis.clone(),
+            AuthOptions::default(),
+        ));
         let runtime = web::Data::new(runtime);
 
         let listener = TcpListener::bind(config.http_addr).map_err(|source| Error::Bind {

@@ -6,8 +6,8 @@ use std::io;
 use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_ENCODING;
 use actix_web::{HttpRequest, HttpResponse, web};
-use cdp_auth::{Scope, TenantPrincipal};
-use cdp_domain::{ImportId, SourceId};
+use cdp_auth::TenantPrincipal;
+use cdp_domain::{ImportId, Permission, SourceId};
 use futures::StreamExt;
 use serde::Deserialize;
 
@@ -41,7 +41,7 @@ async fn create(
     request: HttpRequest,
     mut payload: web::Payload,
 ) -> Result<HttpResponse, IngestError> {
-    if let Err(e) = principal.require(Scope::ImportsWrite) {
+    if let Err(e) = principal.authorize(Permission::ImportsWrite).await {
         return Ok(actix_web::ResponseError::error_response(&e));
     }
     let format = match (query.format.as_str(), &query.mapping) {
@@ -121,7 +121,7 @@ async fn list(
     principal: TenantPrincipal,
     state: web::Data<IngestState>,
 ) -> Result<HttpResponse, IngestError> {
-    if let Err(e) = principal.require(Scope::ImportsWrite) {
+    if let Err(e) = principal.authorize(Permission::ImportsRead).await {
         return Ok(actix_web::ResponseError::error_response(&e));
     }
     let jobs = job::list(&state.db, principal.tenant_id)
@@ -135,7 +135,7 @@ async fn get(
     state: web::Data<IngestState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, IngestError> {
-    if let Err(e) = principal.require(Scope::ImportsWrite) {
+    if let Err(e) = principal.authorize(Permission::ImportsRead).await {
         return Ok(actix_web::ResponseError::error_response(&e));
     }
     let found = match id.parse::<ImportId>() {

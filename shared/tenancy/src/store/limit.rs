@@ -5,8 +5,9 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub tenant_id: Uuid,
-    pub ingest_events_per_second: i64,
-    pub ingest_burst: i64,
+    pub ingest_events_per_second: Option<i64>,
+    pub ingest_burst: Option<i64>,
+    pub storage_bytes: Option<i64>,
     pub updated_at: ChronoDateTimeUtc,
 }
 

@@ -8,6 +8,7 @@ pub struct Model {
     pub name: String,
     pub status: String,
     pub created_at: ChronoDateTimeUtc,
+    pub deleted_at: Option<ChronoDateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -16,3 +17,5 @@ pub enum Relation {}
 impl ActiveModelBehavior for ActiveModel {}
 
 pub const ACTIVE: &str = "active";
+pub const SUSPENDED: &str = "suspended";
+pub const DELETED: &str = "deleted";

@@ -1,0 +1,78 @@
+//! Every endpoint of the management API with what it requires: the list the permission
+//! test walks, and the one the documentation's matrix is checked against.
+
+use cdp_domain::Permission;
+
+/// What a caller needs to reach an endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Guard {
+    /// Anyone (signing in).
+    Public,
+    /// Any signed-in person, even one who must change a one-time password.
+    SignedIn,
+    /// A member or API key of the tenant holding the permission.
+    Tenant(Permission),
+    /// A platform admin.
+    Platform,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Endpoint {
+    pub method: &'static str,
+    /// With `{…}` for path parameters.
+    pub path: &'static str,
+    pub guard: Guard,
+}
+
+const fn tenant(method: &'static str, path: &'static str, permission: Permission) -> Endpoint {
+    Endpoint {
+        method,
+        path,
+        guard: Guard::Tenant(permission),
+    }
+}
+
+const fn platform(method: &'static str, path: &'static str) -> Endpoint {
+    Endpoint {
+        method,
+        path,
+        guard: Guard::Platform,
+    }
+}
+
+use Permission::*;
+
+pub const ENDPOINTS: &[Endpoint] = &[
+    Endpoint { method: "POST", path: "/v1/auth/login", guard: Guard::Public },
+    Endpoint { method: "POST", path: "/v1/auth/refresh", guard: Guard::Public },
+    Endpoint { method: "POST", path: "/v1/auth/logout", guard: Guard::Public },
+    Endpoint { method: "POST", path: "/v1/auth/password", guard: Guard::SignedIn },
+    Endpoint { method: "GET", path: "/v1/auth/me", guard: Guard::SignedIn },
+    tenant("GET", "/v1/tenant", TenantRead),
+    tenant("GET", "/v1/members", MembersRead),
+    tenant("POST", "/v1/members", MembersWrite),
+    tenant("PATCH", "/v1/members/{user_id}", MembersWrite),
+    tenant("DELETE", "/v1/members/{user_id}", MembersWrite),
+    tenant("GET", "/v1/keys", KeysRead),
+    tenant("POST", "/v1/keys", KeysWrite),
+    tenant("DELETE", "/v1/keys/{credential_id}", KeysWrite),
+    tenant("GET", "/v1/sources", SourcesRead),
+    tenant("POST", "/v1/sources", SourcesWrite),
+    tenant("GET", "/v1/sources/{source_id}", SourcesRead),
+    tenant("POST", "/v1/sources/{source_id}/keys", SourcesWrite),
+    tenant("GET", "/v1/events", EventsRead),
+    tenant("GET", "/v1/imports", ImportsRead),
+    tenant("POST", "/v1/imports", ImportsWrite),
+    tenant("GET", "/v1/imports/{import_id}", ImportsRead),
+    tenant("GET", "/v1/audit", AuditRead),
+    tenant("GET", "/v1/audit/verify", AuditRead),
+    platform("GET", "/v1/admin/tenants"),
+    platform("POST", "/v1/admin/tenants"),
+    platform("GET", "/v1/admin/tenants/{tenant_id}"),
+    platform("PATCH", "/v1/admin/tenants/{tenant_id}"),
+    platform("DELETE", "/v1/admin/tenants/{tenant_id}"),
+    platform("PUT", "/v1/admin/tenants/{tenant_id}/quotas"),
+    platform("GET", "/v1/admin/audit"),
+    platform("GET", "/v1/admin/audit/verify"),
+    platform("POST", "/v1/admin/signing-keys"),
+];
