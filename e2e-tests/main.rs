@@ -3,6 +3,7 @@
 //! uses (PostgreSQL when DATABASE_URL is set, SQLite otherwise) unless a test is about the
 //! embedded default itself.
 
+mod access;
 mod cli;
 mod helpers;
 mod ingest;

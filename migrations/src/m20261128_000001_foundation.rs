@@ -1,8 +1,8 @@
 //! Tenants, the key hierarchy, the append-only event log, sources and credentials.
 
+use crate::append_only::refuse_changes;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
-use crate::append_only::refuse_changes;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;

@@ -17,14 +17,28 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/admin/tenants/{tenant_id}", web::get().to(show))
         .route("/v1/admin/tenants/{tenant_id}", web::patch().to(update))
         .route("/v1/admin/tenants/{tenant_id}", web::delete().to(delete))
-        .route("/v1/admin/tenants/{tenant_id}/quotas", web::put().to(set_quotas))
+        .route(
+            "/v1/admin/tenants/{tenant_id}/quotas",
+            web::put().to(set_quotas),
+        )
         .route("/v1/admin/audit", web::get().to(audit))
         .route("/v1/admin/audit/verify", web::get().to(verify))
         .route("/v1/admin/signing-keys", web::post().to(rotate_signing_key));
 }
 
-async fn record(state: &ApiState, admin: &PlatformPrincipal, action: &str, tenant: Option<TenantId>, details: serde_json::Value) -> Result<(), ApiError> {
-    let entry = admin.audit_entry(action, tenant.map(|t| ("tenant", t.to_string())), Outcome::Success, details);
+async fn record(
+    state: &ApiState,
+    admin: &PlatformPrincipal,
+    action: &str,
+    tenant: Option<TenantId>,
+    details: serde_json::Value,
+) -> Result<(), ApiError> {
+    let entry = admin.audit_entry(
+        action,
+        tenant.map(|t| ("tenant", t.to_string())),
+        Outcome::Success,
+        details,
+    );
     cdp_audit::append_now(&state.db, Chain::Platform, entry).await?;
     Ok(())
 }
@@ -33,7 +47,10 @@ fn tenant_id(text: &str) -> Result<TenantId, ApiError> {
     text.parse().map_err(|_| ApiError::NotFound("tenant"))
 }
 
-async fn list(_admin: PlatformPrincipal, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+async fn list(
+    _admin: PlatformPrincipal,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
     let tenants = cdp_tenancy::list_tenants(&state.db).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "tenants": tenants })))
 }
@@ -46,7 +63,11 @@ struct NewTenant {
     owner_email: Option<String>,
 }
 
-async fn create(admin: PlatformPrincipal, state: web::Data<ApiState>, body: web::Json<NewTenant>) -> Result<HttpResponse, ApiError> {
+async fn create(
+    admin: PlatformPrincipal,
+    state: web::Data<ApiState>,
+    body: web::Json<NewTenant>,
+) -> Result<HttpResponse, ApiError> {
     let name = TenantName::parse(&body.name).map_err(|e| ApiError::Invalid(e.to_string()))?;
     let owner = body
         .owner_email
@@ -59,22 +80,38 @@ async fn create(admin: PlatformPrincipal, state: web::Data<ApiState>, body: web:
         .map_err(ApiError::storage)?;
     let mut shown = created.to_json();
     if let Some(email) = owner {
-        let invited = cdp_auth::invite_member(&state.db, created.tenant_id, &email, Role::Owner).await?;
+        let invited =
+            cdp_auth::invite_member(&state.db, created.tenant_id, &email, Role::Owner).await?;
         shown["owner"] = serde_json::json!({
             "user_id": invited.user_id,
             "email": email.as_str(),
             "one_time_password": invited.one_time_password,
         });
     }
-    record(&state, &admin, "tenant.create", Some(created.tenant_id), serde_json::json!({})).await?;
+    record(
+        &state,
+        &admin,
+        "tenant.create",
+        Some(created.tenant_id),
+        serde_json::json!({}),
+    )
+    .await?;
     Ok(HttpResponse::Created().json(shown))
 }
 
-async fn show(_admin: PlatformPrincipal, state: web::Data<ApiState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn show(
+    _admin: PlatformPrincipal,
+    state: web::Data<ApiState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = tenant_id(&id)?;
-    let tenant = cdp_tenancy::find_tenant(&state.db, id).await?.ok_or(ApiError::NotFound("tenant"))?;
+    let tenant = cdp_tenancy::find_tenant(&state.db, id)
+        .await?
+        .ok_or(ApiError::NotFound("tenant"))?;
     let quotas = cdp_tenancy::quotas(&state.db, id).await?;
-    let stored = cdp_log::stored_bytes(&state.db, id).await.map_err(ApiError::storage)?;
+    let stored = cdp_log::stored_bytes(&state.db, id)
+        .await
+        .map_err(ApiError::storage)?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "tenant": tenant,
         "quotas": quotas,
@@ -97,25 +134,40 @@ async fn update(
     body: web::Json<TenantUpdate>,
 ) -> Result<HttpResponse, ApiError> {
     let id = tenant_id(&id)?;
-    let tenant = cdp_tenancy::find_tenant(&state.db, id).await?.ok_or(ApiError::NotFound("tenant"))?;
+    let tenant = cdp_tenancy::find_tenant(&state.db, id)
+        .await?
+        .ok_or(ApiError::NotFound("tenant"))?;
     if tenant.status == TenantStatus::Deleted {
         return Err(ApiError::Conflict("a deleted workspace cannot be changed"));
     }
     if let Some(name) = &body.name {
         let name = TenantName::parse(name).map_err(|e| ApiError::Invalid(e.to_string()))?;
         cdp_tenancy::rename_tenant(&state.db, id, &name).await?;
-        record(&state, &admin, "tenant.rename", Some(id), serde_json::json!({})).await?;
+        record(
+            &state,
+            &admin,
+            "tenant.rename",
+            Some(id),
+            serde_json::json!({}),
+        )
+        .await?;
     }
     if let Some(status) = &body.status {
         let (status, action) = match status.as_str() {
             "active" => (TenantStatus::Active, "tenant.resume"),
             "suspended" => (TenantStatus::Suspended, "tenant.suspend"),
-            _ => return Err(ApiError::Invalid("status is active or suspended; delete a workspace with DELETE".into())),
+            _ => {
+                return Err(ApiError::Invalid(
+                    "status is active or suspended; delete a workspace with DELETE".into(),
+                ));
+            }
         };
         cdp_tenancy::set_tenant_status(&state.db, id, status).await?;
         record(&state, &admin, action, Some(id), serde_json::json!({})).await?;
     }
-    let tenant = cdp_tenancy::find_tenant(&state.db, id).await?.ok_or(ApiError::NotFound("tenant"))?;
+    let tenant = cdp_tenancy::find_tenant(&state.db, id)
+        .await?
+        .ok_or(ApiError::NotFound("tenant"))?;
     Ok(HttpResponse::Ok().json(tenant))
 }
 
@@ -133,7 +185,9 @@ async fn delete(
     body: Option<web::Json<Deletion>>,
 ) -> Result<HttpResponse, ApiError> {
     let id = tenant_id(&id)?;
-    cdp_tenancy::find_tenant(&state.db, id).await?.ok_or(ApiError::NotFound("tenant"))?;
+    cdp_tenancy::find_tenant(&state.db, id)
+        .await?
+        .ok_or(ApiError::NotFound("tenant"))?;
     let confirmed = body.is_some_and(|b| b.confirm == id.to_string());
     if !confirmed {
         return Err(ApiError::Invalid(
@@ -142,13 +196,22 @@ async fn delete(
     }
     // The keys first: once they are gone the data is unreadable, whatever happens next;
     // deleting again finishes whatever did not complete.
-    state.keyring.shred_tenant(id).await.map_err(ApiError::internal)?;
+    state
+        .keyring
+        .shred_tenant(id)
+        .await
+        .map_err(ApiError::internal)?;
     let txn = cdp_storage::begin_write(&state.db).await?;
     cdp_tenancy::mark_tenant_deleted(&txn, id).await?;
     cdp_audit::append(
         &txn,
         Chain::Platform,
-        admin.audit_entry("tenant.delete", Some(("tenant", id.to_string())), Outcome::Success, serde_json::json!({"keys_shredded": true})),
+        admin.audit_entry(
+            "tenant.delete",
+            Some(("tenant", id.to_string())),
+            Outcome::Success,
+            serde_json::json!({"keys_shredded": true}),
+        ),
     )
     .await?;
     txn.commit().await?;
@@ -166,18 +229,34 @@ async fn set_quotas(
     body: web::Json<Quotas>,
 ) -> Result<HttpResponse, ApiError> {
     let id = tenant_id(&id)?;
-    cdp_tenancy::find_tenant(&state.db, id).await?.ok_or(ApiError::NotFound("tenant"))?;
+    cdp_tenancy::find_tenant(&state.db, id)
+        .await?
+        .ok_or(ApiError::NotFound("tenant"))?;
     let quotas = body.into_inner();
     cdp_tenancy::set_quotas(&state.db, id, quotas).await?;
-    record(&state, &admin, "tenant.quotas", Some(id), serde_json::to_value(quotas).unwrap_or_default()).await?;
+    record(
+        &state,
+        &admin,
+        "tenant.quotas",
+        Some(id),
+        serde_json::to_value(quotas).unwrap_or_default(),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(cdp_tenancy::quotas(&state.db, id).await?))
 }
 
-async fn audit(_admin: PlatformPrincipal, state: web::Data<ApiState>, query: web::Query<AuditQuery>) -> Result<HttpResponse, ApiError> {
+async fn audit(
+    _admin: PlatformPrincipal,
+    state: web::Data<ApiState>,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
     page(&state, Chain::Platform, &query).await
 }
 
-async fn verify(_admin: PlatformPrincipal, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+async fn verify(
+    _admin: PlatformPrincipal,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(cdp_audit::verify(&state.db, Chain::Platform).await?))
 }
 
@@ -187,6 +266,13 @@ async fn rotate_signing_key(
     authenticator: web::Data<Authenticator>,
 ) -> Result<HttpResponse, ApiError> {
     let kid = authenticator.rotate_signing_key().await?;
-    record(&state, &admin, "signing_key.rotate", None, serde_json::json!({"kid": kid})).await?;
+    record(
+        &state,
+        &admin,
+        "signing_key.rotate",
+        None,
+        serde_json::json!({"kid": kid}),
+    )
+    .await?;
     Ok(HttpResponse::Created().json(serde_json::json!({ "kid": kid })))
 }

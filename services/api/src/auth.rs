@@ -31,11 +31,17 @@ struct RefreshBody {
     refresh_token: String,
 }
 
-async fn refresh(authenticator: web::Data<Authenticator>, body: web::Json<RefreshBody>) -> Result<HttpResponse, ApiError> {
+async fn refresh(
+    authenticator: web::Data<Authenticator>,
+    body: web::Json<RefreshBody>,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(authenticator.refresh(&body.refresh_token).await?))
 }
 
-async fn logout(authenticator: web::Data<Authenticator>, body: web::Json<RefreshBody>) -> Result<HttpResponse, ApiError> {
+async fn logout(
+    authenticator: web::Data<Authenticator>,
+    body: web::Json<RefreshBody>,
+) -> Result<HttpResponse, ApiError> {
     authenticator.logout(&body.refresh_token).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -58,7 +64,10 @@ async fn password(
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn me(who: SignedIn, authenticator: web::Data<Authenticator>) -> Result<HttpResponse, ApiError> {
+async fn me(
+    who: SignedIn,
+    authenticator: web::Data<Authenticator>,
+) -> Result<HttpResponse, ApiError> {
     let db = authenticator.db();
     let user = cdp_tenancy::find_user(db, who.user_id)
         .await?

@@ -43,11 +43,31 @@ const fn platform(method: &'static str, path: &'static str) -> Endpoint {
 use Permission::*;
 
 pub const ENDPOINTS: &[Endpoint] = &[
-    Endpoint { method: "POST", path: "/v1/auth/login", guard: Guard::Public },
-    Endpoint { method: "POST", path: "/v1/auth/refresh", guard: Guard::Public },
-    Endpoint { method: "POST", path: "/v1/auth/logout", guard: Guard::Public },
-    Endpoint { method: "POST", path: "/v1/auth/password", guard: Guard::SignedIn },
-    Endpoint { method: "GET", path: "/v1/auth/me", guard: Guard::SignedIn },
+    Endpoint {
+        method: "POST",
+        path: "/v1/auth/login",
+        guard: Guard::Public,
+    },
+    Endpoint {
+        method: "POST",
+        path: "/v1/auth/refresh",
+        guard: Guard::Public,
+    },
+    Endpoint {
+        method: "POST",
+        path: "/v1/auth/logout",
+        guard: Guard::Public,
+    },
+    Endpoint {
+        method: "POST",
+        path: "/v1/auth/password",
+        guard: Guard::SignedIn,
+    },
+    Endpoint {
+        method: "GET",
+        path: "/v1/auth/me",
+        guard: Guard::SignedIn,
+    },
     tenant("GET", "/v1/tenant", TenantRead),
     tenant("GET", "/v1/members", MembersRead),
     tenant("POST", "/v1/members", MembersWrite),

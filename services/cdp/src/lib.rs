@@ -11,8 +11,8 @@ pub use error::{Error, error_chain};
 pub use http::Application;
 pub use runtime::Runtime;
 
-use cdp_config::Config;
 use cdp_audit::{Actor, AuditEntry, Chain, Outcome};
+use cdp_config::Config;
 use cdp_domain::{Email, Role, TenantId, TenantName};
 
 use crate::cli::{AdminCommand, Command, TenantCommand};
@@ -52,14 +52,20 @@ pub async fn run(command: Command, config: Config) -> Result<(), Error> {
             let mut shown = created.to_json();
             if let Some(email) = owner {
                 let invited =
-                    cdp_auth::invite_member(&runtime.db, created.tenant_id, &email, Role::Owner).await?;
+                    cdp_auth::invite_member(&runtime.db, created.tenant_id, &email, Role::Owner)
+                        .await?;
                 shown["owner"] = serde_json::json!({
                     "user_id": invited.user_id,
                     "email": email.as_str(),
                     "one_time_password": invited.one_time_password,
                 });
             }
-            cli_audit(&runtime, "tenant.create", Some(("tenant", created.tenant_id.to_string()))).await?;
+            cli_audit(
+                &runtime,
+                "tenant.create",
+                Some(("tenant", created.tenant_id.to_string())),
+            )
+            .await?;
             println!("{shown}");
             Ok(())
         }
@@ -80,8 +86,16 @@ pub async fn run(command: Command, config: Config) -> Result<(), Error> {
                 storage_bytes,
             };
             cdp_tenancy::set_quotas(&runtime.db, tenant, quotas).await?;
-            cli_audit(&runtime, "tenant.quotas", Some(("tenant", tenant.to_string()))).await?;
-            println!("{}", serde_json::json!({"tenant_id": tenant, "quotas": cdp_tenancy::quotas(&runtime.db, tenant).await?}));
+            cli_audit(
+                &runtime,
+                "tenant.quotas",
+                Some(("tenant", tenant.to_string())),
+            )
+            .await?;
+            println!(
+                "{}",
+                serde_json::json!({"tenant_id": tenant, "quotas": cdp_tenancy::quotas(&runtime.db, tenant).await?})
+            );
             Ok(())
         }
         Command::Admin {
@@ -90,7 +104,12 @@ pub async fn run(command: Command, config: Config) -> Result<(), Error> {
             let email = Email::parse(&email)?;
             let runtime = Runtime::start(&config).await?;
             let invited = cdp_auth::create_platform_admin(&runtime.db, &email).await?;
-            cli_audit(&runtime, "admin.create", Some(("user", invited.user_id.to_string()))).await?;
+            cli_audit(
+                &runtime,
+                "admin.create",
+                Some(("user", invited.user_id.to_string())),
+            )
+            .await?;
             println!(
                 "{}",
                 serde_json::json!({
@@ -120,7 +139,11 @@ pub async fn run(command: Command, config: Config) -> Result<(), Error> {
 }
 
 /// Records an action taken from the command line in the platform's audit log.
-async fn cli_audit(runtime: &Runtime, action: &str, target: Option<(&str, String)>) -> Result<(), Error> {
+async fn cli_audit(
+    runtime: &Runtime,
+    action: &str,
+    target: Option<(&str, String)>,
+) -> Result<(), Error> {
     let entry = AuditEntry {
         actor: Actor::cli(),
         action: action.to_owned(),

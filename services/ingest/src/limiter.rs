@@ -85,7 +85,10 @@ impl RateLimiter {
     /// or says how long to wait.
     pub async fn check(&self, tenant: TenantId, events: usize) -> Result<(), IngestError> {
         let quota = self.quota_of(tenant).await?;
-        if quota.storage_bytes.is_some_and(|allowed| quota.used_bytes >= allowed) {
+        if quota
+            .storage_bytes
+            .is_some_and(|allowed| quota.used_bytes >= allowed)
+        {
             return Err(IngestError::QuotaExceeded);
         }
         let limit = quota.rate;
@@ -128,7 +131,9 @@ impl RateLimiter {
         let rate = match configured.events_per_second {
             Some(events_per_second) => IngestLimit {
                 events_per_second,
-                burst: configured.burst.unwrap_or(events_per_second.saturating_mul(2)),
+                burst: configured
+                    .burst
+                    .unwrap_or(events_per_second.saturating_mul(2)),
             },
             None => self.default,
         };

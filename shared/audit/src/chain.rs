@@ -83,7 +83,11 @@ pub async fn verify(db: &DatabaseConnection, chain: Chain) -> Result<Verificatio
                 valid: false,
                 entries,
                 first_broken: Some(BrokenLink {
-                    seq: if reason.starts_with("missing") { expected_seq } else { row.seq },
+                    seq: if reason.starts_with("missing") {
+                        expected_seq
+                    } else {
+                        row.seq
+                    },
                     reason: reason.to_owned(),
                 }),
             };
@@ -91,7 +95,9 @@ pub async fn verify(db: &DatabaseConnection, chain: Chain) -> Result<Verificatio
                 return Ok(broken("missing entry: the numbering has a gap"));
             }
             if row.prev_hash != previous {
-                return Ok(broken("prev_hash does not match the hash of the entry before"));
+                return Ok(broken(
+                    "prev_hash does not match the hash of the entry before",
+                ));
             }
             if hash(&row) != row.hash {
                 return Ok(broken("the entry's content does not match its hash"));

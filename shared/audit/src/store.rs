@@ -75,7 +75,9 @@ pub async fn append(
         seq: last_seq + 1,
         id: Uuid::now_v7(),
         // Microseconds: what both backends keep, so the hash survives a round trip.
-        at: now.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(now),
+        at: now
+            .duration_trunc(TimeDelta::microseconds(1))
+            .unwrap_or(now),
         actor_kind: audit.actor.kind.as_str().to_owned(),
         actor_id: audit.actor.id,
         actor_role: audit.actor.role,
@@ -182,7 +184,10 @@ pub(crate) async fn rows_after(
         .await?)
 }
 
-pub(crate) async fn head_of(db: &DatabaseConnection, chain: Chain) -> Result<Option<(i64, String)>, AuditError> {
+pub(crate) async fn head_of(
+    db: &DatabaseConnection,
+    chain: Chain,
+) -> Result<Option<(i64, String)>, AuditError> {
     Ok(head::Entity::find_by_id(chain.key())
         .one(db)
         .await?

@@ -3,9 +3,9 @@ use cdp_keyring::Keyring;
 use cdp_storage::DatabaseConnection;
 use redis::aio::ConnectionManager;
 
+use crate::AuthError;
 use crate::signing::SigningKeys;
 use crate::throttle::LoginThrottle;
-use crate::AuthError;
 
 #[derive(Clone, Debug)]
 pub struct AuthOptions {
@@ -60,7 +60,11 @@ impl Authenticator {
 
     /// The role a user holds now in a tenant that is not deleted; `Err(Suspended)` for a
     /// suspended tenant.
-    pub(crate) async fn live_role(&self, tenant: TenantId, user: UserId) -> Result<Option<Role>, AuthError> {
+    pub(crate) async fn live_role(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+    ) -> Result<Option<Role>, AuthError> {
         let status = cdp_tenancy::find_tenant(&self.db, tenant)
             .await
             .map_err(AuthError::unavailable)?

@@ -6,7 +6,9 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum AuthError {
-    #[error("a credential is required: send an API key or an access token as Authorization: Bearer")]
+    #[error(
+        "a credential is required: send an API key or an access token as Authorization: Bearer"
+    )]
     Missing,
     #[error("unknown or revoked API key")]
     InvalidKey,
@@ -30,6 +32,8 @@ pub enum AuthError {
     WeakPassword(&'static str),
     #[error("several workspaces match: name one with tenant_id")]
     TenantRequired(Vec<serde_json::Value>),
+    #[error("internal error: this endpoint is missing from the access table")]
+    Unguarded,
     #[error("credentials cannot be checked right now")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -54,6 +58,7 @@ impl ResponseError for AuthError {
             | AuthError::PasswordChangeRequired => StatusCode::FORBIDDEN,
             AuthError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             AuthError::WeakPassword(_) | AuthError::TenantRequired(_) => StatusCode::BAD_REQUEST,
+            AuthError::Unguarded => StatusCode::INTERNAL_SERVER_ERROR,
             AuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -68,15 +73,27 @@ impl ResponseError for AuthError {
             | AuthError::InvalidCredentials
             | AuthError::InvalidRefreshToken => problem(status, "unauthorized", &message),
             AuthError::Suspended => problem(status, "suspended", &message),
-            AuthError::Forbidden(_) | AuthError::NotAllowed(_) => problem(status, "forbidden", &message),
-            AuthError::PasswordChangeRequired => problem(status, "password_change_required", &message),
-            AuthError::Throttled(seconds) => problem_with_retry(status, "throttled", &message, *seconds),
+            AuthError::Forbidden(_) | AuthError::NotAllowed(_) => {
+                problem(status, "forbidden", &message)
+            }
+            AuthError::PasswordChangeRequired => {
+                problem(status, "password_change_required", &message)
+            }
+            AuthError::Throttled(seconds) => {
+                problem_with_retry(status, "throttled", &message, *seconds)
+            }
             AuthError::WeakPassword(_) => problem(status, "weak_password", &message),
-            AuthError::TenantRequired(tenants) => HttpResponse::build(status).json(serde_json::json!({
-                "code": "tenant_required",
-                "message": message,
-                "tenants": tenants,
-            })),
+            AuthError::TenantRequired(tenants) => {
+                HttpResponse::build(status).json(serde_json::json!({
+                    "code": "tenant_required",
+                    "message": message,
+                    "tenants": tenants,
+                }))
+            }
+            AuthError::Unguarded => {
+                tracing::error!("a handler asked for a principal the access gate did not provide");
+                problem(status, "internal", "internal error")
+            }
             AuthError::Unavailable(source) => {
                 tracing::warn!(error = %source, "credential check failed");
                 problem_with_retry(status, "unavailable", &message, 2)

@@ -15,7 +15,9 @@ pub struct Invited {
 
 impl std::fmt::Debug for Invited {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Invited").field("user_id", &self.user_id).finish_non_exhaustive()
+        f.debug_struct("Invited")
+            .field("user_id", &self.user_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -33,7 +35,11 @@ async fn hashed(password: String) -> Result<String, AuthError> {
 }
 
 /// Finds or creates the user with this address. A new user gets a one-time password.
-async fn find_or_create(db: &DatabaseConnection, email: &Email, platform_admin: bool) -> Result<Invited, AuthError> {
+async fn find_or_create(
+    db: &DatabaseConnection,
+    email: &Email,
+    platform_admin: bool,
+) -> Result<Invited, AuthError> {
     if let Some(user) = cdp_tenancy::find_user_by_email(db, email)
         .await
         .map_err(AuthError::unavailable)?
@@ -82,13 +88,18 @@ pub async fn invite_member(
 }
 
 /// Creates a platform admin with a one-time password (`cdp admin create`).
-pub async fn create_platform_admin(db: &DatabaseConnection, email: &Email) -> Result<Invited, AuthError> {
+pub async fn create_platform_admin(
+    db: &DatabaseConnection,
+    email: &Email,
+) -> Result<Invited, AuthError> {
     if cdp_tenancy::find_user_by_email(db, email)
         .await
         .map_err(AuthError::unavailable)?
         .is_some()
     {
-        return Err(AuthError::NotAllowed("a user with this e-mail address exists"));
+        return Err(AuthError::NotAllowed(
+            "a user with this e-mail address exists",
+        ));
     }
     find_or_create(db, email, true).await
 }
@@ -100,7 +111,10 @@ pub async fn bootstrap_platform_admin(
     email: &Email,
     password: &str,
 ) -> Result<bool, AuthError> {
-    if cdp_tenancy::any_platform_admin(db).await.map_err(AuthError::unavailable)? {
+    if cdp_tenancy::any_platform_admin(db)
+        .await
+        .map_err(AuthError::unavailable)?
+    {
         return Ok(false);
     }
     password::check_strength(password, email)?;

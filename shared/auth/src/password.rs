@@ -9,11 +9,30 @@ use crate::AuthError;
 
 /// Passwords that meet the length rule yet are known to every cracking dictionary.
 const COMMON: [&str; 24] = [
-    "password1234", "123456789012", "qwertyuiop12", "letmein12345", "iloveyou1234",
-    "password12345", "1234567890123", "welcome12345", "administrator", "changeme1234",
-    "passw0rd1234", "trustno11234", "qwerty123456", "1q2w3e4r5t6y", "abc123456789",
-    "monkey123456", "dragon123456", "sunshine1234", "football1234", "baseball1234",
-    "superman1234", "princess1234", "starwars1234", "correcthorsebatterystaple",
+    "password1234",
+    "123456789012",
+    "qwertyuiop12",
+    "letmein12345",
+    "iloveyou1234",
+    "password12345",
+    "1234567890123",
+    "welcome12345",
+    "administrator",
+    "changeme1234",
+    "passw0rd1234",
+    "trustno11234",
+    "qwerty123456",
+    "1q2w3e4r5t6y",
+    "abc123456789",
+    "monkey123456",
+    "dragon123456",
+    "sunshine1234",
+    "football1234",
+    "baseball1234",
+    "superman1234",
+    "princess1234",
+    "starwars1234",
+    "correcthorsebatterystaple",
 ];
 
 /// Refuses a weak password, saying why.
@@ -27,11 +46,15 @@ pub fn check_strength(password: &str, email: &Email) -> Result<(), AuthError> {
     }
     let lowered = password.to_lowercase();
     if COMMON.contains(&lowered.as_str()) {
-        return Err(AuthError::WeakPassword("this password is among the most common ones"));
+        return Err(AuthError::WeakPassword(
+            "this password is among the most common ones",
+        ));
     }
     let local = email.local_part();
     if local.len() >= 3 && lowered.contains(local) {
-        return Err(AuthError::WeakPassword("do not put your e-mail address in your password"));
+        return Err(AuthError::WeakPassword(
+            "do not put your e-mail address in your password",
+        ));
     }
     let classes = [
         password.chars().any(|c| c.is_lowercase()),
@@ -42,7 +65,10 @@ pub fn check_strength(password: &str, email: &Email) -> Result<(), AuthError> {
     .into_iter()
     .filter(|present| *present)
     .count();
-    let distinct = password.chars().collect::<std::collections::HashSet<_>>().len();
+    let distinct = password
+        .chars()
+        .collect::<std::collections::HashSet<_>>()
+        .len();
     if distinct < 6 {
         return Err(AuthError::WeakPassword("use more different characters"));
     }
@@ -64,8 +90,11 @@ pub fn hash_password(password: &str) -> Result<String, AuthError> {
 
 /// Whether `password` matches the stored hash. Slow on purpose; call it from a blocking thread.
 pub fn verify_password(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored)
-        .is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+    PasswordHash::new(stored).is_ok_and(|hash| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok()
+    })
 }
 
 #[cfg(test)]
@@ -92,7 +121,11 @@ mod tests {
 
     #[test]
     fn strong_passwords_pass() {
-        for strong in ["Tr4il-Runner-Maple", "zebra canyon violet orchard", "R3d!ocean"] {
+        for strong in [
+            "Tr4il-Runner-Maple",
+            "zebra canyon violet orchard",
+            "R3d!ocean",
+        ] {
             let verdict = check_strength(strong, &email());
             if strong.chars().count() >= 12 {
                 assert!(verdict.is_ok(), "{strong}: {verdict:?}");

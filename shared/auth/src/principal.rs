@@ -1,12 +1,12 @@
 //! The verified caller of a request, as actix extractors.
 
-use std::future::Future;
-use std::pin::Pin;
+use std::future::{Ready, ready};
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload};
 use cdp_audit::{Actor, ActorKind, AuditEntry, Chain, Outcome};
 use cdp_domain::{CredentialId, Permission, Role, TenantId, UserId};
 use cdp_http::{Presented, presented_credential};
+use cdp_storage::DatabaseConnection;
 use cdp_tenancy::KeyCheck;
 use uuid::Uuid;
 
@@ -19,7 +19,10 @@ pub enum Caller {
     /// A signed-in person, with the role they hold there.
     Member { user: UserId, role: Role },
     /// A machine credential, with its scopes (`*` for all).
-    ApiKey { credential: CredentialId, scopes: Vec<String> },
+    ApiKey {
+        credential: CredentialId,
+        scopes: Vec<String>,
+    },
 }
 
 /// A caller acting inside one tenant: the only way handlers of tenant data learn which
@@ -29,7 +32,7 @@ pub struct TenantPrincipal {
     pub tenant_id: TenantId,
     pub caller: Caller,
     pub source_ip: Option<String>,
-    authenticator: web::Data<Authenticator>,
+    db: DatabaseConnection,
 }
 
 impl std::fmt::Debug for TenantPrincipal {
@@ -108,9 +111,16 @@ impl TenantPrincipal {
     }
 
     /// Appends an entry to the tenant's audit log in a transaction of its own.
-    pub async fn record(&self, action: &str, target: Option<(&str, String)>, outcome: Outcome, details: serde_json::Value) {
+    pub async fn record(
+        &self,
+        action: &str,
+        target: Option<(&str, String)>,
+        outcome: Outcome,
+        details: serde_json::Value,
+    ) {
         let entry = self.audit_entry(action, target, outcome, details);
-        if let Err(e) = cdp_audit::append_now(&self.authenticator.db, Chain::Tenant(self.tenant_id), entry).await {
+        if let Err(e) = cdp_audit::append_now(&self.db, Chain::Tenant(self.tenant_id), entry).await
+        {
             tracing::warn!(error = %e, "could not append to the audit log");
         }
     }
@@ -162,34 +172,42 @@ pub fn source_ip(request: &HttpRequest) -> Option<String> {
     request.peer_addr().map(|addr| addr.ip().to_string())
 }
 
-fn authenticator(request: &HttpRequest) -> web::Data<Authenticator> {
-    request
-        .app_data::<web::Data<Authenticator>>()
-        .expect("the Authenticator is registered as app data")
-        .clone()
-}
-
 fn bearer(request: &HttpRequest) -> Result<String, AuthError> {
     match presented_credential(request) {
         Some(Presented::Bearer(secret)) => Ok(secret),
-        Some(_) => Err(AuthError::InvalidToken("send credentials as Authorization: Bearer")),
+        Some(_) => Err(AuthError::InvalidToken(
+            "send credentials as Authorization: Bearer",
+        )),
         None => Err(AuthError::Missing),
     }
 }
 
 impl Authenticator {
+    /// Verifies an access token (signature, algorithm, issuer, audience, times) and checks
+    /// that its sign-in is still open.
+    pub async fn check_access_token(&self, token: &str) -> Result<Claims, AuthError> {
+        Ok(self.claims(token).await?.0)
+    }
+
     /// Verifies an access token and checks that its sign-in is still open.
     async fn claims(&self, token: &str) -> Result<(Claims, UserId), AuthError> {
         let claims = verify(&self.signing, token).await?;
-        let user: UserId = claims.sub.parse().map_err(|_| AuthError::InvalidToken("malformed"))?;
-        let session = Uuid::parse_str(&claims.sid).map_err(|_| AuthError::InvalidToken("malformed"))?;
+        let user: UserId = claims
+            .sub
+            .parse()
+            .map_err(|_| AuthError::InvalidToken("malformed"))?;
+        let session =
+            Uuid::parse_str(&claims.sid).map_err(|_| AuthError::InvalidToken("malformed"))?;
         if !self.session_open(session).await? {
             return Err(AuthError::InvalidToken("signed out"));
         }
         Ok((claims, user))
     }
 
-    async fn tenant_principal(&self, request: &HttpRequest) -> Result<(TenantId, Caller), AuthError> {
+    async fn tenant_principal(
+        &self,
+        request: &HttpRequest,
+    ) -> Result<(TenantId, Caller), AuthError> {
         let secret = bearer(request)?;
         if secret.starts_with(cdp_tenancy::TokenKind::ApiKey.prefix()) {
             return match cdp_tenancy::authenticate_api_key(&self.db, &secret)
@@ -212,10 +230,16 @@ impl Authenticator {
             return Err(AuthError::PasswordChangeRequired);
         }
         let (Some(tenant), Some(role)) = (claims.tid.as_deref(), claims.role.as_deref()) else {
-            return Err(AuthError::NotAllowed("a platform token acts on /v1/admin only"));
+            return Err(AuthError::NotAllowed(
+                "a platform token acts on /v1/admin only",
+            ));
         };
-        let tenant: TenantId = tenant.parse().map_err(|_| AuthError::InvalidToken("malformed"))?;
-        let role: Role = role.parse().map_err(|_| AuthError::InvalidToken("malformed"))?;
+        let tenant: TenantId = tenant
+            .parse()
+            .map_err(|_| AuthError::InvalidToken("malformed"))?;
+        let role: Role = role
+            .parse()
+            .map_err(|_| AuthError::InvalidToken("malformed"))?;
         // The membership is checked on every request: a removed member, or one whose role
         // changed, is out at once rather than when the token expires.
         match self.live_role(tenant, user).await? {
@@ -228,7 +252,9 @@ impl Authenticator {
     async fn platform_principal(&self, request: &HttpRequest) -> Result<UserId, AuthError> {
         let secret = bearer(request)?;
         if secret.starts_with(cdp_tenancy::TokenKind::ApiKey.prefix()) {
-            return Err(AuthError::NotAllowed("platform administration needs a platform admin's token"));
+            return Err(AuthError::NotAllowed(
+                "platform administration needs a platform admin's token",
+            ));
         }
         let (claims, user) = self.claims(&secret).await?;
         if claims.pwc {
@@ -241,58 +267,79 @@ impl Authenticator {
         if claims.adm && still_admin {
             Ok(user)
         } else {
-            Err(AuthError::NotAllowed("platform administration needs a platform admin's token"))
+            Err(AuthError::NotAllowed(
+                "platform administration needs a platform admin's token",
+            ))
         }
     }
 }
 
-type Extracted<T> = Pin<Box<dyn Future<Output = Result<T, AuthError>>>>;
+impl Authenticator {
+    /// The caller of a tenant endpoint, authenticated (not yet authorized).
+    pub async fn tenant_caller(&self, request: &HttpRequest) -> Result<TenantPrincipal, AuthError> {
+        let (tenant_id, caller) = self.tenant_principal(request).await?;
+        Ok(TenantPrincipal {
+            tenant_id,
+            caller,
+            source_ip: source_ip(request),
+            db: self.db.clone(),
+        })
+    }
+
+    /// The caller of a platform endpoint.
+    pub async fn platform_caller(
+        &self,
+        request: &HttpRequest,
+    ) -> Result<PlatformPrincipal, AuthError> {
+        let user_id = self.platform_principal(request).await?;
+        Ok(PlatformPrincipal {
+            user_id,
+            source_ip: source_ip(request),
+        })
+    }
+
+    /// Any signed-in person.
+    pub async fn signed_in(&self, request: &HttpRequest) -> Result<SignedIn, AuthError> {
+        let secret = bearer(request)?;
+        let (_, user_id) = self.claims(&secret).await?;
+        Ok(SignedIn { user_id })
+    }
+}
+
+/// Principals are put on the request by the access gate, which checks every endpoint
+/// against the one table of what it requires before any handler runs. A handler asking for
+/// one the gate did not provide is a route missing from that table: a programming error.
+fn from_gate<T: Clone + 'static>(request: &HttpRequest) -> Result<T, AuthError> {
+    request
+        .extensions()
+        .get::<T>()
+        .cloned()
+        .ok_or(AuthError::Unguarded)
+}
 
 impl FromRequest for TenantPrincipal {
     type Error = AuthError;
-    type Future = Extracted<Self>;
+    type Future = Ready<Result<Self, AuthError>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let request = request.clone();
-        Box::pin(async move {
-            let authenticator = authenticator(&request);
-            let (tenant_id, caller) = authenticator.tenant_principal(&request).await?;
-            Ok(TenantPrincipal {
-                tenant_id,
-                caller,
-                source_ip: source_ip(&request),
-                authenticator,
-            })
-        })
+        ready(from_gate(request))
     }
 }
 
 impl FromRequest for PlatformPrincipal {
     type Error = AuthError;
-    type Future = Extracted<Self>;
+    type Future = Ready<Result<Self, AuthError>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let request = request.clone();
-        Box::pin(async move {
-            let user_id = authenticator(&request).platform_principal(&request).await?;
-            Ok(PlatformPrincipal {
-                user_id,
-                source_ip: source_ip(&request),
-            })
-        })
+        ready(from_gate(request))
     }
 }
 
 impl FromRequest for SignedIn {
     type Error = AuthError;
-    type Future = Extracted<Self>;
+    type Future = Ready<Result<Self, AuthError>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let request = request.clone();
-        Box::pin(async move {
-            let secret = bearer(&request)?;
-            let (_, user_id) = authenticator(&request).claims(&secret).await?;
-            Ok(SignedIn { user_id })
-        })
+        ready(from_gate(request))
     }
 }

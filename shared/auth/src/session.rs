@@ -6,13 +6,13 @@ use cdp_audit::{Actor, ActorKind, AuditEntry, Chain, Outcome};
 use cdp_domain::{Email, Role, TenantId, UserId};
 use cdp_tenancy::{SecretToken, TenantStatus, TokenKind, User};
 use chrono::{TimeDelta, Utc};
+use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
-use sea_orm::ActiveValue::Set;
 use serde::{Deserialize, Serialize};
 
-use crate::token::{Claims, issue};
 use crate::throttle::{account_key, address_key};
+use crate::token::{Claims, issue};
 use crate::{AuthError, Authenticator, password};
 
 pub(crate) mod refresh {
@@ -40,7 +40,9 @@ pub(crate) mod refresh {
 
     impl std::fmt::Debug for Model {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("refresh::Model").field("id", &self.id).finish_non_exhaustive()
+            f.debug_struct("refresh::Model")
+                .field("id", &self.id)
+                .finish_non_exhaustive()
         }
     }
 }
@@ -79,7 +81,11 @@ enum Scope {
 }
 
 impl Authenticator {
-    pub async fn login(&self, request: LoginRequest, ip: Option<&str>) -> Result<Session, AuthError> {
+    pub async fn login(
+        &self,
+        request: LoginRequest,
+        ip: Option<&str>,
+    ) -> Result<Session, AuthError> {
         let email = Email::parse(&request.email).map_err(|_| AuthError::InvalidCredentials)?;
         let account = account_key(email.as_str());
         let mut keys = vec![account.clone()];
@@ -108,13 +114,15 @@ impl Authenticator {
             Some(user) if matches && !user.disabled => user,
             other => {
                 self.throttle.failure(&keys).await;
-                self.record_login(other.as_ref(), None, ip, Outcome::Failure).await;
+                self.record_login(other.as_ref(), None, ip, Outcome::Failure)
+                    .await;
                 return Err(AuthError::InvalidCredentials);
             }
         };
         self.throttle.success(&account).await;
         let scope = self.scope_for(&user, request.tenant_id).await?;
-        self.record_login(Some(&user), Some(scope), ip, Outcome::Success).await;
+        self.record_login(Some(&user), Some(scope), ip, Outcome::Success)
+            .await;
         self.start_session(&user, scope).await
     }
 
@@ -153,7 +161,10 @@ impl Authenticator {
             .ok_or(AuthError::InvalidRefreshToken)?;
         let scope = match row.tenant_id.map(TenantId::from_uuid) {
             Some(tenant) => {
-                let role = self.live_role(tenant, user.id).await?.ok_or(AuthError::InvalidRefreshToken)?;
+                let role = self
+                    .live_role(tenant, user.id)
+                    .await?
+                    .ok_or(AuthError::InvalidRefreshToken)?;
                 Scope::Member(tenant, role)
             }
             None if user.platform_admin => Scope::Platform,
@@ -174,19 +185,30 @@ impl Authenticator {
     }
 
     /// Sets a new password after checking the current one.
-    pub async fn change_password(&self, user: UserId, current: &str, new: &str) -> Result<(), AuthError> {
+    pub async fn change_password(
+        &self,
+        user: UserId,
+        current: &str,
+        new: &str,
+    ) -> Result<(), AuthError> {
         let user = cdp_tenancy::find_user(&self.db, user)
             .await
             .map_err(AuthError::unavailable)?
             .ok_or(AuthError::InvalidCredentials)?;
         password::check_strength(new, &user.email)?;
-        let (current, new, stored) = (current.to_owned(), new.to_owned(), user.password_hash.clone());
+        let (current, new, stored) = (
+            current.to_owned(),
+            new.to_owned(),
+            user.password_hash.clone(),
+        );
         let hashed = tokio::task::spawn_blocking(move || {
             if !password::verify_password(&current, &stored) {
                 return Err(AuthError::InvalidCredentials);
             }
             if current == new {
-                return Err(AuthError::WeakPassword("choose a password you have not used here"));
+                return Err(AuthError::WeakPassword(
+                    "choose a password you have not used here",
+                ));
             }
             password::hash_password(&new)
         })
@@ -250,8 +272,14 @@ impl Authenticator {
         self.issue_pair(user, scope, Uuid::now_v7()).await
     }
 
-    async fn issue_pair(&self, user: &User, scope: Scope, family: Uuid) -> Result<Session, AuthError> {
-        let refresh_token = SecretToken::generate(TokenKind::RefreshToken).map_err(AuthError::unavailable)?;
+    async fn issue_pair(
+        &self,
+        user: &User,
+        scope: Scope,
+        family: Uuid,
+    ) -> Result<Session, AuthError> {
+        let refresh_token =
+            SecretToken::generate(TokenKind::RefreshToken).map_err(AuthError::unavailable)?;
         let now = Utc::now();
         let tenant = match scope {
             Scope::Member(tenant, _) => Some(tenant),
@@ -272,7 +300,11 @@ impl Authenticator {
         .await
         .map_err(AuthError::unavailable)?;
 
-        let mut claims = Claims::new(user.id.to_string(), family.simple().to_string(), self.options.access_ttl_seconds);
+        let mut claims = Claims::new(
+            user.id.to_string(),
+            family.simple().to_string(),
+            self.options.access_ttl_seconds,
+        );
         claims.pwc = user.password_change_required;
         let role = match scope {
             Scope::Member(tenant, role) => {
@@ -311,10 +343,24 @@ impl Authenticator {
 
     /// Sign-ins go to the audit log of the tenant signed into (the platform's otherwise).
     /// A failure names the user only when the address belongs to one.
-    async fn record_login(&self, user: Option<&User>, scope: Option<Scope>, ip: Option<&str>, outcome: Outcome) {
+    async fn record_login(
+        &self,
+        user: Option<&User>,
+        scope: Option<Scope>,
+        ip: Option<&str>,
+        outcome: Outcome,
+    ) {
         let (chain, kind, role) = match scope {
-            Some(Scope::Member(tenant, role)) => (Chain::Tenant(tenant), ActorKind::Member, Some(role.as_str().to_owned())),
-            Some(Scope::Platform) => (Chain::Platform, ActorKind::PlatformAdmin, Some("platform_admin".to_owned())),
+            Some(Scope::Member(tenant, role)) => (
+                Chain::Tenant(tenant),
+                ActorKind::Member,
+                Some(role.as_str().to_owned()),
+            ),
+            Some(Scope::Platform) => (
+                Chain::Platform,
+                ActorKind::PlatformAdmin,
+                Some("platform_admin".to_owned()),
+            ),
             None => (Chain::Platform, ActorKind::Member, None),
         };
         let entry = AuditEntry {

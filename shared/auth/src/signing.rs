@@ -42,7 +42,9 @@ mod row {
 
     impl std::fmt::Debug for Model {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("signing_key::Model").field("kid", &self.kid).finish_non_exhaustive()
+            f.debug_struct("signing_key::Model")
+                .field("kid", &self.kid)
+                .finish_non_exhaustive()
         }
     }
 }
@@ -94,8 +96,14 @@ impl SigningKeys {
     }
 
     /// A key that may verify a token with this `kid`.
-    pub(crate) async fn verifying_key(&self, kid: &str) -> Result<Option<Arc<SigningKey>>, AuthError> {
-        if let Some(key) = self.cached(|keys| keys.iter().find(|k| k.kid == kid).cloned()).await {
+    pub(crate) async fn verifying_key(
+        &self,
+        kid: &str,
+    ) -> Result<Option<Arc<SigningKey>>, AuthError> {
+        if let Some(key) = self
+            .cached(|keys| keys.iter().find(|k| k.kid == kid).cloned())
+            .await
+        {
             return Ok(Some(key));
         }
         // An unknown kid may be a key another process just created: look once more, but

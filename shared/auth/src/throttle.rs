@@ -26,7 +26,10 @@ fn lock_for(failures: u32) -> Option<Duration> {
 
 /// The throttle key of an account: a hash, so no address sits in Redis or in memory.
 pub(crate) fn account_key(email: &str) -> String {
-    format!("acct:{}", hex::encode(&Sha256::digest(email.as_bytes())[..16]))
+    format!(
+        "acct:{}",
+        hex::encode(&Sha256::digest(email.as_bytes())[..16])
+    )
 }
 
 pub(crate) fn address_key(ip: &str) -> String {
@@ -61,7 +64,11 @@ impl LoginThrottle {
                 pipe.cmd("PTTL").arg(format!("cdp:login:lock:{key}"));
             }
             if let Ok(ttls) = pipe.query_async::<Vec<i64>>(&mut conn).await {
-                return ttls.into_iter().filter(|ms| *ms > 0).max().map(|ms| (ms as u64).div_ceil(1000));
+                return ttls
+                    .into_iter()
+                    .filter(|ms| *ms > 0)
+                    .max()
+                    .map(|ms| (ms as u64).div_ceil(1000));
             }
         }
         let now = Instant::now();
@@ -109,7 +116,9 @@ impl LoginThrottle {
         }
         let now = Instant::now();
         let mut local = self.local.lock();
-        local.retain(|_, r| now.duration_since(r.first) < WINDOW || r.locked_until.is_some_and(|u| u > now));
+        local.retain(|_, r| {
+            now.duration_since(r.first) < WINDOW || r.locked_until.is_some_and(|u| u > now)
+        });
         for key in keys {
             let record = local.entry(key.clone()).or_insert(Record {
                 failures: 0,
@@ -162,6 +171,9 @@ mod tests {
         assert!(throttle.locked(&keys).await.is_some());
         throttle.success(&keys[0]).await;
         assert!(throttle.locked(&keys[..1]).await.is_none());
-        assert!(throttle.locked(&keys[1..]).await.is_some(), "the address stays locked");
+        assert!(
+            throttle.locked(&keys[1..]).await.is_some(),
+            "the address stays locked"
+        );
     }
 }

@@ -2,7 +2,9 @@
 //! the role. Only HS256 is accepted, so `alg: none` and algorithm swaps fail.
 
 use chrono::Utc;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode};
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::AuthError;
@@ -61,7 +63,8 @@ pub(crate) async fn issue(keys: &SigningKeys, claims: &Claims) -> Result<String,
     let key = keys.signing_key().await?;
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some(key.kid.clone());
-    let encoding = EncodingKey::from_secret(&key.secret).map_err(|_| AuthError::InvalidToken("unusable key"))?;
+    let encoding = EncodingKey::from_secret(&key.secret)
+        .map_err(|_| AuthError::InvalidToken("unusable key"))?;
     encode(&header, claims, &encoding).map_err(|_| AuthError::InvalidToken("could not sign"))
 }
 
@@ -75,7 +78,8 @@ pub(crate) async fn verify(keys: &SigningKeys, token: &str) -> Result<Claims, Au
         .verifying_key(&kid)
         .await?
         .ok_or(AuthError::InvalidToken("unknown or retired signing key"))?;
-    let decoding = DecodingKey::from_secret(&key.secret).map_err(|_| AuthError::InvalidToken("unusable key"))?;
+    let decoding = DecodingKey::from_secret(&key.secret)
+        .map_err(|_| AuthError::InvalidToken("unusable key"))?;
     let mut validation = Validation::new(Algorithm::HS256);
     validation.algorithms = vec![Algorithm::HS256];
     validation.leeway = LEEWAY_SECONDS;
@@ -98,4 +102,40 @@ pub(crate) async fn verify(keys: &SigningKeys, token: &str) -> Result<Claims, Au
         return Err(AuthError::InvalidToken("issued in the future"));
     }
     Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use cdp_testkit::TestDb;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn future_dated_tokens_are_refused() {
+        let t = TestDb::new().await;
+        let keys = SigningKeys::new(t.db.clone(), t.keyring(), chrono::TimeDelta::minutes(20));
+        let mut claims = Claims::new(
+            "usr_00000000000000000000000000000000".into(),
+            "s".into(),
+            900,
+        );
+        claims.iat += 3600;
+        claims.exp += 3600;
+        let token = issue(&keys, &claims).await.unwrap();
+        assert!(matches!(
+            verify(&keys, &token).await,
+            Err(AuthError::InvalidToken("issued in the future"))
+        ));
+        let fine = issue(
+            &keys,
+            &Claims::new(
+                "usr_00000000000000000000000000000000".into(),
+                "s".into(),
+                900,
+            ),
+        )
+        .await
+        .unwrap();
+        assert!(verify(&keys, &fine).await.is_ok());
+    }
 }

@@ -91,7 +91,10 @@ impl Role {
                     | DestinationsRead
             ),
             Role::Compliance => {
-                matches!(permission, TenantRead | PrivacyRead | PrivacyWrite | AuditRead)
+                matches!(
+                    permission,
+                    TenantRead | PrivacyRead | PrivacyWrite | AuditRead
+                )
             }
         }
     }
@@ -197,7 +200,11 @@ pub fn matrix_markdown() -> String {
     for permission in Permission::ALL {
         table.push_str(&format!("\n| `{permission}` |"));
         for role in Role::ALL {
-            table.push_str(if role.allows(permission) { " yes |" } else { " no |" });
+            table.push_str(if role.allows(permission) {
+                " yes |"
+            } else {
+                " no |"
+            });
         }
     }
     table.push('\n');
@@ -214,7 +221,10 @@ mod tests {
             assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
         }
         for permission in Permission::ALL {
-            assert_eq!(permission.as_str().parse::<Permission>().unwrap(), permission);
+            assert_eq!(
+                permission.as_str().parse::<Permission>().unwrap(),
+                permission
+            );
         }
         assert!("root".parse::<Role>().is_err());
         assert!("everything".parse::<Permission>().is_err());
@@ -224,10 +234,19 @@ mod tests {
     fn the_roles_hold_what_the_issue_gives_them() {
         use Permission::*;
         assert!(Permission::ALL.iter().all(|p| Role::Owner.allows(*p)));
-        assert!(Role::Admin.allows(MembersWrite) && Role::Admin.allows(KeysWrite) && Role::Admin.allows(DestinationsWrite));
+        assert!(
+            Role::Admin.allows(MembersWrite)
+                && Role::Admin.allows(KeysWrite)
+                && Role::Admin.allows(DestinationsWrite)
+        );
         assert!(Role::Marketer.allows(SegmentsWrite) && Role::Marketer.allows(ProfilesRead));
         assert!(!Role::Marketer.allows(MembersRead) && !Role::Marketer.allows(KeysWrite));
-        assert!(Permission::ALL.iter().filter(|p| Role::Analyst.allows(**p)).all(|p| p.as_str().ends_with(":read")));
+        assert!(
+            Permission::ALL
+                .iter()
+                .filter(|p| Role::Analyst.allows(**p))
+                .all(|p| p.as_str().ends_with(":read"))
+        );
         assert!(Role::Compliance.allows(PrivacyWrite) && Role::Compliance.allows(AuditRead));
         assert!(!Role::Compliance.allows(ProfilesRead) && !Role::Compliance.allows(EventsRead));
     }

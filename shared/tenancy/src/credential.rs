@@ -71,15 +71,17 @@ pub async fn authenticate_api_key<C: ConnectionTrait>(
     conn: &C,
     presented: &str,
 ) -> Result<KeyCheck<ApiKeyGrant>, TenancyError> {
-    Ok(match live_credential(conn, presented, TokenKind::ApiKey).await? {
-        KeyCheck::Valid(row) => KeyCheck::Valid(ApiKeyGrant {
-            tenant_id: TenantId::from_uuid(row.tenant_id),
-            credential_id: CredentialId::from_uuid(row.id),
-            scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),
-        }),
-        KeyCheck::Suspended => KeyCheck::Suspended,
-        KeyCheck::Invalid => KeyCheck::Invalid,
-    })
+    Ok(
+        match live_credential(conn, presented, TokenKind::ApiKey).await? {
+            KeyCheck::Valid(row) => KeyCheck::Valid(ApiKeyGrant {
+                tenant_id: TenantId::from_uuid(row.tenant_id),
+                credential_id: CredentialId::from_uuid(row.id),
+                scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),
+            }),
+            KeyCheck::Suspended => KeyCheck::Suspended,
+            KeyCheck::Invalid => KeyCheck::Invalid,
+        },
+    )
 }
 
 async fn live_credential<C: ConnectionTrait>(
@@ -150,8 +152,13 @@ pub async fn create_api_key<C: ConnectionTrait>(
     scopes: &[Permission],
 ) -> Result<(CredentialId, SecretToken), TenancyError> {
     let token = SecretToken::generate(TokenKind::ApiKey)?;
-    let scopes = scopes.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(" ");
-    let id = insert_credential(conn, tenant, None, name, &token, TokenKind::ApiKey, &scopes).await?;
+    let scopes = scopes
+        .iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let id =
+        insert_credential(conn, tenant, None, name, &token, TokenKind::ApiKey, &scopes).await?;
     Ok((id, token))
 }
 
@@ -163,12 +170,24 @@ pub async fn create_write_key<C: ConnectionTrait>(
     name: &str,
 ) -> Result<(CredentialId, SecretToken), TenancyError> {
     let token = SecretToken::generate(TokenKind::WriteKey)?;
-    let id = insert_credential(conn, tenant, Some(source), name, &token, TokenKind::WriteKey, "ingest").await?;
+    let id = insert_credential(
+        conn,
+        tenant,
+        Some(source),
+        name,
+        &token,
+        TokenKind::WriteKey,
+        "ingest",
+    )
+    .await?;
     Ok((id, token))
 }
 
 /// The tenant's credentials, newest first.
-pub async fn list_credentials<C: ConnectionTrait>(conn: &C, tenant: TenantId) -> Result<Vec<CredentialInfo>, TenancyError> {
+pub async fn list_credentials<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+) -> Result<Vec<CredentialInfo>, TenancyError> {
     Ok(credential::Entity::find()
         .filter(credential::Column::TenantId.eq(tenant.as_uuid()))
         .order_by_desc(credential::Column::CreatedAt)
@@ -184,10 +203,12 @@ pub async fn find_credential<C: ConnectionTrait>(
     tenant: TenantId,
     id: CredentialId,
 ) -> Result<Option<CredentialInfo>, TenancyError> {
-    Ok(credential::Entity::find_by_id((tenant.as_uuid(), id.as_uuid()))
-        .one(conn)
-        .await?
-        .map(CredentialInfo::from))
+    Ok(
+        credential::Entity::find_by_id((tenant.as_uuid(), id.as_uuid()))
+            .one(conn)
+            .await?
+            .map(CredentialInfo::from),
+    )
 }
 
 /// Revokes a credential at once: the next request with it is refused.

@@ -33,8 +33,13 @@ fn to_u32(v: Option<i64>) -> Option<u32> {
     v.map(|n| u32::try_from(n).unwrap_or(u32::MAX))
 }
 
-pub async fn quotas<C: ConnectionTrait>(conn: &C, tenant: TenantId) -> Result<Quotas, TenancyError> {
-    let row = limit::Entity::find_by_id(tenant.as_uuid()).one(conn).await?;
+pub async fn quotas<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+) -> Result<Quotas, TenancyError> {
+    let row = limit::Entity::find_by_id(tenant.as_uuid())
+        .one(conn)
+        .await?;
     Ok(row.map_or_else(Quotas::default, |r| Quotas {
         events_per_second: to_u32(r.ingest_events_per_second),
         burst: to_u32(r.ingest_burst),
@@ -43,14 +48,22 @@ pub async fn quotas<C: ConnectionTrait>(conn: &C, tenant: TenantId) -> Result<Qu
 }
 
 /// Replaces the tenant's quotas.
-pub async fn set_quotas<C: ConnectionTrait>(conn: &C, tenant: TenantId, quotas: Quotas) -> Result<(), TenancyError> {
+pub async fn set_quotas<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    quotas: Quotas,
+) -> Result<(), TenancyError> {
     quotas.validate()?;
-    let burst = quotas.burst.or(quotas.events_per_second.map(|r| r.saturating_mul(2)));
+    let burst = quotas
+        .burst
+        .or(quotas.events_per_second.map(|r| r.saturating_mul(2)));
     limit::Entity::insert(limit::ActiveModel {
         tenant_id: Set(tenant.as_uuid()),
         ingest_events_per_second: Set(quotas.events_per_second.map(i64::from)),
         ingest_burst: Set(burst.map(i64::from)),
-        storage_bytes: Set(quotas.storage_bytes.map(|b| i64::try_from(b).unwrap_or(i64::MAX))),
+        storage_bytes: Set(quotas
+            .storage_bytes
+            .map(|b| i64::try_from(b).unwrap_or(i64::MAX))),
         updated_at: Set(Utc::now()),
     })
     .on_conflict(

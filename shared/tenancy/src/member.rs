@@ -3,7 +3,9 @@
 use cdp_domain::{Email, Role, TenantId, UserId};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+};
 use serde::Serialize;
 
 use crate::TenancyError;
@@ -37,7 +39,8 @@ impl std::fmt::Debug for Member {
 }
 
 fn role_of(text: &str) -> Result<Role, TenancyError> {
-    text.parse().map_err(|_| TenancyError::Corrupt("a stored role"))
+    text.parse()
+        .map_err(|_| TenancyError::Corrupt("a stored role"))
 }
 
 /// Adds a user to a tenant; an existing member is [`TenancyError::Conflict`].
@@ -66,7 +69,10 @@ pub async fn add_member<C: ConnectionTrait>(
 }
 
 /// The tenant's members, oldest first.
-pub async fn list_members<C: ConnectionTrait>(conn: &C, tenant: TenantId) -> Result<Vec<Member>, TenancyError> {
+pub async fn list_members<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+) -> Result<Vec<Member>, TenancyError> {
     let rows = membership::Entity::find()
         .filter(membership::Column::TenantId.eq(tenant.as_uuid()))
         .order_by_asc(membership::Column::CreatedAt)
@@ -97,7 +103,11 @@ pub async fn find_member<C: ConnectionTrait>(
 }
 
 /// The role a user holds in a tenant, if any.
-pub async fn role_in<C: ConnectionTrait>(conn: &C, tenant: TenantId, user: UserId) -> Result<Option<Role>, TenancyError> {
+pub async fn role_in<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    user: UserId,
+) -> Result<Option<Role>, TenancyError> {
     membership::Entity::find_by_id((tenant.as_uuid(), user.as_uuid()))
         .one(conn)
         .await?
@@ -106,7 +116,10 @@ pub async fn role_in<C: ConnectionTrait>(conn: &C, tenant: TenantId, user: UserI
 }
 
 /// The tenants a user belongs to, with the role in each.
-pub async fn memberships_of<C: ConnectionTrait>(conn: &C, user: UserId) -> Result<Vec<(TenantId, Role)>, TenancyError> {
+pub async fn memberships_of<C: ConnectionTrait>(
+    conn: &C,
+    user: UserId,
+) -> Result<Vec<(TenantId, Role)>, TenancyError> {
     membership::Entity::find()
         .filter(membership::Column::UserId.eq(user.as_uuid()))
         .order_by_asc(membership::Column::CreatedAt)
@@ -132,7 +145,11 @@ pub async fn set_role<C: ConnectionTrait>(
     Ok(result.rows_affected > 0)
 }
 
-pub async fn remove_member<C: ConnectionTrait>(conn: &C, tenant: TenantId, user: UserId) -> Result<bool, TenancyError> {
+pub async fn remove_member<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    user: UserId,
+) -> Result<bool, TenancyError> {
     let result = membership::Entity::delete_many()
         .filter(membership::Column::TenantId.eq(tenant.as_uuid()))
         .filter(membership::Column::UserId.eq(user.as_uuid()))
@@ -142,7 +159,10 @@ pub async fn remove_member<C: ConnectionTrait>(conn: &C, tenant: TenantId, user:
 }
 
 /// How many owners the tenant has: the last one cannot be removed or demoted.
-pub async fn count_owners<C: ConnectionTrait>(conn: &C, tenant: TenantId) -> Result<usize, TenancyError> {
+pub async fn count_owners<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+) -> Result<usize, TenancyError> {
     Ok(membership::Entity::find()
         .filter(membership::Column::TenantId.eq(tenant.as_uuid()))
         .filter(membership::Column::Role.eq(Role::Owner.as_str()))
@@ -151,13 +171,17 @@ pub async fn count_owners<C: ConnectionTrait>(conn: &C, tenant: TenantId) -> Res
         .len())
 }
 
-async fn with_user<C: ConnectionTrait>(conn: &C, row: membership::Model) -> Result<Option<Member>, TenancyError> {
+async fn with_user<C: ConnectionTrait>(
+    conn: &C,
+    row: membership::Model,
+) -> Result<Option<Member>, TenancyError> {
     let Some(user) = user::Entity::find_by_id(row.user_id).one(conn).await? else {
         return Ok(None);
     };
     Ok(Some(Member {
         user_id: UserId::from_uuid(row.user_id),
-        email: Email::parse(&user.email).map_err(|_| TenancyError::Corrupt("a stored e-mail address"))?,
+        email: Email::parse(&user.email)
+            .map_err(|_| TenancyError::Corrupt("a stored e-mail address"))?,
         role: role_of(&row.role)?,
         created_at: row.created_at,
     }))

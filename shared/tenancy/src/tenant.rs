@@ -58,8 +58,14 @@ impl From<tenant::Model> for Tenant {
     }
 }
 
-pub async fn find_tenant<C: ConnectionTrait>(conn: &C, id: TenantId) -> Result<Option<Tenant>, TenancyError> {
-    Ok(tenant::Entity::find_by_id(id.as_uuid()).one(conn).await?.map(Tenant::from))
+pub async fn find_tenant<C: ConnectionTrait>(
+    conn: &C,
+    id: TenantId,
+) -> Result<Option<Tenant>, TenancyError> {
+    Ok(tenant::Entity::find_by_id(id.as_uuid())
+        .one(conn)
+        .await?
+        .map(Tenant::from))
 }
 
 /// Every tenant, oldest first; deleted ones too, as records.
@@ -73,7 +79,11 @@ pub async fn list_tenants<C: ConnectionTrait>(conn: &C) -> Result<Vec<Tenant>, T
         .collect())
 }
 
-pub async fn rename_tenant<C: ConnectionTrait>(conn: &C, id: TenantId, name: &TenantName) -> Result<bool, TenancyError> {
+pub async fn rename_tenant<C: ConnectionTrait>(
+    conn: &C,
+    id: TenantId,
+    name: &TenantName,
+) -> Result<bool, TenancyError> {
     let result = tenant::Entity::update_many()
         .col_expr(tenant::Column::Name, Expr::value(name.as_str()))
         .filter(tenant::Column::Id.eq(id.as_uuid()))
@@ -103,7 +113,10 @@ pub async fn set_tenant_status<C: ConnectionTrait>(
 
 /// Marks a tenant deleted and revokes every credential of it. The caller destroys its keys
 /// in the same transaction.
-pub async fn mark_tenant_deleted<C: ConnectionTrait>(conn: &C, id: TenantId) -> Result<bool, TenancyError> {
+pub async fn mark_tenant_deleted<C: ConnectionTrait>(
+    conn: &C,
+    id: TenantId,
+) -> Result<bool, TenancyError> {
     let now = Utc::now();
     let result = tenant::Entity::update_many()
         .col_expr(tenant::Column::Status, Expr::value(tenant::DELETED))

@@ -35,7 +35,8 @@ impl TryFrom<user::Model> for User {
     fn try_from(row: user::Model) -> Result<Self, Self::Error> {
         Ok(User {
             id: UserId::from_uuid(row.id),
-            email: Email::parse(&row.email).map_err(|_| TenancyError::Corrupt("a stored e-mail address"))?,
+            email: Email::parse(&row.email)
+                .map_err(|_| TenancyError::Corrupt("a stored e-mail address"))?,
             password_hash: row.password_hash,
             platform_admin: row.platform_admin,
             password_change_required: row.password_change_required,
@@ -54,7 +55,10 @@ pub struct NewUser<'a> {
 }
 
 /// Creates a user; an address already taken is [`TenancyError::Conflict`].
-pub async fn create_user<C: ConnectionTrait>(conn: &C, new: NewUser<'_>) -> Result<User, TenancyError> {
+pub async fn create_user<C: ConnectionTrait>(
+    conn: &C,
+    new: NewUser<'_>,
+) -> Result<User, TenancyError> {
     let id = UserId::new();
     let created_at = Utc::now();
     user::Entity::insert(user::ActiveModel {
@@ -86,7 +90,10 @@ pub async fn create_user<C: ConnectionTrait>(conn: &C, new: NewUser<'_>) -> Resu
     })
 }
 
-pub async fn find_user<C: ConnectionTrait>(conn: &C, id: UserId) -> Result<Option<User>, TenancyError> {
+pub async fn find_user<C: ConnectionTrait>(
+    conn: &C,
+    id: UserId,
+) -> Result<Option<User>, TenancyError> {
     user::Entity::find_by_id(id.as_uuid())
         .one(conn)
         .await?
@@ -94,7 +101,10 @@ pub async fn find_user<C: ConnectionTrait>(conn: &C, id: UserId) -> Result<Optio
         .transpose()
 }
 
-pub async fn find_user_by_email<C: ConnectionTrait>(conn: &C, email: &Email) -> Result<Option<User>, TenancyError> {
+pub async fn find_user_by_email<C: ConnectionTrait>(
+    conn: &C,
+    email: &Email,
+) -> Result<Option<User>, TenancyError> {
     user::Entity::find()
         .filter(user::Column::Email.eq(email.as_str()))
         .one(conn)
@@ -120,7 +130,10 @@ pub async fn set_password<C: ConnectionTrait>(
 ) -> Result<(), TenancyError> {
     user::Entity::update_many()
         .col_expr(user::Column::PasswordHash, Expr::value(password_hash))
-        .col_expr(user::Column::PasswordChangeRequired, Expr::value(change_required))
+        .col_expr(
+            user::Column::PasswordChangeRequired,
+            Expr::value(change_required),
+        )
         .filter(user::Column::Id.eq(id.as_uuid()))
         .exec(conn)
         .await?;

@@ -80,6 +80,7 @@ impl Application {
                 .app_data(cdp_http::json_config(API_BODY_LIMIT))
                 .app_data(cdp_http::query_config())
                 .app_data(cdp_http::path_config())
+                .wrap(actix_web::middleware::from_fn(cdp_api::access_gate))
                 .configure(health::routes)
                 .configure(cdp_ingest::routes)
                 .configure(cdp_api::routes)

@@ -21,6 +21,8 @@ impl ActiveModelBehavior for ActiveModel {}
 // By hand: neither the address nor the password hash belongs in a log.
 impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("user::Model").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("user::Model")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
