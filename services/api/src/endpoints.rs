@@ -96,3 +96,18 @@ pub const ENDPOINTS: &[Endpoint] = &[
     platform("GET", "/v1/admin/audit/verify"),
     platform("POST", "/v1/admin/signing-keys"),
 ];
+
+/// The endpoint table as Markdown, for the documentation (a test keeps the two equal).
+pub fn endpoints_markdown() -> String {
+    let mut table = String::from("| method | path | requires |\n|---|---|---|\n");
+    for e in ENDPOINTS {
+        let requires = match e.guard {
+            Guard::Public => "anyone".to_owned(),
+            Guard::SignedIn => "a signed-in person".to_owned(),
+            Guard::Tenant(p) => format!("`{}`", p.as_str()),
+            Guard::Platform => "a platform admin".to_owned(),
+        };
+        table.push_str(&format!("| {} | `{}` | {requires} |\n", e.method, e.path));
+    }
+    table
+}

@@ -67,7 +67,8 @@ impl Role {
         use Permission::*;
         match self {
             Role::Owner => true,
-            Role::Admin => !matches!(permission, PrivacyWrite),
+            // Data-subject requests name people: they are the compliance officer's.
+            Role::Admin => !matches!(permission, PrivacyRead | PrivacyWrite),
             Role::Marketer => matches!(
                 permission,
                 TenantRead
