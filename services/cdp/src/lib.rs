@@ -144,14 +144,14 @@ async fn cli_audit(
     action: &str,
     target: Option<(&str, String)>,
 ) -> Result<(), Error> {
-    let entry = AuditEntry {
-        actor: Actor::cli(),
-        action: action.to_owned(),
-        target: target.map(|(kind, id)| (kind.to_owned(), id)),
-        source_ip: None,
-        outcome: Outcome::Success,
-        details: serde_json::json!({}),
-    };
+    let entry = AuditEntry::of(
+        Actor::cli(),
+        None,
+        action,
+        target,
+        Outcome::Success,
+        serde_json::json!({}),
+    );
     cdp_audit::append_now(&runtime.db, Chain::Platform, entry).await?;
     Ok(())
 }

@@ -100,6 +100,27 @@ pub struct AuditEntry {
     pub details: serde_json::Value,
 }
 
+impl AuditEntry {
+    /// An entry for an action of `actor`, from `source_ip`.
+    pub fn of(
+        actor: Actor,
+        source_ip: Option<String>,
+        action: &str,
+        target: Option<(&str, String)>,
+        outcome: Outcome,
+        details: serde_json::Value,
+    ) -> AuditEntry {
+        AuditEntry {
+            actor,
+            action: action.to_owned(),
+            target: target.map(|(kind, id)| (kind.to_owned(), id)),
+            source_ip,
+            outcome,
+            details,
+        }
+    }
+}
+
 /// An entry as the log holds it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct StoredEntry {

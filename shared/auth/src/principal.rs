@@ -100,14 +100,14 @@ impl TenantPrincipal {
         outcome: Outcome,
         details: serde_json::Value,
     ) -> AuditEntry {
-        AuditEntry {
-            actor: self.actor(),
-            action: action.to_owned(),
-            target: target.map(|(kind, id)| (kind.to_owned(), id)),
-            source_ip: self.source_ip.clone(),
+        AuditEntry::of(
+            self.actor(),
+            self.source_ip.clone(),
+            action,
+            target,
             outcome,
             details,
-        }
+        )
     }
 
     /// Appends an entry to the tenant's audit log in a transaction of its own.
@@ -149,14 +149,14 @@ impl PlatformPrincipal {
         outcome: Outcome,
         details: serde_json::Value,
     ) -> AuditEntry {
-        AuditEntry {
-            actor: self.actor(),
-            action: action.to_owned(),
-            target: target.map(|(kind, id)| (kind.to_owned(), id)),
-            source_ip: self.source_ip.clone(),
+        AuditEntry::of(
+            self.actor(),
+            self.source_ip.clone(),
+            action,
+            target,
             outcome,
             details,
-        }
+        )
     }
 }
 

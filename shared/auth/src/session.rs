@@ -128,12 +128,7 @@ impl Authenticator {
 
     /// Exchanges a refresh token for a new pair. A token used twice revokes its sign-in.
     pub async fn refresh(&self, presented: &str) -> Result<Session, AuthError> {
-        let row = refresh::Entity::find()
-            .filter(refresh::Column::TokenHash.eq(cdp_tenancy::token_hash(presented)))
-            .one(&self.db)
-            .await
-            .map_err(AuthError::unavailable)?
-            .ok_or(AuthError::InvalidRefreshToken)?;
+        let row = self.find_refresh(presented).await?;
         if row.revoked_at.is_some() || row.expires_at < Utc::now() {
             return Err(AuthError::InvalidRefreshToken);
         }
@@ -175,12 +170,7 @@ impl Authenticator {
 
     /// Ends the sign-in the refresh token belongs to; its access tokens stop working too.
     pub async fn logout(&self, presented: &str) -> Result<(), AuthError> {
-        let row = refresh::Entity::find()
-            .filter(refresh::Column::TokenHash.eq(cdp_tenancy::token_hash(presented)))
-            .one(&self.db)
-            .await
-            .map_err(AuthError::unavailable)?
-            .ok_or(AuthError::InvalidRefreshToken)?;
+        let row = self.find_refresh(presented).await?;
         self.revoke_family(row.family_id).await
     }
 
@@ -328,6 +318,15 @@ impl Authenticator {
             platform_admin: matches!(scope, Scope::Platform),
             password_change_required: user.password_change_required,
         })
+    }
+
+    async fn find_refresh(&self, presented: &str) -> Result<refresh::Model, AuthError> {
+        refresh::Entity::find()
+            .filter(refresh::Column::TokenHash.eq(cdp_tenancy::token_hash(presented)))
+            .one(&self.db)
+            .await
+            .map_err(AuthError::unavailable)?
+            .ok_or(AuthError::InvalidRefreshToken)
     }
 
     async fn revoke_family(&self, family: Uuid) -> Result<(), AuthError> {
