@@ -173,7 +173,14 @@ impl IdKind for User {
     const NAME: &'static str = "user";
 }
 
+pub enum Profile {}
+impl IdKind for Profile {
+    const PREFIX: &'static str = "prof";
+    const NAME: &'static str = "profile";
+}
+
 pub type TenantId = Id<Tenant>;
+pub type ProfileId = Id<Profile>;
 pub type UserId = Id<User>;
 pub type ImportId = Id<Import>;
 pub type EventId = Id<Event>;
