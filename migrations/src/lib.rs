@@ -9,6 +9,7 @@ mod append_only;
 mod m20261128_000001_foundation;
 mod m20261129_000002_ingestion;
 mod m20261129_000003_access;
+mod m20261129_000004_profiles;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_foundation::Migration),
             Box::new(m20261129_000002_ingestion::Migration),
             Box::new(m20261129_000003_access::Migration),
+            Box::new(m20261129_000004_profiles::Migration),
         ]
     }
 }

@@ -354,6 +354,27 @@ impl Keyring {
         }
     }
 
+    /// A data key by id, to seal more data of the same subject (the system's own records
+    /// about an event go under that event's key). `None` once shredded.
+    pub async fn key_by_id(
+        &self,
+        tenant: TenantId,
+        key_id: DataKeyId,
+    ) -> Result<Option<SubjectKey>, KeyringError> {
+        let entry = match self.inner.data_keys.get(&(tenant, key_id)) {
+            Some(entry) => entry,
+            None => self.load_data_key(tenant, key_id).await?,
+        };
+        Ok(match entry {
+            DataKeyEntry::Shredded => None,
+            DataKeyEntry::Live(cipher) => Some(SubjectKey {
+                tenant,
+                key_id,
+                cipher,
+            }),
+        })
+    }
+
     /// The id of a subject's data key, if it has one; creates nothing.
     pub async fn find_subject_key_id(
         &self,

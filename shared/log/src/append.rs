@@ -10,7 +10,7 @@ use sea_orm::{
 };
 
 use crate::store::{event_log, head};
-use crate::{LogError, MAX_EVENT_TYPE_BYTES, MAX_MESSAGE_ID_BYTES, NewEvent};
+use crate::{APPENDED_CHANNEL, LogError, MAX_EVENT_TYPE_BYTES, MAX_MESSAGE_ID_BYTES, NewEvent};
 
 /// Rows per INSERT statement: well under the bound-parameter limits of both backends.
 const INSERT_CHUNK: usize = 500;
@@ -85,7 +85,24 @@ pub async fn append(
         .filter(head::Column::TenantId.eq(tenant.as_uuid()))
         .exec(txn)
         .await?;
+    notify_appended(txn, tenant).await?;
     Ok(outcomes)
+}
+
+/// On PostgreSQL, tells listeners in other processes (projectors) that the tenant's log
+/// grew. NOTIFY is delivered at commit and dropped on rollback, so the notice arrives
+/// exactly when the events become visible.
+async fn notify_appended(txn: &DatabaseTransaction, tenant: TenantId) -> Result<(), LogError> {
+    if txn.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_notify($1, $2)",
+        [APPENDED_CHANNEL.into(), tenant.as_uuid().to_string().into()],
+    ))
+    .await?;
+    Ok(())
 }
 
 pub(crate) fn validate(events: &[NewEvent]) -> Result<(), LogError> {

@@ -20,5 +20,7 @@ pub use read::{head, read_after, stored_bytes};
 
 /// Longest client message id the log stores (it is part of a unique index).
 pub const MAX_MESSAGE_ID_BYTES: usize = 256;
+/// The PostgreSQL notification channel on which every append announces its tenant id.
+pub const APPENDED_CHANNEL: &str = "cdp_log_appended";
 /// Longest event type name.
 pub const MAX_EVENT_TYPE_BYTES: usize = 64;

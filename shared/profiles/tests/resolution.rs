@@ -246,45 +246,15 @@ fn traits_keep_the_latest_by_event_time_whatever_the_order_received() {
 }
 
 mod batches_change_nothing {
+    use cdp_testkit::streams::event_body;
     use proptest::prelude::*;
 
     use super::*;
 
-    fn body() -> impl Strategy<Value = Value> {
-        let user = prop_oneof![Just(None), (0..4u8).prop_map(|u| Some(format!("u{u}")))];
-        let anon = prop_oneof![
-            Just(None),
-            Just(Some("null".to_owned())),
-            (0..6u8).prop_map(|a| Some(format!("a{a}")))
-        ];
-        let email = prop_oneof![
-            Just(None),
-            (0..3u8).prop_map(|e| Some(format!("p{e}@example.com")))
-        ];
-        (0..4u8, user, anon, email, 0..3u8).prop_map(|(kind, user, anon, email, n)| {
-            let mut body = match kind {
-                0 => json!({"type": "identify", "traits": {"n": n}}),
-                1 => json!({"type": "track", "event": format!("E{n}")}),
-                2 => json!({"type": "alias", "previousId": format!("a{n}")}),
-                _ => json!({"type": "page"}),
-            };
-            if let Some(u) = user {
-                body["userId"] = json!(u);
-            }
-            if let Some(a) = anon {
-                body["anonymousId"] = json!(a);
-            }
-            if let Some(e) = email {
-                body["context"] = json!({"traits": {"email": e}});
-            }
-            body
-        })
-    }
-
     proptest! {
         #[test]
         fn any_split_into_batches_gives_the_same_profiles(
-            bodies in proptest::collection::vec(body(), 1..60),
+            bodies in proptest::collection::vec(event_body(), 1..60),
             cuts in proptest::collection::vec(1..10usize, 0..12),
         ) {
             let rules = IdentityRules::default();

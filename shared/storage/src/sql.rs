@@ -8,7 +8,12 @@ use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
 use sea_orm::{ColumnTrait, DbBackend, Value};
 
 /// `column IN (values)` on SQLite, `column = ANY($array)` on PostgreSQL.
-pub fn one_of<C: ColumnTrait>(backend: DbBackend, column: C, values: Vec<String>) -> SimpleExpr {
+pub fn one_of<C, V>(backend: DbBackend, column: C, values: Vec<V>) -> SimpleExpr
+where
+    C: ColumnTrait,
+    V: Into<Value>,
+    Value: From<Vec<V>>,
+{
     match backend {
         DbBackend::Postgres => ExprTrait::eq(
             Expr::col(column.as_column_ref()),

@@ -1,5 +1,8 @@
 //! Test helpers. Storage tests run against the backend `DATABASE_URL` names (PostgreSQL),
-//! or a fresh SQLite file when it is unset, so the same test code covers both.
+//! or a fresh SQLite file when it is unset, so the same test code covers both. Random
+//! event streams for property tests are in [`streams`].
+
+pub mod streams;
 
 use cdp_keyring::{Keyring, KeyringOptions, MasterKey};
 use cdp_storage::{Backend, ConnectOptions, DatabaseConnection, connect, migrate, sqlite_url};

@@ -1,0 +1,18 @@
+//! The projector role: follows each tenant's log from its checkpoint and keeps the tenant's
+//! profiles up to date.
+//!
+//! It is woken by appends (the group committer's signal in process; PostgreSQL NOTIFY
+//! across processes) and, as a safety net, by a periodic sweep for tenants that lag. One
+//! process works a tenant at a time, under a lease. Each batch's projection writes, the
+//! merge records it appends to the log, and its checkpoint commit in one transaction. An
+//! event that cannot be applied stops its tenant with the reason recorded, never skipped.
+
+mod batch;
+mod error;
+mod listen;
+mod queue;
+mod worker;
+
+pub use batch::{Progress, project_tenant};
+pub use error::ProjectionError;
+pub use worker::{Projector, ProjectorOptions};

@@ -1,0 +1,154 @@
+//! The projector's tasks: workers that take tenants from the queue, a sweep that finds
+//! lagging ones, and the listeners that wake them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cdp_domain::TenantId;
+use cdp_keyring::Keyring;
+use cdp_profile_store as store;
+use cdp_storage::DatabaseConnection;
+use chrono::TimeDelta;
+use tokio::sync::broadcast;
+
+use crate::batch::{Settings, run};
+use crate::queue::Queue;
+use crate::{ProjectionError, listen};
+
+#[derive(Clone, Debug)]
+pub struct ProjectorOptions {
+    /// Tenants worked at once.
+    pub workers: usize,
+    /// Events per transaction.
+    pub batch_size: u64,
+    pub lease_ttl: TimeDelta,
+    /// How often lagging tenants are looked for, in case a wake-up was missed.
+    pub sweep_every: Duration,
+    /// How long a tenant stopped at a failing event waits before it is tried again.
+    pub retry_after: TimeDelta,
+    /// With PostgreSQL: listen for appends made by other processes.
+    pub database_url: Option<String>,
+}
+
+impl Default for ProjectorOptions {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            batch_size: 500,
+            lease_ttl: TimeDelta::seconds(30),
+            sweep_every: Duration::from_secs(5),
+            retry_after: TimeDelta::seconds(30),
+            database_url: None,
+        }
+    }
+}
+
+/// A running projector.
+#[derive(Clone)]
+pub struct Projector {
+    queue: Arc<Queue>,
+}
+
+impl Projector {
+    /// Starts the projector's tasks on the current runtime. `appended` is the group
+    /// committer's signal of tenants whose logs just grew.
+    pub fn start(
+        db: DatabaseConnection,
+        keyring: Keyring,
+        options: ProjectorOptions,
+        appended: Option<broadcast::Receiver<TenantId>>,
+    ) -> Projector {
+        let queue = Arc::new(Queue::default());
+        let holder = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        if let Some(mut appended) = appended {
+            let queue = queue.clone();
+            tokio::spawn(async move {
+                loop {
+                    match appended.recv().await {
+                        Ok(tenant) => queue.wake(tenant),
+                        // Missed some: the sweep finds them.
+                        Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            });
+        }
+        if let Some(url) = options.database_url.clone() {
+            listen::spawn(url, queue.clone());
+        }
+        {
+            let (db, queue, options) = (db.clone(), queue.clone(), options.clone());
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(options.sweep_every);
+                loop {
+                    every.tick().await;
+                    match store::lagging_tenants(&db, options.retry_after).await {
+                        Ok(tenants) => tenants.into_iter().for_each(|t| queue.wake(t)),
+                        Err(e) => tracing::warn!(error = %e, "could not look for lagging tenants"),
+                    }
+                }
+            });
+        }
+        for _ in 0..options.workers.max(1) {
+            let (db, keyring, queue, options, holder) = (
+                db.clone(),
+                keyring.clone(),
+                queue.clone(),
+                options.clone(),
+                holder.clone(),
+            );
+            tokio::spawn(async move {
+                loop {
+                    let tenant = queue.next().await;
+                    work(&db, &keyring, &options, &holder, tenant).await;
+                    queue.done(tenant);
+                }
+            });
+        }
+        Projector { queue }
+    }
+
+    /// Asks for a tenant to be brought up to date (after a rebuild request, say).
+    pub fn wake(&self, tenant: TenantId) {
+        self.queue.wake(tenant);
+    }
+}
+
+async fn work(
+    db: &DatabaseConnection,
+    keyring: &Keyring,
+    options: &ProjectorOptions,
+    holder: &str,
+    tenant: TenantId,
+) {
+    match store::acquire_lease(db, tenant, holder, options.lease_ttl).await {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, tenant_id = %tenant, "could not take a projector lease");
+            return;
+        }
+    }
+    let settings = Settings {
+        db,
+        keyring,
+        holder,
+        batch_size: options.batch_size,
+        lease_ttl: options.lease_ttl,
+        retry_after: options.retry_after,
+    };
+    match run(&settings, tenant).await {
+        Ok(_) | Err(ProjectionError::Event { .. }) => {}
+        Err(ProjectionError::LeaseLost) => {
+            tracing::warn!(tenant_id = %tenant, "lost the projector lease to another process");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, tenant_id = %tenant, "projection paused; it resumes from its checkpoint");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    if let Err(e) = store::release_lease(db, tenant, holder).await {
+        tracing::warn!(error = %e, tenant_id = %tenant, "could not release a projector lease");
+    }
+}

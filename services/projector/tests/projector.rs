@@ -1,0 +1,710 @@
+//! The projector against a real database: SQLite, or PostgreSQL when DATABASE_URL names one.
+
+use std::collections::BTreeMap;
+
+use cdp_domain::{EventId, Identity, IdentityKind, KeySubject, ProfileId, TenantId, TenantName};
+use cdp_keyring::{Keyring, Opened};
+use cdp_log::{NewEvent, append, head, read_after};
+use cdp_profile_store::{self as store, ProfileView, Status, TimelineFilter, TimelineRow};
+use cdp_profiles::{IdentityRules, Profile};
+use cdp_projector::{Progress, ProjectionError, project_tenant};
+use cdp_storage::{Backend, begin_write};
+use cdp_testkit::TestDb;
+use chrono::{DateTime, TimeDelta, Utc};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use serde_json::{Value, json};
+
+const HOLDER: &str = "test-projector";
+
+struct Tenant {
+    test: TestDb,
+    keyring: Keyring,
+    id: TenantId,
+    sent: i64,
+}
+
+fn t0() -> DateTime<Utc> {
+    "2026-11-01T00:00:00Z".parse().unwrap()
+}
+
+impl Tenant {
+    async fn new() -> Tenant {
+        let test = TestDb::new().await;
+        let keyring = test.keyring();
+        let id = cdp_tenancy::create_tenant(
+            &test.db,
+            &keyring,
+            TenantName::parse("projector test").unwrap(),
+        )
+        .await
+        .unwrap()
+        .tenant_id;
+        Tenant {
+            test,
+            keyring,
+            id,
+            sent: 0,
+        }
+    }
+
+    fn db(&self) -> &DatabaseConnection {
+        &self.test.db
+    }
+
+    /// Appends events as ingestion does: each sealed under its subject's key, a minute
+    /// apart in event time.
+    async fn send(&mut self, bodies: &[Value]) {
+        let mut events = Vec::new();
+        for body in bodies {
+            self.sent += 1;
+            let subject = match (body.get("userId"), body.get("anonymousId")) {
+                (Some(Value::String(u)), _) => {
+                    Identity::new(IdentityKind::UserId, u.clone()).unwrap()
+                }
+                (_, Some(Value::String(a))) => {
+                    Identity::new(IdentityKind::AnonymousId, a.clone()).unwrap()
+                }
+                _ => Identity::new(IdentityKind::AnonymousId, "nobody-in-particular").unwrap(),
+            };
+            let event_id = EventId::new();
+            let (key_id, payload) = self
+                .keyring
+                .seal(
+                    self.id,
+                    event_id,
+                    &KeySubject::Identity(subject),
+                    &serde_json::to_vec(body).unwrap(),
+                )
+                .await
+                .unwrap();
+            events.push(NewEvent {
+                event_id,
+                message_id: format!("m-{}", uuid::Uuid::new_v4()),
+                event_type: body["type"].as_str().unwrap().to_owned(),
+                source_id: None,
+                received_at: Utc::now(),
+                occurred_at: t0() + TimeDelta::minutes(self.sent),
+                key_id,
+                payload,
+            });
+        }
+        let txn = begin_write(self.db()).await.unwrap();
+        append(&txn, self.id, events).await.unwrap();
+        txn.commit().await.unwrap();
+    }
+
+    /// Projects with a fresh keyring (as a restarted process would), under the lease.
+    async fn project(&self, batch_size: u64) -> Result<Progress, ProjectionError> {
+        assert!(
+            store::acquire_lease(self.db(), self.id, HOLDER, TimeDelta::seconds(30))
+                .await
+                .unwrap()
+        );
+        let outcome =
+            project_tenant(self.db(), &self.test.keyring(), self.id, HOLDER, batch_size).await;
+        store::release_lease(self.db(), self.id, HOLDER)
+            .await
+            .unwrap();
+        outcome
+    }
+
+    async fn set_rules(&self, rules: serde_json::Value) {
+        let rules = IdentityRules::from_json(&rules.to_string()).unwrap();
+        store::set_identity_rules(self.db(), self.id, &rules)
+            .await
+            .unwrap();
+    }
+
+    /// Replays the log into a new generation and lets it take over.
+    async fn rebuild(&self, batch_size: u64) {
+        store::start_rebuild(self.db(), self.id).await.unwrap();
+        let progress = self.project(batch_size).await.unwrap();
+        assert!(progress.switched, "the rebuilt generation took over");
+    }
+
+    async fn active(&self) -> i64 {
+        store::active_generation(self.db(), self.id)
+            .await
+            .unwrap()
+            .expect("an active generation")
+    }
+
+    async fn find(&self, kind: &str, value: &str) -> Option<ProfileView> {
+        store::find_by_identity(self.db(), self.id, self.active().await, kind, value)
+            .await
+            .unwrap()
+    }
+
+    async fn profile(&self, kind: &str, value: &str) -> Profile {
+        self.find(kind, value)
+            .await
+            .unwrap_or_else(|| panic!("a profile for {kind}:{value}"))
+            .profile
+    }
+
+    async fn timeline(&self, profile: ProfileId) -> Vec<TimelineRow> {
+        let filter = TimelineFilter {
+            limit: 1000,
+            ..TimelineFilter::default()
+        };
+        store::timeline(self.db(), self.id, self.active().await, profile, &filter)
+            .await
+            .unwrap()
+    }
+
+    /// Every live profile with its timeline, in id order: what the API can show.
+    async fn snapshot(&self) -> BTreeMap<ProfileId, (Profile, Vec<TimelineRow>)> {
+        let generation = self.active().await;
+        let mut all = BTreeMap::new();
+        let mut after = None;
+        loop {
+            let page = store::search(self.db(), self.id, generation, &[], after, 100)
+                .await
+                .unwrap();
+            let Some(last) = page.last().copied() else {
+                break;
+            };
+            for id in page {
+                let view = store::find_profile(self.db(), self.id, generation, id)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert!(
+                    view.merged_from.is_none(),
+                    "search lists live profiles only"
+                );
+                let timeline = self.timeline(id).await;
+                all.insert(id, (view.profile, timeline));
+            }
+            after = Some(last);
+        }
+        all
+    }
+
+    async fn log_head(&self) -> i64 {
+        head(self.db(), self.id).await.unwrap().0
+    }
+
+    async fn state(&self) -> store::GenerationState {
+        store::generations(self.db(), self.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|g| g.status == Status::Active)
+            .unwrap()
+    }
+}
+
+fn identify(user: &str, anonymous: Option<&str>, traits: Value) -> Value {
+    let mut body = json!({"type": "identify", "userId": user, "traits": traits});
+    if let Some(a) = anonymous {
+        body["anonymousId"] = json!(a);
+    }
+    body
+}
+
+fn track_anonymous(anonymous: &str, event: &str) -> Value {
+    json!({"type": "track", "anonymousId": anonymous, "event": event})
+}
+
+fn track(user: &str, event: &str) -> Value {
+    json!({"type": "track", "userId": user, "event": event})
+}
+
+#[tokio::test]
+async fn events_become_profiles_with_traits_counts_and_a_timeline() {
+    let mut t = Tenant::new().await;
+    t.send(&[
+        identify(
+            "u1",
+            Some("a1"),
+            json!({"email": "Ann@Example.com", "plan": "free"}),
+        ),
+        track("u1", "Order Completed"),
+        track("u1", "Order Completed"),
+        json!({"type": "page", "userId": "u1"}),
+        identify("u1", None, json!({"plan": "pro"})),
+        json!({"type": "group", "userId": "u1", "groupId": "acme", "traits": {"seats": 12}}),
+    ])
+    .await;
+    let progress = t.project(500).await.unwrap();
+    assert_eq!(progress.events, 6);
+
+    let p = t.profile("user_id", "u1").await;
+    let by_email = t.profile("email", "ann@example.com").await;
+    let by_anonymous = t.profile("anonymous_id", "a1").await;
+    assert_eq!((by_email.id, by_anonymous.id), (p.id, p.id));
+    assert_eq!(
+        p.traits["plan"].value,
+        json!("pro"),
+        "the latest identify wins"
+    );
+    assert_eq!(
+        p.traits["email"].value,
+        json!("Ann@Example.com"),
+        "traits keep what was sent"
+    );
+    assert_eq!(p.counts["Order Completed"].count, 2);
+    assert_eq!(p.counts["Page Viewed"].count, 1);
+    assert_eq!(p.groups["acme"].traits["seats"], json!(12));
+    assert_eq!(p.first_seen, t0() + TimeDelta::minutes(1));
+    assert_eq!(p.last_seen, t0() + TimeDelta::minutes(6));
+
+    let timeline = t.timeline(p.id).await;
+    let seqs: Vec<i64> = timeline.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, vec![6, 5, 4, 3, 2, 1], "newest first");
+    assert_eq!(timeline[2].event_name.as_deref(), Some("Page Viewed"));
+
+    let state = t.state().await;
+    assert_eq!((state.last_seq, state.events_applied), (6, 6));
+    assert_eq!(
+        t.project(500).await.unwrap().events,
+        0,
+        "nothing left to do"
+    );
+}
+
+#[tokio::test]
+async fn an_anonymous_history_joins_the_profile_once_linked() {
+    let mut t = Tenant::new().await;
+    t.send(&[
+        track_anonymous("a1", "Product Viewed"),
+        track_anonymous("a1", "Product Viewed"),
+        track_anonymous("a1", "Added to Cart"),
+        track("u1", "Signed Up"),
+    ])
+    .await;
+    t.project(2).await.unwrap();
+    let anonymous = t.profile("anonymous_id", "a1").await;
+    let known = t.profile("user_id", "u1").await;
+    assert_ne!(anonymous.id, known.id, "nothing links them yet");
+
+    t.send(&[identify("u1", Some("a1"), json!({}))]).await;
+    t.project(2).await.unwrap();
+    let p = t.profile("user_id", "u1").await;
+    assert_eq!(t.profile("anonymous_id", "a1").await.id, p.id);
+    assert_eq!(p.counts["Product Viewed"].count, 2);
+    assert_eq!(p.counts["Added to Cart"].count, 1);
+    assert_eq!(p.counts["Signed Up"].count, 1);
+    assert_eq!(
+        t.timeline(p.id).await.len(),
+        5,
+        "the anonymous events are on the timeline"
+    );
+    assert_eq!(p.id, anonymous.id, "the older profile survives the merge");
+
+    // The id merged away still leads to the profile.
+    let view = store::find_profile(t.db(), t.id, t.active().await, known.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((view.profile.id, view.merged_from), (p.id, Some(known.id)));
+
+    // The merge is in the log as its own event, sealed: no identifier in clear.
+    let log = read_after(t.db(), t.id, cdp_domain::Seq(0), 100)
+        .await
+        .unwrap();
+    let records: Vec<_> = log
+        .iter()
+        .filter(|e| e.event_type == "identity.merged")
+        .collect();
+    assert_eq!(records.len(), 1);
+    let record = records[0];
+    assert!(!String::from_utf8_lossy(&record.payload).contains("a1"));
+    let Opened::Plain(body) = t
+        .keyring
+        .open(t.id, record.event_id, record.key_id, &record.payload)
+        .await
+        .unwrap()
+    else {
+        panic!("the merge record opens")
+    };
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["winner"], json!(anonymous.id));
+    assert_eq!(body["loser"], json!(known.id));
+    assert_eq!(body["triggerSeq"], json!(5));
+}
+
+#[tokio::test]
+async fn two_known_users_never_merge_through_a_shared_device() {
+    let mut t = Tenant::new().await;
+    t.send(&[
+        identify("u1", Some("shared-device"), json!({"name": "Ann"})),
+        identify("u2", Some("shared-device"), json!({"name": "Bob"})),
+        track_anonymous("shared-device", "Opened App"),
+    ])
+    .await;
+    t.project(500).await.unwrap();
+    let ann = t.profile("user_id", "u1").await;
+    let bob = t.profile("user_id", "u2").await;
+    assert_ne!(ann.id, bob.id);
+    assert_eq!(ann.traits["name"].value, json!("Ann"));
+    assert_eq!(bob.traits["name"].value, json!("Bob"));
+    assert_eq!(ann.count_of("user_id"), 1);
+    assert_eq!(bob.count_of("user_id"), 1);
+    assert_eq!(
+        t.profile("anonymous_id", "shared-device").await.id,
+        ann.id,
+        "the device stays with the first person seen on it"
+    );
+}
+
+#[tokio::test]
+async fn blocked_values_link_nothing() {
+    let mut t = Tenant::new().await;
+    t.set_rules(json!({
+        "merge": ["user_id", "email", "anonymous_id"],
+        "blocked": ["test-*", "noreply@*"],
+    }))
+    .await;
+    t.send(&[
+        identify(
+            "u1",
+            Some("anonymous"),
+            json!({"email": "noreply@shop.example"}),
+        ),
+        identify(
+            "u2",
+            Some("anonymous"),
+            json!({"email": "noreply@shop.example"}),
+        ),
+        identify("u3", Some("test-device"), json!({"email": "null"})),
+        identify("u4", Some("test-device"), json!({"email": "null"})),
+        json!({"type": "track", "anonymousId": "undefined", "event": "Clicked"}),
+    ])
+    .await;
+    t.project(500).await.unwrap();
+    let ids: Vec<ProfileId> = futures_ids(&t, &["u1", "u2", "u3", "u4"]).await;
+    let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), 4, "no placeholder joins two people");
+    for value in [
+        "anonymous",
+        "noreply@shop.example",
+        "test-device",
+        "null",
+        "undefined",
+    ] {
+        for kind in ["anonymous_id", "email"] {
+            assert!(
+                t.find(kind, value).await.is_none(),
+                "{kind}:{value} is kept on no profile"
+            );
+        }
+    }
+    let state = t.state().await;
+    assert_eq!(
+        state.events_unattributed, 1,
+        "the event naming nobody is counted, not applied"
+    );
+    assert_eq!(state.events_applied, 4);
+}
+
+async fn futures_ids(t: &Tenant, users: &[&str]) -> Vec<ProfileId> {
+    let mut ids = Vec::new();
+    for user in users {
+        ids.push(t.profile("user_id", user).await.id);
+    }
+    ids
+}
+
+#[tokio::test]
+async fn custom_identifier_types_come_from_external_ids_and_traits() {
+    let mut t = Tenant::new().await;
+    t.set_rules(json!({
+        "merge": ["user_id", "crm_id", "email", "anonymous_id"],
+        "custom": {"crm_id": {"external_id_type": "crm", "trait_name": "crmId"}},
+    }))
+    .await;
+    t.send(&[
+        // The web app knows the visitor only by a CRM id it was handed in a link.
+        json!({"type": "track", "anonymousId": "a9", "event": "Email Clicked",
+               "context": {"externalIds": [{"type": "crm", "id": "C-100", "collection": "users"}]}}),
+        // The CRM sync identifies the same person with the id as a trait.
+        identify("u9", None, json!({"crmId": "C-100", "tier": "gold"})),
+        // An unknown external id type is not an identifier.
+        json!({"type": "track", "anonymousId": "a8", "event": "Other",
+               "context": {"externalIds": [{"type": "loyalty", "id": "L-1"}]}}),
+    ])
+    .await;
+    t.project(500).await.unwrap();
+    let p = t.profile("crm_id", "C-100").await;
+    assert_eq!(t.profile("user_id", "u9").await.id, p.id);
+    assert_eq!(t.profile("anonymous_id", "a9").await.id, p.id);
+    assert_eq!(p.traits["tier"].value, json!("gold"));
+    assert_eq!(p.counts["Email Clicked"].count, 1);
+    assert!(t.find("loyalty", "L-1").await.is_none());
+}
+
+#[tokio::test]
+async fn a_stricter_rule_and_a_rebuild_split_what_was_merged() {
+    let mut t = Tenant::new().await;
+    // A household shares one e-mail address; with no limit on user ids, it merges them.
+    t.set_rules(json!({"merge": ["user_id", "email", "anonymous_id"], "limits": {}}))
+        .await;
+    t.store_rules_into_active().await;
+    t.send(&[
+        identify(
+            "u1",
+            None,
+            json!({"email": "family@example.com", "name": "Ann"}),
+        ),
+        identify(
+            "u2",
+            None,
+            json!({"email": "family@example.com", "name": "Bob"}),
+        ),
+        track("u1", "Ordered"),
+        track("u2", "Ordered"),
+    ])
+    .await;
+    t.project(500).await.unwrap();
+    let merged = t.profile("user_id", "u1").await;
+    assert_eq!(
+        t.profile("user_id", "u2").await.id,
+        merged.id,
+        "merged under the loose rules"
+    );
+    assert_eq!(merged.counts["Ordered"].count, 2);
+
+    // One user id per profile, as the defaults say.
+    t.set_rules(json!({"merge": ["user_id", "email", "anonymous_id"], "limits": {"user_id": 1}}))
+        .await;
+    let next = store::start_rebuild(t.db(), t.id).await.unwrap();
+    // While the rebuild has not caught up, reads keep using the old generation.
+    assert_eq!(t.profile("user_id", "u2").await.id, merged.id);
+    let progress = t.project(1).await.unwrap();
+    assert!(progress.switched);
+    assert_eq!(t.active().await, next);
+
+    let ann = t.profile("user_id", "u1").await;
+    let bob = t.profile("user_id", "u2").await;
+    assert_ne!(ann.id, bob.id, "split by replay under the new rules");
+    assert_eq!(ann.traits["name"].value, json!("Ann"));
+    assert_eq!(bob.traits["name"].value, json!("Bob"));
+    assert_eq!(
+        (ann.counts["Ordered"].count, bob.counts["Ordered"].count),
+        (1, 1)
+    );
+    assert_eq!(
+        t.profile("email", "family@example.com").await.id,
+        ann.id,
+        "the address stays with the first"
+    );
+    assert_eq!(t.timeline(bob.id).await.len(), 2);
+    // The old generation's rows are gone.
+    let left = sql(
+        &t,
+        "SELECT COUNT(*) FROM profiles WHERE tenant_id = $1 AND generation <> $2",
+        vec![t.id.as_uuid().into(), next.into()],
+    )
+    .await
+    .unwrap()
+    .try_get_by_index::<i64>(0)
+    .unwrap();
+    assert_eq!(left, 0);
+}
+
+impl Tenant {
+    /// Rules saved before the first projection become the active generation's rules.
+    async fn store_rules_into_active(&self) {
+        let active = store::ensure_active(self.db(), self.id).await.unwrap();
+        assert_eq!(
+            active.rules,
+            store::identity_rules(self.db(), self.id).await.unwrap()
+        );
+    }
+}
+
+/// Runs a statement written with PostgreSQL placeholders on either backend.
+async fn sql(t: &Tenant, text: &str, values: Vec<sea_orm::Value>) -> Option<sea_orm::QueryResult> {
+    let backend = t.db().get_database_backend();
+    let text = match t.test.backend {
+        Backend::Postgres => text.to_owned(),
+        Backend::Sqlite => text.replace('$', "?"),
+    };
+    t.db()
+        .query_one_raw(Statement::from_sql_and_values(backend, text, values))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_event_that_cannot_be_applied_stops_the_tenant_until_fixed() {
+    let mut t = Tenant::new().await;
+    t.send(&[track("u1", "First")]).await;
+    t.send(&[track("u2", "Second")]).await;
+    t.send(&[track("u1", "Third")]).await;
+    // Hide the key of u2's event, as a damaged key table would.
+    let log = read_after(t.db(), t.id, cdp_domain::Seq(0), 10)
+        .await
+        .unwrap();
+    let hidden = log[1].key_id.as_uuid();
+    let elsewhere = TenantId::new();
+    let move_key = |from: TenantId, to: TenantId| {
+        sql(
+            &t,
+            "UPDATE data_keys SET tenant_id = $1 WHERE tenant_id = $2 AND key_id = $3",
+            vec![to.as_uuid().into(), from.as_uuid().into(), hidden.into()],
+        )
+    };
+    move_key(t.id, elsewhere).await;
+
+    let error = t.project(500).await.unwrap_err();
+    assert!(
+        matches!(error, ProjectionError::Event { seq: 2, .. }),
+        "{error:?}"
+    );
+    let state = t.state().await;
+    assert_eq!(
+        state.last_seq, 0,
+        "nothing of the failing batch was applied"
+    );
+    assert_eq!(state.failed_seq, Some(2));
+    assert!(
+        state.failure.as_deref().unwrap().contains("key"),
+        "{:?}",
+        state.failure
+    );
+
+    // Batches before the failing event are kept: with a batch of one, the first applies.
+    let error = t.project(1).await.unwrap_err();
+    assert!(matches!(error, ProjectionError::Event { seq: 2, .. }));
+    assert_eq!(t.state().await.last_seq, 1);
+    assert!(t.find("user_id", "u1").await.is_some());
+
+    // Repaired: it resumes from its checkpoint, skipping nothing.
+    move_key(elsewhere, t.id).await;
+    t.project(500).await.unwrap();
+    let state = t.state().await;
+    assert_eq!(
+        (state.last_seq, state.events_applied, state.failure),
+        (3, 3, None)
+    );
+    assert_eq!(t.profile("user_id", "u1").await.counts.len(), 2);
+    assert_eq!(t.profile("user_id", "u2").await.counts["Second"].count, 1);
+}
+
+#[tokio::test]
+async fn shredded_events_are_skipped_as_shredded() {
+    let mut t = Tenant::new().await;
+    t.send(&[
+        track("u1", "Kept"),
+        track("gone", "Erased"),
+        track("gone", "Erased"),
+    ])
+    .await;
+    let subject = KeySubject::Identity(Identity::new(IdentityKind::UserId, "gone").unwrap());
+    t.keyring
+        .shred_subject(t.id, &subject)
+        .await
+        .unwrap()
+        .unwrap();
+    t.project(500).await.unwrap();
+    let state = t.state().await;
+    assert_eq!(
+        (state.last_seq, state.events_applied, state.events_shredded),
+        (3, 1, 2)
+    );
+    assert!(t.find("user_id", "gone").await.is_none());
+    assert!(t.find("user_id", "u1").await.is_some());
+}
+
+#[tokio::test]
+async fn a_projector_that_lost_its_lease_commits_nothing() {
+    let mut t = Tenant::new().await;
+    t.send(&[track("u1", "A"), track("u1", "A")]).await;
+    let ttl = TimeDelta::seconds(30);
+    assert!(
+        store::acquire_lease(t.db(), t.id, "first", ttl)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store::acquire_lease(t.db(), t.id, "second", ttl)
+            .await
+            .unwrap(),
+        "held by the first"
+    );
+    // The first holder's lease runs out (it stalled); the second takes over.
+    assert!(
+        store::acquire_lease(t.db(), t.id, "first", TimeDelta::seconds(-5))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store::acquire_lease(t.db(), t.id, "second", ttl)
+            .await
+            .unwrap()
+    );
+
+    let stale = project_tenant(t.db(), &t.keyring, t.id, "first", 500).await;
+    assert!(
+        matches!(stale, Err(ProjectionError::LeaseLost)),
+        "{stale:?}"
+    );
+    assert_eq!(t.state().await.last_seq, 0);
+    assert!(
+        t.find("user_id", "u1").await.is_none(),
+        "the stale batch rolled back"
+    );
+
+    project_tenant(t.db(), &t.keyring, t.id, "second", 500)
+        .await
+        .unwrap();
+    assert_eq!(
+        t.profile("user_id", "u1").await.counts["A"].count,
+        2,
+        "applied once"
+    );
+}
+
+mod incremental_equals_rebuild {
+    use cdp_testkit::streams::event_body;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        // Each case creates a tenant and runs a rebuild in a real database.
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        #[test]
+        fn projecting_as_events_arrive_equals_replaying_them(
+            bodies in proptest::collection::vec(event_body(), 1..40),
+            arrivals in proptest::collection::vec(1..12usize, 1..8),
+            batch_size in 1..7u64,
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                let mut t = Tenant::new().await;
+                // Events arrive in bursts; the projector runs after each, in small batches.
+                let mut rest: &[Value] = &bodies;
+                for size in arrivals.iter().cycle() {
+                    if rest.is_empty() {
+                        break;
+                    }
+                    let (now, later) = rest.split_at((*size).min(rest.len()));
+                    t.send(now).await;
+                    t.project(batch_size).await.unwrap();
+                    rest = later;
+                }
+                let incremental = t.snapshot().await;
+                let head = t.log_head().await;
+
+                t.rebuild(500).await;
+                let rebuilt = t.snapshot().await;
+                prop_assert_eq!(t.log_head().await, head, "the rebuild decided the same merges, already logged");
+                prop_assert_eq!(&incremental, &rebuilt);
+                for (profile, timeline) in incremental.values() {
+                    prop_assert!(profile.count_of("user_id") <= 1);
+                    let events: i64 = profile.counts.values().map(|c| c.count).sum();
+                    let counted = timeline.iter().filter(|r| r.event_name.is_some()).count() as i64;
+                    prop_assert_eq!(events, counted);
+                }
+                let total: usize = incremental.values().map(|(_, timeline)| timeline.len()).sum();
+                prop_assert_eq!(total as i64, t.state().await.events_applied);
+                Ok(())
+            })?;
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! Where profiles are kept. Every row carries its tenant and a generation: reads use the
+//! tenant's active generation while a rebuild fills the next one.
+
+mod entities;
+mod error;
+mod lease;
+mod read;
+mod rules;
+mod state;
+mod write;
+
+pub use error::StoreError;
+pub use lease::{acquire_lease, hold_lease, release_lease};
+pub use read::{
+    ProfileView, SearchCondition, TimelineFilter, TimelineRow, find_by_identity, find_profile,
+    load_for, profile_identities, search, timeline,
+};
+pub use rules::{identity_rules, set_identity_rules};
+pub use state::{
+    GenerationState, Status, active_generation, advance, clear_failure, drop_generation,
+    ensure_active, generations, lagging_tenants, record_failure, retired_generations,
+    start_rebuild, switch_over,
+};
+pub use write::write_batch;

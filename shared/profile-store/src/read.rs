@@ -1,0 +1,389 @@
+//! Reading profiles: by id (following merges), by identity, their timelines, and search.
+
+use std::collections::BTreeMap;
+
+use cdp_domain::{ProfileId, TenantId};
+use cdp_profiles::{Consent, EventCount, GroupLink, IdentitySeen, Profile, TraitValue};
+use cdp_storage::one_of;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::StoreError;
+use crate::entities::{consent, count, event, group, identity, profile, profile_trait};
+
+/// Rows per query when loading by many ids.
+const CHUNK: usize = 500;
+
+/// The profiles owning any identity with one of these values (of any type): what a batch
+/// of events may touch.
+pub async fn load_for<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    generation: i64,
+    values: Vec<String>,
+) -> Result<Vec<Profile>, StoreError> {
+    let mut ids = Vec::new();
+    for chunk in values.chunks(CHUNK) {
+        let rows: Vec<Uuid> = identity::Entity::find()
+            .select_only()
+            .column(identity::Column::ProfileId)
+            .filter(identity::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(identity::Column::Generation.eq(generation))
+            .filter(one_of(
+                conn.get_database_backend(),
+                identity::Column::Value,
+                chunk.to_vec(),
+            ))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        ids.extend(rows);
+    }
+    ids.sort();
+    ids.dedup();
+    load_profiles(conn, tenant, generation, &ids).await
+}
+
+macro_rules! rows_of {
+    ($conn:expr, $entity:ident, $tenant:expr, $generation:expr, $ids:expr) => {{
+        let mut rows = Vec::new();
+        for chunk in $ids.chunks(CHUNK) {
+            rows.extend(
+                $entity::Entity::find()
+                    .filter($entity::Column::TenantId.eq($tenant))
+                    .filter($entity::Column::Generation.eq($generation))
+                    .filter(one_of(
+                        $conn.get_database_backend(),
+                        $entity::Column::ProfileId,
+                        chunk.to_vec(),
+                    ))
+                    .all($conn)
+                    .await?,
+            );
+        }
+        rows
+    }};
+}
+
+/// Profiles by id, whole (identities, traits, counts, groups, consent).
+async fn load_profiles<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    generation: i64,
+    ids: &[Uuid],
+) -> Result<Vec<Profile>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let t = tenant.as_uuid();
+    let heads = rows_of!(conn, profile, t, generation, ids);
+    let mut profiles: BTreeMap<Uuid, Profile> = heads
+        .into_iter()
+        .filter(|row| row.merged_into.is_none())
+        .map(|row| {
+            let mut p = Profile::new(
+                ProfileId::from_uuid(row.profile_id),
+                row.created_seq,
+                row.first_seen,
+            );
+            p.last_seen = row.last_seen;
+            (row.profile_id, p)
+        })
+        .collect();
+    for row in rows_of!(conn, identity, t, generation, ids) {
+        if let Some(p) = profiles.get_mut(&row.profile_id) {
+            p.identities.insert(
+                (row.kind, row.value),
+                IdentitySeen {
+                    first_seen: row.first_seen,
+                    last_seen: row.last_seen,
+                },
+            );
+        }
+    }
+    for row in rows_of!(conn, profile_trait, t, generation, ids) {
+        if let Some(p) = profiles.get_mut(&row.profile_id) {
+            let value = serde_json::from_str(&row.value)
+                .map_err(|_| StoreError::Corrupt("a trait value"))?;
+            p.traits.insert(
+                row.name,
+                TraitValue {
+                    value,
+                    source: row.source,
+                    at: row.observed_at,
+                    seq: row.seq,
+                },
+            );
+        }
+    }
+    for row in rows_of!(conn, count, t, generation, ids) {
+        if let Some(p) = profiles.get_mut(&row.profile_id) {
+            p.counts.insert(
+                row.name,
+                EventCount {
+                    count: row.count,
+                    first_at: row.first_at,
+                    last_at: row.last_at,
+                },
+            );
+        }
+    }
+    for row in rows_of!(conn, group, t, generation, ids) {
+        if let Some(p) = profiles.get_mut(&row.profile_id) {
+            let traits = match serde_json::from_str(&row.traits) {
+                Ok(serde_json::Value::Object(map)) => map,
+                _ => return Err(StoreError::Corrupt("group traits")),
+            };
+            p.groups.insert(
+                row.group_id,
+                GroupLink {
+                    traits,
+                    at: row.observed_at,
+                    seq: row.seq,
+                },
+            );
+        }
+    }
+    for row in rows_of!(conn, consent, t, generation, ids) {
+        if let Some(p) = profiles.get_mut(&row.profile_id) {
+            p.consent.insert(
+                row.purpose,
+                Consent {
+                    granted: row.granted,
+                    at: row.observed_at,
+                    expires_at: row.expires_at,
+                    seq: row.seq,
+                },
+            );
+        }
+    }
+    Ok(profiles.into_values().collect())
+}
+
+/// A profile as the API shows it: what it is now, and the id it was asked for by.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProfileView {
+    #[serde(flatten)]
+    pub profile: Profile,
+    /// When the profile was asked for by an id it has since been merged away from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_from: Option<ProfileId>,
+}
+
+/// A profile by id; an id merged away leads to the profile it lives in now.
+pub async fn find_profile<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    generation: i64,
+    id: ProfileId,
+) -> Result<Option<ProfileView>, StoreError> {
+    let Some(head) = profile::Entity::find_by_id((tenant.as_uuid(), generation, id.as_uuid()))
+        .one(conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let live = head.merged_into.unwrap_or(head.profile_id);
+    let mut found = load_profiles(conn, tenant, generation, &[live]).await?;
+    Ok(found.pop().map(|profile| ProfileView {
+        merged_from: head.merged_into.map(|_| id),
+        profile,
+    }))
+}
+
+/// The profile an identity belongs to.
+pub async fn find_by_identity<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    generation: i64,
+    kind: &str,
+    value: &str,
+) -> Result<Option<ProfileView>, StoreError> {
+    let Some(row) = identity::Entity::find_by_id((
+        tenant.as_uuid(),
+        generation,
+        value.to_owned(),
+        kind.to_owned(),
+    ))
+    .one(conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    find_profile(
+        conn,
+        tenant,
+        generation,
+        ProfileId::from_uuid(row.profile_id),
+    )
+    .await
+}
+
+/// A profile's identities (of the live profile), as (type, value, first seen, last seen).
+pub async fn profile_identities<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    generation: i64,
+    profile: ProfileId,
+) -> Result<Vec<(String, String, DateTime<Utc>, DateTime<Utc>)>, StoreError> {
+    Ok(identity::Entity::find()
+        .filter(identity::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(identity::Column::Generation.eq(generation))
+        .filter(identity::Column::ProfileId.eq(profile.as_uuid()))
+        .order_by_asc(identity::Column::Kind)
+        .order_by_asc(identity::Column::Value)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|r| (r.kind, r.value, r.first_seen, r.last_seen))
+        .collect())
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct TimelineFilter {
+    /// Events before this log position (the cursor of the next page).
+    pub before: Option<i64>,
+    pub limit: u64,
+    pub event_type: Option<String>,
+    pub event_name: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimelineRow {
+    pub seq: i64,
+    pub event_type: String,
+    pub event_name: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// A profile's events, newest first (by log position).
+pub async fn timeline<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    generation: i64,
+    profile: ProfileId,
+    filter: &TimelineFilter,
+) -> Result<Vec<TimelineRow>, StoreError> {
+    let mut query = event::Entity::find()
+        .filter(event::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(event::Column::Generation.eq(generation))
+        .filter(event::Column::ProfileId.eq(profile.as_uuid()))
+        .order_by_desc(event::Column::Seq)
+        .limit(filter.limit.clamp(1, 1000));
+    if let Some(before) = filter.before {
+        query = query.filter(event::Column::Seq.lt(before));
+    }
+    if let Some(t) = &filter.event_type {
+        query = query.filter(event::Column::EventType.eq(t.clone()));
+    }
+    if let Some(n) = &filter.event_name {
+        query = query.filter(event::Column::EventName.eq(n.clone()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(event::Column::OccurredAt.gte(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(event::Column::OccurredAt.lt(until));
+    }
+    Ok(query
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|r| TimelineRow {
+            seq: r.seq,
+            event_type: r.event_type,
+            event_name: r.event_name,
+            occurred_at: r.occurred_at,
+        })
+        .collect())
+}
+
+/// One condition on a trait.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchCondition {
+    #[serde(rename = "trait")]
+    pub name: String,
+    /// `equals`, `not_equals`, `exists`, `contains` or `starts_with`.
+    pub op: String,
+    #[serde(default)]
+    pub value: Option<serde_json::Value>,
+}
+
+/// Live profiles matching every condition, by id order, after `after` (the cursor).
+pub async fn search<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    generation: i64,
+    conditions: &[SearchCondition],
+    after: Option<ProfileId>,
+    limit: u64,
+) -> Result<Vec<ProfileId>, StoreError> {
+    let t = tenant.as_uuid();
+    let mut query = profile::Entity::find()
+        .select_only()
+        .column(profile::Column::ProfileId)
+        .filter(profile::Column::TenantId.eq(t))
+        .filter(profile::Column::Generation.eq(generation))
+        .filter(profile::Column::MergedInto.is_null())
+        .order_by_asc(profile::Column::ProfileId)
+        .limit(limit.clamp(1, 1000));
+    if let Some(after) = after {
+        query = query.filter(profile::Column::ProfileId.gt(after.as_uuid()));
+    }
+    for condition in conditions {
+        let text = condition.value.as_ref().map(|v| v.to_string());
+        let raw = condition
+            .value
+            .as_ref()
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        let matching = profile_trait::Entity::find()
+            .select_only()
+            .column(profile_trait::Column::ProfileId)
+            .filter(profile_trait::Column::TenantId.eq(t))
+            .filter(profile_trait::Column::Generation.eq(generation))
+            .filter(profile_trait::Column::Name.eq(condition.name.clone()));
+        let (negate, matching) = match condition.op.as_str() {
+            "exists" => (false, matching),
+            "equals" => (
+                false,
+                matching.filter(profile_trait::Column::Value.eq(text.unwrap_or_default())),
+            ),
+            "not_equals" => (
+                true,
+                matching.filter(profile_trait::Column::Value.eq(text.unwrap_or_default())),
+            ),
+            // Strings are kept as JSON text: "ann" is stored with its quotes.
+            "contains" => (
+                false,
+                matching.filter(profile_trait::Column::Value.contains(raw.unwrap_or_default())),
+            ),
+            "starts_with" => (
+                false,
+                matching.filter(
+                    profile_trait::Column::Value
+                        .starts_with(format!("\"{}", raw.unwrap_or_default())),
+                ),
+            ),
+            _ => return Err(StoreError::Corrupt("search operator")),
+        };
+        let subquery = sea_orm::QueryTrait::into_query(matching);
+        query = if negate {
+            query.filter(
+                Expr::col((profile::Entity, profile::Column::ProfileId)).not_in_subquery(subquery),
+            )
+        } else {
+            query.filter(
+                Expr::col((profile::Entity, profile::Column::ProfileId)).in_subquery(subquery),
+            )
+        };
+    }
+    let ids: Vec<Uuid> = query.into_tuple().all(conn).await?;
+    Ok(ids.into_iter().map(ProfileId::from_uuid).collect())
+}

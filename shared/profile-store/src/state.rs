@@ -1,0 +1,378 @@
+//! Where each generation of a tenant's projection stands.
+
+use cdp_domain::TenantId;
+use cdp_profiles::IdentityRules;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder,
+};
+use serde::Serialize;
+
+use crate::StoreError;
+use crate::entities::{consent, count, event, group, identity, profile, profile_trait, state};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Serves reads and follows the log.
+    Active,
+    /// Being rebuilt from the start of the log, to replace the active one.
+    Building,
+    /// Replaced; its rows are being removed.
+    Retired,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Building => "building",
+            Status::Retired => "retired",
+        }
+    }
+
+    fn parse(text: &str) -> Status {
+        match text {
+            "active" => Status::Active,
+            "building" => Status::Building,
+            _ => Status::Retired,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct GenerationState {
+    pub generation: i64,
+    pub status: Status,
+    #[serde(skip)]
+    pub rules: IdentityRules,
+    pub last_seq: i64,
+    pub events_applied: i64,
+    pub events_shredded: i64,
+    pub events_unattributed: i64,
+    pub failed_seq: Option<i64>,
+    pub failure: Option<String>,
+    pub failed_at: Option<DateTime<Utc>>,
+    pub started_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<state::Model> for GenerationState {
+    type Error = StoreError;
+
+    fn try_from(row: state::Model) -> Result<Self, StoreError> {
+        Ok(GenerationState {
+            generation: row.generation,
+            status: Status::parse(&row.status),
+            rules: IdentityRules::from_json(&row.rules)
+                .map_err(|_| StoreError::Corrupt("identity rules"))?,
+            last_seq: row.last_seq,
+            events_applied: row.events_applied,
+            events_shredded: row.events_shredded,
+            events_unattributed: row.events_unattributed,
+            failed_seq: row.failed_seq,
+            failure: row.failure,
+            failed_at: row.failed_at,
+            started_at: row.started_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+/// The tenant's generations that are not retired, oldest first.
+pub async fn generations<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+) -> Result<Vec<GenerationState>, StoreError> {
+    state::Entity::find()
+        .filter(state::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(state::Column::Status.ne(Status::Retired.as_str()))
+        .order_by_asc(state::Column::Generation)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(GenerationState::try_from)
+        .collect()
+}
+
+/// The generation reads use, if the tenant has been projected at all.
+pub async fn active_generation<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+) -> Result<Option<i64>, StoreError> {
+    Ok(state::Entity::find()
+        .filter(state::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(state::Column::Status.eq(Status::Active.as_str()))
+        .one(conn)
+        .await?
+        .map(|row| row.generation))
+}
+
+async fn insert_generation<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    generation: i64,
+    status: Status,
+    rules: &IdentityRules,
+) -> Result<(), StoreError> {
+    let now = Utc::now();
+    state::Entity::insert(state::ActiveModel {
+        tenant_id: Set(tenant.as_uuid()),
+        generation: Set(generation),
+        status: Set(status.as_str().to_owned()),
+        rules: Set(serde_json::to_string(rules).expect("rules serialize")),
+        last_seq: Set(0),
+        events_applied: Set(0),
+        events_shredded: Set(0),
+        events_unattributed: Set(0),
+        failed_seq: Set(None),
+        failure: Set(None),
+        failed_at: Set(None),
+        started_at: Set(now),
+        updated_at: Set(now),
+    })
+    .on_conflict_do_nothing()
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+/// The active generation, created (empty, with the tenant's current rules) on first use.
+pub async fn ensure_active<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+) -> Result<GenerationState, StoreError> {
+    if let Some(active) = generations(conn, tenant)
+        .await?
+        .into_iter()
+        .find(|g| g.status == Status::Active)
+    {
+        return Ok(active);
+    }
+    let rules = crate::identity_rules(conn, tenant).await?;
+    insert_generation(conn, tenant, 1, Status::Active, &rules).await?;
+    generations(conn, tenant)
+        .await?
+        .into_iter()
+        .find(|g| g.status == Status::Active)
+        .ok_or(StoreError::Corrupt("projection state"))
+}
+
+/// Starts a rebuild under the tenant's current rules; an unfinished one is replaced.
+pub async fn start_rebuild<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+) -> Result<i64, StoreError> {
+    let all = state::Entity::find()
+        .filter(state::Column::TenantId.eq(tenant.as_uuid()))
+        .all(conn)
+        .await?;
+    // An unfinished rebuild is only marked: its rows go under the projector's lease, and a
+    // batch it is writing right now fails to advance a retired generation, so rolls back.
+    for building in all.iter().filter(|g| g.status == Status::Building.as_str()) {
+        state::Entity::update_many()
+            .col_expr(state::Column::Status, Expr::value(Status::Retired.as_str()))
+            .filter(state::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(state::Column::Generation.eq(building.generation))
+            .exec(conn)
+            .await?;
+    }
+    let next = all.iter().map(|g| g.generation).max().unwrap_or(0) + 1;
+    let rules = crate::identity_rules(conn, tenant).await?;
+    insert_generation(conn, tenant, next, Status::Building, &rules).await?;
+    Ok(next)
+}
+
+/// Records progress (and clears any failure), inside the projection's transaction.
+pub async fn advance<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    generation: i64,
+    last_seq: i64,
+    applied: i64,
+    shredded: i64,
+    unattributed: i64,
+) -> Result<(), StoreError> {
+    let advanced = state::Entity::update_many()
+        .col_expr(state::Column::LastSeq, Expr::value(last_seq))
+        .col_expr(
+            state::Column::EventsApplied,
+            Expr::col(state::Column::EventsApplied).add(applied),
+        )
+        .col_expr(
+            state::Column::EventsShredded,
+            Expr::col(state::Column::EventsShredded).add(shredded),
+        )
+        .col_expr(
+            state::Column::EventsUnattributed,
+            Expr::col(state::Column::EventsUnattributed).add(unattributed),
+        )
+        .col_expr(state::Column::FailedSeq, Expr::value(Option::<i64>::None))
+        .col_expr(state::Column::Failure, Expr::value(Option::<String>::None))
+        .col_expr(
+            state::Column::FailedAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(state::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(state::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(state::Column::Generation.eq(generation))
+        .filter(state::Column::Status.ne(Status::Retired.as_str()))
+        .exec(conn)
+        .await?;
+    if advanced.rows_affected != 1 {
+        return Err(StoreError::Superseded);
+    }
+    Ok(())
+}
+
+/// Stops a generation at the event that could not be applied, saying why.
+pub async fn record_failure<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    generation: i64,
+    seq: i64,
+    reason: &str,
+) -> Result<(), StoreError> {
+    state::Entity::update_many()
+        .col_expr(state::Column::FailedSeq, Expr::value(Some(seq)))
+        .col_expr(state::Column::Failure, Expr::value(Some(reason.to_owned())))
+        .col_expr(state::Column::FailedAt, Expr::value(Some(Utc::now())))
+        .filter(state::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(state::Column::Generation.eq(generation))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Lets a stopped projection retry at once.
+pub async fn clear_failure<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+) -> Result<(), StoreError> {
+    state::Entity::update_many()
+        .col_expr(
+            state::Column::FailedAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(state::Column::TenantId.eq(tenant.as_uuid()))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Makes a caught-up building generation the active one, inside a transaction.
+pub async fn switch_over<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    from: i64,
+    to: i64,
+) -> Result<(), StoreError> {
+    for (generation, status) in [(from, Status::Retired), (to, Status::Active)] {
+        state::Entity::update_many()
+            .col_expr(state::Column::Status, Expr::value(status.as_str()))
+            .col_expr(state::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(state::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(state::Column::Generation.eq(generation))
+            .exec(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Generations replaced by a rebuild whose rows are still there (the process that
+/// switched over stopped before removing them).
+pub async fn retired_generations<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+) -> Result<Vec<i64>, StoreError> {
+    Ok(state::Entity::find()
+        .filter(state::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(state::Column::Status.eq(Status::Retired.as_str()))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|row| row.generation)
+        .collect())
+}
+
+/// Removes every row of a generation, its state last.
+pub async fn drop_generation<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    generation: i64,
+) -> Result<(), StoreError> {
+    let (t, g) = (tenant.as_uuid(), generation);
+    profile::Entity::delete_many()
+        .filter(profile::Column::TenantId.eq(t))
+        .filter(profile::Column::Generation.eq(g))
+        .exec(db)
+        .await?;
+    identity::Entity::delete_many()
+        .filter(identity::Column::TenantId.eq(t))
+        .filter(identity::Column::Generation.eq(g))
+        .exec(db)
+        .await?;
+    profile_trait::Entity::delete_many()
+        .filter(profile_trait::Column::TenantId.eq(t))
+        .filter(profile_trait::Column::Generation.eq(g))
+        .exec(db)
+        .await?;
+    count::Entity::delete_many()
+        .filter(count::Column::TenantId.eq(t))
+        .filter(count::Column::Generation.eq(g))
+        .exec(db)
+        .await?;
+    group::Entity::delete_many()
+        .filter(group::Column::TenantId.eq(t))
+        .filter(group::Column::Generation.eq(g))
+        .exec(db)
+        .await?;
+    consent::Entity::delete_many()
+        .filter(consent::Column::TenantId.eq(t))
+        .filter(consent::Column::Generation.eq(g))
+        .exec(db)
+        .await?;
+    event::Entity::delete_many()
+        .filter(event::Column::TenantId.eq(t))
+        .filter(event::Column::Generation.eq(g))
+        .exec(db)
+        .await?;
+    state::Entity::delete_many()
+        .filter(state::Column::TenantId.eq(t))
+        .filter(state::Column::Generation.eq(g))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Tenants with work to do: events beyond a generation's checkpoint, or a rebuild under
+/// way. Failed generations wait `retry_after` before they are tried again.
+pub async fn lagging_tenants(
+    db: &DatabaseConnection,
+    retry_after: chrono::TimeDelta,
+) -> Result<Vec<TenantId>, StoreError> {
+    let sql = "SELECT DISTINCT h.tenant_id FROM event_log_heads h \
+               LEFT JOIN projection_state s ON s.tenant_id = h.tenant_id AND s.status <> 'retired' \
+               WHERE (s.tenant_id IS NULL AND h.last_seq > 0) \
+                  OR (s.last_seq < h.last_seq AND (s.failed_at IS NULL OR s.failed_at < $1)) \
+                  OR (s.status = 'building' AND (s.failed_at IS NULL OR s.failed_at < $1))";
+    let backend = db.get_database_backend();
+    let sql = if backend == sea_orm::DbBackend::Postgres {
+        sql.to_owned()
+    } else {
+        sql.replace("$1", "?1")
+    };
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            sql,
+            [(Utc::now() - retry_after).into()],
+        ))
+        .await?;
+    rows.into_iter()
+        .map(|row| Ok(TenantId::from_uuid(row.try_get_by_index::<uuid::Uuid>(0)?)))
+        .collect::<Result<Vec<_>, sea_orm::DbErr>>()
+        .map_err(StoreError::from)
+}
