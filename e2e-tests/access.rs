@@ -14,7 +14,7 @@ const NO_USER: &str = "usr_0190000000007000800000000000dead";
 const NO_CREDENTIAL: &str = "cred_0190000000007000800000000000dead";
 const NO_SOURCE: &str = "src_0190000000007000800000000000dead";
 
-async fn call(
+pub(crate) async fn call(
     server: &Server,
     method: &str,
     path: &str,
@@ -66,6 +66,25 @@ async fn first_sign_in(
     let (status, session) = post(server, "/v1/auth/login", &login).await;
     assert_eq!(status, 200, "{session}");
     session["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A new platform admin, made by `cdp admin create` and signed in: the access token.
+pub(crate) async fn platform_admin(server: &Server) -> String {
+    let email = format!("root.{}@platform.test", uuid_like());
+    let out = server.cdp(&["admin", "create", &email]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    first_sign_in(
+        server,
+        &email,
+        created["one_time_password"].as_str().unwrap(),
+        None,
+    )
+    .await
 }
 
 /// A tenant with a member of every role, each signed in.
@@ -151,6 +170,7 @@ fn probe(path: &str, method: &str, source: &str, import: &str) -> (String, Optio
         .replace("{user_id}", NO_USER)
         .replace("{credential_id}", NO_CREDENTIAL)
         .replace("{import_id}", import)
+        .replace("{profile}", "user_id:nobody")
         .replace(
             "{source_id}",
             if method == "POST" { NO_SOURCE } else { source },
@@ -161,6 +181,10 @@ fn probe(path: &str, method: &str, source: &str, import: &str) -> (String, Optio
         ("POST", "/v1/keys") => Some(json!({"name": "", "scopes": ["events:read"]})),
         ("POST", "/v1/sources") => Some(json!({"name": "", "kind": "tracking"})),
         ("POST", p) if p.ends_with("/keys") => Some(json!({})),
+        ("POST", "/v1/profiles/search") => {
+            Some(json!({"conditions": [{"trait": "plan", "op": "exists"}]}))
+        }
+        ("PUT", "/v1/identity-rules") => Some(json!({"merge": ["no_such_type"]})),
         _ => None,
     };
     let path = if path == "/v1/imports" && method == "POST" {
@@ -633,21 +657,7 @@ async fn member_rules_keep_owners_safe_and_keys_revoke_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn platform_admins_manage_workspaces() {
     let server = Server::start(&suite_env());
-    let email = format!("root.{}@platform.test", uuid_like());
-    let out = server.cdp(&["admin", "create", &email]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let admin = first_sign_in(
-        &server,
-        &email,
-        created["one_time_password"].as_str().unwrap(),
-        None,
-    )
-    .await;
+    let admin = platform_admin(&server).await;
 
     let (status, tenant) = call(
         &server,

@@ -158,17 +158,33 @@ impl Server {
     }
 
     /// Stops the server the hard way (SIGKILL) and starts it again on the same storage.
-    pub fn kill_and_restart(mut self) -> Server {
+    pub fn kill_and_restart(self) -> Server {
+        let env = self.env.clone();
+        self.kill_and_restart_with(&env)
+    }
+
+    /// Like [`Server::kill_and_restart`], with other settings.
+    pub fn kill_and_restart_with(mut self, env: &[(String, String)]) -> Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let temp = self.temp.take();
-        let mut restarted = Server::start_in(&self.dir, &self.env);
+        let mut restarted = Server::start_in(&self.dir, env);
         restarted.temp = temp;
         restarted
     }
 
-    /// Every event of the tenant's log, read through the management API.
+    /// Every event clients sent to the tenant's log, read through the management API (the
+    /// merge records the projector adds are left out).
     pub async fn events(&self, tenant: &Tenant) -> Vec<serde_json::Value> {
+        self.log_events(tenant)
+            .await
+            .into_iter()
+            .filter(|e| e["type"] != "identity.merged")
+            .collect()
+    }
+
+    /// Every event of the tenant's log, the system's own included.
+    pub async fn log_events(&self, tenant: &Tenant) -> Vec<serde_json::Value> {
         let mut all = Vec::new();
         let mut after = 0;
         loop {
@@ -242,4 +258,32 @@ pub fn http() -> reqwest::Client {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap()
+}
+
+/// Like [`suite_env`], but on PostgreSQL in a database of its own, for tests that must
+/// know no other server works the same tenants (projectors share out every tenant of a
+/// database between them).
+pub async fn isolated_env() -> Vec<(String, String)> {
+    let mut env = suite_env();
+    let Some((_, url)) = env.iter_mut().find(|(k, _)| k == "DATABASE_URL") else {
+        return env;
+    };
+    use sea_orm::ConnectionTrait;
+    let name = format!(
+        "cdp_e2e_{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let admin = sea_orm::Database::connect(url.as_str())
+        .await
+        .expect("connect to DATABASE_URL");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create a database for the test");
+    let (base, _) = url.rsplit_once('/').expect("a database URL ends in /name");
+    *url = format!("{base}/{name}");
+    env
 }

@@ -42,6 +42,15 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // One generation serves reads: two starts racing cannot both make theirs active.
+        // (A partial index; both backends write it the same way.)
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "CREATE UNIQUE INDEX projection_state_one_active ON projection_state (tenant_id) \
+                 WHERE status = 'active'",
+            )
+            .await?;
         // Which projector process works a tenant; a lease left by a dead process expires.
         manager
             .create_table(

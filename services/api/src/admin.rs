@@ -203,6 +203,10 @@ async fn delete(
         .map_err(ApiError::internal)?;
     let txn = cdp_storage::begin_write(&state.db).await?;
     cdp_tenancy::mark_tenant_deleted(&txn, id).await?;
+    // Profiles are projections kept in clear: they go with the keys.
+    cdp_profile_store::forget_tenant(&txn, id)
+        .await
+        .map_err(crate::profiles::store_error)?;
     cdp_audit::append(
         &txn,
         Chain::Platform,

@@ -2,8 +2,9 @@
 
 use actix_web::{HttpResponse, web};
 use cdp_auth::TenantPrincipal;
-use cdp_domain::{DataKeyId, EventId, Seq, SourceId};
+use cdp_domain::{DataKeyId, EventId, Seq, SourceId, TenantId};
 use cdp_keyring::Opened;
+use cdp_log::StoredEvent;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +52,26 @@ struct EventPage {
     next_after: i64,
 }
 
+/// An event's payload as JSON, or `None` (shredded: `true`) once its key is destroyed.
+pub(crate) async fn open_payload(
+    state: &ApiState,
+    tenant: TenantId,
+    event: &StoredEvent,
+) -> Result<(Option<serde_json::Value>, bool), ApiError> {
+    let opened = state
+        .keyring
+        .open(tenant, event.event_id, event.key_id, &event.payload)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(match opened {
+        Opened::Plain(bytes) => (
+            Some(serde_json::from_slice(&bytes).map_err(ApiError::internal)?),
+            false,
+        ),
+        Opened::Shredded => (None, true),
+    })
+}
+
 async fn list(
     principal: TenantPrincipal,
     state: web::Data<ApiState>,
@@ -70,18 +91,7 @@ async fn list(
         .map_err(ApiError::storage)?;
     let mut events = Vec::with_capacity(stored.len());
     for event in stored {
-        let opened = state
-            .keyring
-            .open(tenant, event.event_id, event.key_id, &event.payload)
-            .await
-            .map_err(|e| ApiError::Internal(Box::new(e)))?;
-        let (payload, shredded) = match opened {
-            Opened::Plain(bytes) => (
-                Some(serde_json::from_slice(&bytes).map_err(|e| ApiError::Internal(Box::new(e)))?),
-                false,
-            ),
-            Opened::Shredded => (None, true),
-        };
+        let (payload, shredded) = open_payload(&state, tenant, &event).await?;
         events.push(EventView {
             seq: event.seq.0,
             event_id: event.event_id,

@@ -10,6 +10,8 @@ mod events;
 mod gate;
 mod keys;
 mod members;
+mod profiles;
+mod projection;
 mod sources;
 mod tenant;
 
@@ -25,6 +27,17 @@ pub use gate::{access_gate, find as find_endpoint};
 pub struct ApiState {
     pub db: DatabaseConnection,
     pub keyring: Keyring,
+    /// This process's projector, when it runs one: told at once about rebuilds and
+    /// resumes (projectors elsewhere find them in their next sweep).
+    pub projector: Option<cdp_projector::Projector>,
+}
+
+impl ApiState {
+    fn wake_projector(&self, tenant: cdp_domain::TenantId) {
+        if let Some(projector) = &self.projector {
+            projector.wake(tenant);
+        }
+    }
 }
 
 /// Registers the management API. `web::Data<ApiState>` and `web::Data<Authenticator>` must
@@ -35,6 +48,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     members::routes(cfg);
     keys::routes(cfg);
     events::routes(cfg);
+    profiles::routes(cfg);
+    projection::routes(cfg);
     sources::routes(cfg);
     audit::routes(cfg);
     admin::routes(cfg);

@@ -17,6 +17,15 @@ pub enum Command {
     Migrate,
     /// Import a file of historical data into a tenant, with a progress bar.
     Import(ImportArgs),
+    /// Run only the projector role (more projector processes can share one PostgreSQL).
+    Project,
+    /// Rebuild a tenant's profiles from its log under its current identity rules; the old
+    /// profiles serve reads until the new ones have caught up and take over.
+    Rebuild {
+        /// The tenant id (`ten_…`).
+        #[arg(long)]
+        tenant: String,
+    },
     /// Manage tenants (workspaces).
     Tenant {
         #[command(subcommand)]

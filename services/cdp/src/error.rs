@@ -21,6 +21,8 @@ pub enum Error {
     Server(#[source] std::io::Error),
     #[error("import: {0}")]
     Import(String),
+    #[error("projection: {0}")]
+    Projection(String),
     #[error(transparent)]
     Ingest(#[from] cdp_ingest::IngestError),
     #[error(transparent)]

@@ -5,6 +5,7 @@ pub mod cli;
 mod error;
 mod http;
 mod import;
+mod projection;
 mod runtime;
 
 pub use error::{Error, error_chain};
@@ -35,6 +36,23 @@ pub async fn run(command: Command, config: Config) -> Result<(), Error> {
             if job.failure.is_some() {
                 return Err(Error::Import(job.failure.unwrap_or_default()));
             }
+            Ok(())
+        }
+        Command::Project => {
+            let runtime = Runtime::start(&config).await?;
+            projection::run_alone(runtime, &config).await
+        }
+        Command::Rebuild { tenant } => {
+            let tenant: TenantId = tenant.parse()?;
+            let runtime = Runtime::start(&config).await?;
+            let outcome = projection::rebuild(&runtime, &config, tenant).await?;
+            cli_audit(
+                &runtime,
+                "projection.rebuild",
+                Some(("tenant", tenant.to_string())),
+            )
+            .await?;
+            println!("{outcome}");
             Ok(())
         }
         Command::Migrate => {

@@ -66,6 +66,11 @@ impl Runtime {
         })
     }
 
+    /// The database URL when it is PostgreSQL (for LISTEN); it may hold a password.
+    pub fn postgres_url(&self) -> Option<String> {
+        (self.backend == Backend::Postgres).then(|| self.database_url.to_string())
+    }
+
     /// A further pool on the same database, whose connections are opened by whoever uses
     /// it first: called from a task of the main runtime, its connections live there.
     pub async fn dedicated_pool(&self, max_connections: u32) -> Result<DatabaseConnection, Error> {

@@ -129,6 +129,8 @@ async fn project_batch(
             .await
         {
             Ok(opened) => opened,
+            // A deleted workspace: every key is gone, so every event reads as shredded.
+            Err(cdp_keyring::KeyringError::TenantShredded(_)) => Opened::Shredded,
             Err(cdp_keyring::KeyringError::Db(e)) => return Err(ProjectionError::Db(e)),
             Err(e) => return stop(s, tenant, generation, event.seq.0, &e.to_string()).await,
         };
@@ -253,7 +255,12 @@ async fn merge_records(
             .map_err(ProjectionError::Keyring)?;
         records.push(NewEvent {
             event_id,
-            message_id: format!("sys:merge:{}:{}", merge.winner, merge.loser),
+            message_id: format!(
+                "{}merge:{}:{}",
+                cdp_domain::SYSTEM_MESSAGE_ID_PREFIX,
+                merge.winner,
+                merge.loser
+            ),
             event_type: "identity.merged".to_owned(),
             source_id: None,
             received_at: Utc::now(),

@@ -35,7 +35,7 @@ impl Default for ProjectorOptions {
         Self {
             workers: 2,
             batch_size: 500,
-            lease_ttl: TimeDelta::seconds(30),
+            lease_ttl: TimeDelta::seconds(10),
             sweep_every: Duration::from_secs(5),
             retry_after: TimeDelta::seconds(30),
             database_url: None,

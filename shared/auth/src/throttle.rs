@@ -9,15 +9,23 @@ use parking_lot::Mutex;
 use redis::aio::ConnectionManager;
 use sha2::{Digest, Sha256};
 
-/// Failures allowed before locking starts.
-const FREE_FAILURES: u32 = 5;
+/// Failures allowed on one account before locking starts.
+const FREE_ACCOUNT_FAILURES: u32 = 5;
+/// Failures allowed from one address: more, since an office or a carrier puts many
+/// people behind one address, and one of them mistyping should not lock out the rest.
+const FREE_ADDRESS_FAILURES: u32 = 50;
 /// How long failures are remembered.
 const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// The longest lock.
 const MAX_LOCK: Duration = Duration::from_secs(15 * 60);
 
-fn lock_for(failures: u32) -> Option<Duration> {
-    let over = failures.checked_sub(FREE_FAILURES)?;
+fn lock_for(key: &str, failures: u32) -> Option<Duration> {
+    let free = if key.starts_with(ADDRESS_PREFIX) {
+        FREE_ADDRESS_FAILURES
+    } else {
+        FREE_ACCOUNT_FAILURES
+    };
+    let over = failures.checked_sub(free)?;
     if over == 0 {
         return None;
     }
@@ -32,8 +40,10 @@ pub(crate) fn account_key(email: &str) -> String {
     )
 }
 
+const ADDRESS_PREFIX: &str = "ip:";
+
 pub(crate) fn address_key(ip: &str) -> String {
-    format!("ip:{ip}")
+    format!("{ADDRESS_PREFIX}{ip}")
 }
 
 struct Record {
@@ -97,7 +107,7 @@ impl LoginThrottle {
                     .await;
                 match counted {
                     Ok((failures, ())) => {
-                        if let Some(lock) = lock_for(failures) {
+                        if let Some(lock) = lock_for(key, failures) {
                             let _: Result<(), _> = redis::cmd("SET")
                                 .arg(format!("cdp:login:lock:{key}"))
                                 .arg(1)
@@ -126,7 +136,7 @@ impl LoginThrottle {
                 locked_until: None,
             });
             record.failures += 1;
-            if let Some(lock) = lock_for(record.failures) {
+            if let Some(lock) = lock_for(key, record.failures) {
                 record.locked_until = Some(now + lock);
             }
         }
@@ -152,10 +162,14 @@ mod tests {
 
     #[test]
     fn locks_grow_after_the_free_failures() {
-        assert_eq!(lock_for(5), None);
-        assert_eq!(lock_for(6), Some(Duration::from_secs(2)));
-        assert_eq!(lock_for(7), Some(Duration::from_secs(4)));
-        assert_eq!(lock_for(40), Some(MAX_LOCK));
+        let account = account_key("a@b.c");
+        assert_eq!(lock_for(&account, 5), None);
+        assert_eq!(lock_for(&account, 6), Some(Duration::from_secs(2)));
+        assert_eq!(lock_for(&account, 7), Some(Duration::from_secs(4)));
+        assert_eq!(lock_for(&account, 40), Some(MAX_LOCK));
+        let address = address_key("10.0.0.1");
+        assert_eq!(lock_for(&address, 50), None);
+        assert_eq!(lock_for(&address, 51), Some(Duration::from_secs(2)));
     }
 
     #[tokio::test]
@@ -169,11 +183,20 @@ mod tests {
         assert_eq!(throttle.locked(&keys).await, None);
         throttle.failure(&keys).await;
         assert!(throttle.locked(&keys).await.is_some());
+        assert!(
+            throttle.locked(&keys[1..]).await.is_none(),
+            "the address allows more failures"
+        );
         throttle.success(&keys[0]).await;
         assert!(throttle.locked(&keys[..1]).await.is_none());
+        for _ in 6..50 {
+            throttle.failure(&keys[1..]).await;
+        }
+        assert_eq!(throttle.locked(&keys[1..]).await, None);
+        throttle.failure(&keys[1..]).await;
         assert!(
             throttle.locked(&keys[1..]).await.is_some(),
-            "the address stays locked"
+            "many failures from one address lock it"
         );
     }
 }

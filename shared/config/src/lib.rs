@@ -79,6 +79,15 @@ pub struct Config {
     pub admin_email: Option<String>,
     #[serde(default)]
     pub admin_password: Option<Secret>,
+    /// Tenants this process projects at once; 0 leaves projection to other processes.
+    #[serde(default = "defaults::projector_workers")]
+    pub projector_workers: usize,
+    /// Events per projection transaction.
+    #[serde(default = "defaults::projector_batch_size")]
+    pub projector_batch_size: u64,
+    /// The bearer token `/metrics` asks for; unset, `/metrics` is off.
+    #[serde(default)]
+    pub metrics_token: Option<Secret>,
 }
 
 mod defaults {
@@ -109,10 +118,16 @@ mod defaults {
     pub fn ingest_max_queued_events() -> usize {
         100_000
     }
+    pub fn projector_workers() -> usize {
+        2
+    }
+    pub fn projector_batch_size() -> u64 {
+        500
+    }
 }
 
 /// Every setting's name, as read from `CDP_<NAME>`.
-pub const FIELDS: [&str; 17] = [
+pub const FIELDS: [&str; 20] = [
     "data_dir",
     "http_addr",
     "database_url",
@@ -129,6 +144,9 @@ pub const FIELDS: [&str; 17] = [
     "ingest_committers",
     "admin_email",
     "admin_password",
+    "projector_workers",
+    "projector_batch_size",
+    "metrics_token",
     "config",
 ];
 
@@ -148,6 +166,11 @@ impl Config {
             return Err(ConfigError(format!(
                 "ingest_max_queued_events must be at least {MIN_QUEUED_EVENTS}, the largest batch"
             )));
+        }
+        if !(1..=10_000).contains(&self.projector_batch_size) {
+            return Err(ConfigError(
+                "projector_batch_size must be between 1 and 10000".into(),
+            ));
         }
         if self.ingest_events_per_second == 0 || self.ingest_burst < self.ingest_events_per_second {
             return Err(ConfigError(

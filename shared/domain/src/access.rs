@@ -34,6 +34,7 @@ pub enum Permission {
     ImportsRead,
     ImportsWrite,
     ProfilesRead,
+    IdentityRulesWrite,
     SegmentsRead,
     SegmentsWrite,
     DestinationsRead,
@@ -108,7 +109,7 @@ impl Role {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 18] = [
+    pub const ALL: [Permission; 19] = [
         Permission::TenantRead,
         Permission::MembersRead,
         Permission::MembersWrite,
@@ -120,6 +121,7 @@ impl Permission {
         Permission::ImportsRead,
         Permission::ImportsWrite,
         Permission::ProfilesRead,
+        Permission::IdentityRulesWrite,
         Permission::SegmentsRead,
         Permission::SegmentsWrite,
         Permission::DestinationsRead,
@@ -143,6 +145,7 @@ impl Permission {
             ImportsRead => "imports:read",
             ImportsWrite => "imports:write",
             ProfilesRead => "profiles:read",
+            IdentityRulesWrite => "identity-rules:write",
             SegmentsRead => "segments:read",
             SegmentsWrite => "segments:write",
             DestinationsRead => "destinations:read",

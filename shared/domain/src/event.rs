@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::DomainError;
 
+/// Message ids starting with this are the system's own events (merge records): clients may
+/// not use them, so no client event can stand in for one and suppress it as a duplicate.
+pub const SYSTEM_MESSAGE_ID_PREFIX: &str = "sys:";
+
 /// Position of an event in its tenant's log: gapless, starting at 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Seq(pub i64);

@@ -12,7 +12,7 @@ pub mod tenant;
 pub use access::{Permission, Role};
 pub use email::Email;
 pub use error::DomainError;
-pub use event::{EventType, Seq};
+pub use event::{EventType, SYSTEM_MESSAGE_ID_PREFIX, Seq};
 pub use id::{
     CredentialId, DataKeyId, EventId, Id, IdKind, ImportId, ProfileId, SourceId, TenantId,
     TenantKeyId, UserId,

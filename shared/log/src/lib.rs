@@ -16,7 +16,7 @@ pub use append::{Appended, append};
 pub use error::LogError;
 pub use event::{NewEvent, StoredEvent};
 pub use group_commit::{CommitError, GroupCommitOptions, GroupCommitter, Reservation};
-pub use read::{head, read_after, stored_bytes};
+pub use read::{head, read_after, read_at, stored_bytes};
 
 /// Longest client message id the log stores (it is part of a unique index).
 pub const MAX_MESSAGE_ID_BYTES: usize = 256;

@@ -1,4 +1,5 @@
 use cdp_domain::{DataKeyId, EventId, Seq, SourceId, TenantId};
+use cdp_storage::one_of;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::store::{event_log, head};
@@ -32,6 +33,33 @@ pub async fn read_after<C: ConnectionTrait>(
         events.push(stored(tenant, row));
     }
     Ok(events)
+}
+
+/// A tenant's events at the given positions (those that exist), in the order asked for.
+pub async fn read_at<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    seqs: &[Seq],
+) -> Result<Vec<StoredEvent>, LogError> {
+    let mut found = std::collections::HashMap::with_capacity(seqs.len());
+    for chunk in seqs.chunks(500) {
+        let values: Vec<i64> = chunk.iter().map(|s| s.0).collect();
+        let rows = event_log::Entity::find()
+            .filter(event_log::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(one_of(
+                conn.get_database_backend(),
+                event_log::Column::Seq,
+                values,
+            ))
+            .all(conn)
+            .await?;
+        found.extend(rows.into_iter().map(|row| (row.seq, row)));
+    }
+    Ok(seqs
+        .iter()
+        .filter_map(|seq| found.remove(&seq.0))
+        .map(|row| stored(tenant, row))
+        .collect())
 }
 
 /// Bytes of sealed payloads in a tenant's log.

@@ -12,13 +12,13 @@ mod write;
 pub use error::StoreError;
 pub use lease::{acquire_lease, hold_lease, release_lease};
 pub use read::{
-    ProfileView, SearchCondition, TimelineFilter, TimelineRow, find_by_identity, find_profile,
-    load_for, profile_identities, search, timeline,
+    ProfileView, SearchCondition, SearchOp, TimelineFilter, TimelineRow, find_by_identity,
+    find_profile, load_for, profile_identities, profiles_by_id, search, timeline,
 };
 pub use rules::{identity_rules, set_identity_rules};
 pub use state::{
-    GenerationState, Status, active_generation, advance, clear_failure, drop_generation,
-    ensure_active, generations, lagging_tenants, record_failure, retired_generations,
-    start_rebuild, switch_over,
+    GenerationMetric, GenerationState, Status, active_generation, advance, clear_failure,
+    drop_generation, ensure_active, forget_tenant, generation_metrics, generations,
+    lagging_tenants, record_failure, retired_generations, start_rebuild, switch_over,
 };
 pub use write::write_batch;

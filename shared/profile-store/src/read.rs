@@ -6,7 +6,7 @@ use cdp_domain::{ProfileId, TenantId};
 use cdp_profiles::{Consent, EventCount, GroupLink, IdentitySeen, Profile, TraitValue};
 use cdp_storage::one_of;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -66,6 +66,22 @@ macro_rules! rows_of {
         }
         rows
     }};
+}
+
+/// Live profiles by id, whole, in the order asked for (ids merged away are left out).
+pub async fn profiles_by_id<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    generation: i64,
+    ids: &[ProfileId],
+) -> Result<Vec<Profile>, StoreError> {
+    let uuids: Vec<Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
+    let mut found: BTreeMap<ProfileId, Profile> = load_profiles(conn, tenant, generation, &uuids)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
 }
 
 /// Profiles by id, whole (identities, traits, counts, groups, consent).
@@ -303,16 +319,72 @@ pub async fn timeline<C: ConnectionTrait>(
         .collect())
 }
 
+/// How a trait is compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchOp {
+    /// The trait holds exactly this JSON value.
+    Equals,
+    /// The trait is missing or holds another value.
+    NotEquals,
+    /// The trait is set (to anything, `null` included).
+    Exists,
+    /// The trait is a string containing this text, ignoring case.
+    Contains,
+    /// The trait is a string starting with this text, ignoring case.
+    StartsWith,
+}
+
 /// One condition on a trait.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchCondition {
     #[serde(rename = "trait")]
     pub name: String,
-    /// `equals`, `not_equals`, `exists`, `contains` or `starts_with`.
-    pub op: String,
+    pub op: SearchOp,
     #[serde(default)]
     pub value: Option<serde_json::Value>,
+}
+
+impl SearchCondition {
+    /// Why the condition cannot be run, if it cannot.
+    pub fn problem(&self) -> Option<&'static str> {
+        match (self.op, &self.value) {
+            (_, _) if self.name.is_empty() || self.name.len() > 256 => {
+                Some("a trait name is 1 to 256 bytes")
+            }
+            (SearchOp::Exists, None) => None,
+            (SearchOp::Exists, Some(_)) => Some("exists takes no value"),
+            (SearchOp::Equals | SearchOp::NotEquals, Some(_)) => None,
+            (SearchOp::Contains | SearchOp::StartsWith, Some(serde_json::Value::String(text)))
+                if !text.is_empty() =>
+            {
+                None
+            }
+            (SearchOp::Contains | SearchOp::StartsWith, _) => {
+                Some("contains and starts_with take a non-empty string")
+            }
+            (_, None) => Some("equals and not_equals take a value"),
+        }
+    }
+}
+
+/// A LIKE pattern matching the JSON text of strings holding `text` (`prefix`: at the start).
+fn like_pattern(text: &str, prefix: bool) -> String {
+    let encoded = serde_json::to_string(&text.to_lowercase()).expect("a string serializes");
+    let inner = &encoded[1..encoded.len() - 1];
+    let escaped: String = inner
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '!' => vec!['!', c],
+            c => vec![c],
+        })
+        .collect();
+    if prefix {
+        format!("\"{escaped}%")
+    } else {
+        format!("%{escaped}%")
+    }
 }
 
 /// Live profiles matching every condition, by id order, after `after` (the cursor).
@@ -337,51 +409,48 @@ pub async fn search<C: ConnectionTrait>(
         query = query.filter(profile::Column::ProfileId.gt(after.as_uuid()));
     }
     for condition in conditions {
-        let text = condition.value.as_ref().map(|v| v.to_string());
-        let raw = condition
+        if let Some(problem) = condition.problem() {
+            return Err(StoreError::Invalid(problem));
+        }
+        // Values are kept as JSON text, so equality compares JSON text.
+        let json = condition
+            .value
+            .as_ref()
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        let text = condition
             .value
             .as_ref()
             .and_then(|v| v.as_str())
-            .map(str::to_owned);
+            .unwrap_or_default();
+        let lowered = Func::lower(Expr::col((
+            profile_trait::Entity,
+            profile_trait::Column::Value,
+        )));
         let matching = profile_trait::Entity::find()
             .select_only()
             .column(profile_trait::Column::ProfileId)
             .filter(profile_trait::Column::TenantId.eq(t))
             .filter(profile_trait::Column::Generation.eq(generation))
             .filter(profile_trait::Column::Name.eq(condition.name.clone()));
-        let (negate, matching) = match condition.op.as_str() {
-            "exists" => (false, matching),
-            "equals" => (
-                false,
-                matching.filter(profile_trait::Column::Value.eq(text.unwrap_or_default())),
+        let matching = match condition.op {
+            SearchOp::Exists => matching,
+            SearchOp::Equals | SearchOp::NotEquals => {
+                matching.filter(profile_trait::Column::Value.eq(json))
+            }
+            SearchOp::Contains => matching.filter(
+                Expr::expr(lowered).like(LikeExpr::new(like_pattern(text, false)).escape('!')),
             ),
-            "not_equals" => (
-                true,
-                matching.filter(profile_trait::Column::Value.eq(text.unwrap_or_default())),
+            SearchOp::StartsWith => matching.filter(
+                Expr::expr(lowered).like(LikeExpr::new(like_pattern(text, true)).escape('!')),
             ),
-            // Strings are kept as JSON text: "ann" is stored with its quotes.
-            "contains" => (
-                false,
-                matching.filter(profile_trait::Column::Value.contains(raw.unwrap_or_default())),
-            ),
-            "starts_with" => (
-                false,
-                matching.filter(
-                    profile_trait::Column::Value
-                        .starts_with(format!("\"{}", raw.unwrap_or_default())),
-                ),
-            ),
-            _ => return Err(StoreError::Corrupt("search operator")),
         };
         let subquery = sea_orm::QueryTrait::into_query(matching);
-        query = if negate {
-            query.filter(
-                Expr::col((profile::Entity, profile::Column::ProfileId)).not_in_subquery(subquery),
-            )
+        let column = Expr::col((profile::Entity, profile::Column::ProfileId));
+        query = if condition.op == SearchOp::NotEquals {
+            query.filter(column.not_in_subquery(subquery))
         } else {
-            query.filter(
-                Expr::col((profile::Entity, profile::Column::ProfileId)).in_subquery(subquery),
-            )
+            query.filter(column.in_subquery(subquery))
         };
     }
     let ids: Vec<Uuid> = query.into_tuple().all(conn).await?;

@@ -25,7 +25,7 @@ pub enum Status {
 }
 
 impl Status {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Status::Active => "active",
             Status::Building => "building",
@@ -151,8 +151,7 @@ pub async fn ensure_active<C: ConnectionTrait>(
     {
         return Ok(active);
     }
-    let rules = crate::identity_rules(conn, tenant).await?;
-    insert_generation(conn, tenant, 1, Status::Active, &rules).await?;
+    start_rebuild(conn, tenant).await?;
     generations(conn, tenant)
         .await?
         .into_iter()
@@ -181,7 +180,25 @@ pub async fn start_rebuild<C: ConnectionTrait>(
     }
     let next = all.iter().map(|g| g.generation).max().unwrap_or(0) + 1;
     let rules = crate::identity_rules(conn, tenant).await?;
-    insert_generation(conn, tenant, next, Status::Building, &rules).await?;
+    // Nothing projected yet: the new generation is the first, and serves at once.
+    let status = if all.iter().any(|g| g.status == Status::Active.as_str()) {
+        Status::Building
+    } else {
+        Status::Active
+    };
+    insert_generation(conn, tenant, next, status, &rules).await?;
+    // A concurrent start may have taken the number, or made its own generation active
+    // (at most one is: a unique index says so); then this one did not happen.
+    let inserted = state::Entity::find_by_id((tenant.as_uuid(), next))
+        .one(conn)
+        .await?
+        .is_some_and(|row| {
+            row.status == status.as_str()
+                && row.rules == serde_json::to_string(&rules).expect("rules serialize")
+        });
+    if !inserted {
+        return Err(StoreError::Superseded);
+    }
     Ok(next)
 }
 
@@ -297,6 +314,28 @@ pub async fn retired_generations<C: ConnectionTrait>(
         .collect())
 }
 
+/// Removes everything projected for a tenant (its profiles hold personal data in clear),
+/// with its identity rules: for a workspace being deleted.
+pub async fn forget_tenant<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+) -> Result<(), StoreError> {
+    let all = state::Entity::find()
+        .filter(state::Column::TenantId.eq(tenant.as_uuid()))
+        .all(conn)
+        .await?;
+    for generation in all {
+        drop_generation(conn, tenant, generation.generation).await?;
+    }
+    crate::entities::rules::Entity::delete_by_id(tenant.as_uuid())
+        .exec(conn)
+        .await?;
+    crate::entities::lease::Entity::delete_by_id(tenant.as_uuid())
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
 /// Removes every row of a generation, its state last.
 pub async fn drop_generation<C: ConnectionTrait>(
     db: &C,
@@ -347,6 +386,46 @@ pub async fn drop_generation<C: ConnectionTrait>(
     Ok(())
 }
 
+/// One generation of one live tenant, for metrics.
+#[derive(Clone, Debug)]
+pub struct GenerationMetric {
+    pub tenant: TenantId,
+    pub status: Status,
+    pub lag: i64,
+    pub events_applied: i64,
+    pub events_shredded: i64,
+    pub stopped: bool,
+}
+
+/// Every live tenant's generations with their lag, in one query.
+pub async fn generation_metrics(
+    db: &DatabaseConnection,
+) -> Result<Vec<GenerationMetric>, StoreError> {
+    let sql = "SELECT s.tenant_id, s.status, h.last_seq - s.last_seq, s.events_applied, s.events_shredded, \
+               s.failure IS NOT NULL \
+               FROM projection_state s \
+               JOIN event_log_heads h ON h.tenant_id = s.tenant_id \
+               JOIN tenants t ON t.id = s.tenant_id AND t.deleted_at IS NULL \
+               WHERE s.status <> 'retired'";
+    let backend = db.get_database_backend();
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(backend, sql))
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(GenerationMetric {
+                tenant: TenantId::from_uuid(row.try_get_by_index::<uuid::Uuid>(0)?),
+                status: Status::parse(&row.try_get_by_index::<String>(1)?),
+                lag: row.try_get_by_index(2)?,
+                events_applied: row.try_get_by_index(3)?,
+                events_shredded: row.try_get_by_index(4)?,
+                stopped: row.try_get_by_index(5)?,
+            })
+        })
+        .collect::<Result<Vec<_>, sea_orm::DbErr>>()
+        .map_err(StoreError::from)
+}
+
 /// Tenants with work to do: events beyond a generation's checkpoint, or a rebuild under
 /// way. Failed generations wait `retry_after` before they are tried again.
 pub async fn lagging_tenants(
@@ -354,6 +433,7 @@ pub async fn lagging_tenants(
     retry_after: chrono::TimeDelta,
 ) -> Result<Vec<TenantId>, StoreError> {
     let sql = "SELECT DISTINCT h.tenant_id FROM event_log_heads h \
+               JOIN tenants t ON t.id = h.tenant_id AND t.deleted_at IS NULL \
                LEFT JOIN projection_state s ON s.tenant_id = h.tenant_id AND s.status <> 'retired' \
                WHERE (s.tenant_id IS NULL AND h.last_seq > 0) \
                   OR (s.last_seq < h.last_seq AND (s.failed_at IS NULL OR s.failed_at < $1)) \

@@ -41,7 +41,9 @@ fn text(value: Option<&Value>) -> Option<String> {
     }
 }
 
-fn normalize(kind: &str, value: &str) -> String {
+/// An identifier as profiles keep it: e-mail addresses lower-cased, phone numbers as digits
+/// (with a leading `+` kept), other types trimmed. Lookups normalize the same way.
+pub fn normalize(kind: &str, value: &str) -> String {
     match kind {
         "email" => value.trim().to_lowercase(),
         "phone" => {

@@ -75,8 +75,13 @@ impl IdentityRules {
         Ok(rules)
     }
 
+    /// Whether profiles can hold identifiers of this type: a built-in or a declared one.
+    pub fn is_known_type(&self, kind: &str) -> bool {
+        BUILT_IN_TYPES.contains(&kind) || self.custom.contains_key(kind)
+    }
+
     pub fn validate(&self) -> Result<(), RulesError> {
-        let known = |kind: &str| BUILT_IN_TYPES.contains(&kind) || self.custom.contains_key(kind);
+        let known = |kind: &str| self.is_known_type(kind);
         for kind in &self.merge {
             if !known(kind) {
                 return Err(RulesError(format!(

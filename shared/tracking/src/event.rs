@@ -156,6 +156,13 @@ fn normalize_one(
     }
 
     let message_id = match read_id(&mut raw, "messageId", MAX_MESSAGE_ID_BYTES)? {
+        Some(id) if id.starts_with(cdp_domain::SYSTEM_MESSAGE_ID_PREFIX) => {
+            return Err(TrackingError::invalid(format!(
+                "{} must not start with {:?}: that prefix is reserved for the system's own events",
+                raw.field("messageId"),
+                cdp_domain::SYSTEM_MESSAGE_ID_PREFIX
+            )));
+        }
         Some(id) => id,
         None => {
             let id = new_message_id();

@@ -452,6 +452,11 @@ fn values_no_database_can_hold_are_refused() {
         ),
         (
             TRACK,
+            json!({"userId": "u", "event": "x", "messageId": "sys:merge:a:b"}),
+            "reserved for the system's own events",
+        ),
+        (
+            TRACK,
             json!({"userId": "u", "event": "x\u{7}"}),
             "event must not contain control characters",
         ),

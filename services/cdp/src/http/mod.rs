@@ -1,6 +1,7 @@
 //! The HTTP application: every role's routes on one server.
 
 mod health;
+mod metrics;
 
 use std::net::{SocketAddr, TcpListener};
 
@@ -24,7 +25,7 @@ pub struct Application {
 }
 
 impl Application {
-    /// Starts the background parts (the group committer) and binds the listener (port 0
+    /// Starts the background parts (the group committer, the projector) and binds the listener (port 0
     /// picks a free one).
     pub async fn build(runtime: Runtime, config: &Config) -> Result<Application, Error> {
         let committers = config.ingest_committers.unwrap_or(match runtime.backend {
@@ -42,6 +43,8 @@ impl Application {
                 ..GroupCommitOptions::default()
             },
         );
+        let projector =
+            crate::projection::start(&runtime, config, Some(committer.subscribe())).await?;
         let ingest = web::Data::new(IngestState::new(
             runtime.db.clone(),
             runtime.keyring.clone(),
@@ -57,6 +60,7 @@ impl Application {
         let api = web::Data::new(ApiState {
             db: runtime.db.clone(),
             keyring: runtime.keyring.clone(),
+            projector,
         });
         let authenticator = web::Data::new(Authenticator::new(
             runtime.db.clone(),
@@ -65,6 +69,7 @@ impl Application {
             AuthOptions::default(),
         ));
         let runtime = web::Data::new(runtime);
+        let metrics_token = web::Data::new(metrics::MetricsToken(config.metrics_token.clone()));
 
         let listener = TcpListener::bind(config.http_addr).map_err(|source| Error::Bind {
             addr: config.http_addr.to_string(),
@@ -77,11 +82,13 @@ impl Application {
                 .app_data(ingest.clone())
                 .app_data(api.clone())
                 .app_data(authenticator.clone())
+                .app_data(metrics_token.clone())
                 .app_data(cdp_http::json_config(API_BODY_LIMIT))
                 .app_data(cdp_http::query_config())
                 .app_data(cdp_http::path_config())
                 .wrap(actix_web::middleware::from_fn(cdp_api::access_gate))
                 .configure(health::routes)
+                .configure(metrics::routes)
                 .configure(cdp_ingest::routes)
                 .configure(cdp_api::routes)
                 .default_service(web::to(cdp_http::not_found))

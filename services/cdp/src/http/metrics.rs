@@ -1,0 +1,108 @@
+//! `/metrics`: Prometheus text for scrapers, behind its own bearer token
+//! (`CDP_METRICS_TOKEN`), since it names every tenant. Off when no token is configured.
+
+use std::fmt::Write;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use cdp_config::Secret;
+use cdp_ingest::IngestState;
+use sha2::{Digest, Sha256};
+
+use crate::Runtime;
+
+pub(crate) struct MetricsToken(pub Option<Secret>);
+
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(metrics));
+}
+
+/// Compares digests, so the time taken says nothing about how much of the token matched.
+fn token_matches(expected: &Secret, request: &HttpRequest) -> bool {
+    let given = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    Sha256::digest(given.as_bytes()) == Sha256::digest(expected.expose().as_bytes())
+}
+
+async fn metrics(
+    request: HttpRequest,
+    token: web::Data<MetricsToken>,
+    runtime: web::Data<Runtime>,
+    ingest: web::Data<IngestState>,
+) -> HttpResponse {
+    let Some(expected) = &token.0 else {
+        return cdp_http::not_found().await;
+    };
+    if !token_matches(expected, &request) {
+        return cdp_http::problem(
+            actix_web::http::StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send the metrics token as Authorization: Bearer",
+        );
+    }
+    let generations = match cdp_profile_store::generation_metrics(&runtime.db).await {
+        Ok(generations) => generations,
+        Err(e) => {
+            tracing::warn!(error = %crate::error_chain(&e), "metrics: storage unavailable");
+            return cdp_http::problem_with_retry(
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "storage is unavailable",
+                2,
+            );
+        }
+    };
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "# HELP cdp_ingest_queued_events Events waiting for a commit in this process.\n\
+         # TYPE cdp_ingest_queued_events gauge\ncdp_ingest_queued_events {}",
+        ingest.committer.queued_events()
+    );
+    let mut series =
+        |name: &str,
+         kind: &str,
+         help: &str,
+         value: &dyn Fn(&cdp_profile_store::GenerationMetric) -> i64| {
+            let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for g in &generations {
+                let _ = writeln!(
+                    text,
+                    "{name}{{tenant_id=\"{}\",generation=\"{}\"}} {}",
+                    g.tenant,
+                    g.status.as_str(),
+                    value(g)
+                );
+            }
+        };
+    series(
+        "cdp_projection_lag_events",
+        "gauge",
+        "Events in the log not yet in the tenant's profiles.",
+        &|g| g.lag,
+    );
+    series(
+        "cdp_projection_stopped",
+        "gauge",
+        "1 while the projection is stopped at an event it cannot apply.",
+        &|g| i64::from(g.stopped),
+    );
+    series(
+        "cdp_projection_events_applied_total",
+        "counter",
+        "Events applied to profiles.",
+        &|g| g.events_applied,
+    );
+    series(
+        "cdp_projection_events_shredded_total",
+        "counter",
+        "Events skipped because their key was shredded.",
+        &|g| g.events_shredded,
+    );
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(text)
+}
