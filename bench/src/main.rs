@@ -5,6 +5,7 @@
 //! `cargo run --release -p cdp-bench -- ingest`
 
 mod data;
+mod freshness;
 mod load;
 mod proc_stats;
 mod report;
@@ -38,6 +39,12 @@ struct Cli {
 enum Command {
     /// Ingest throughput with batches of 100 events and with single events.
     Ingest,
+    /// Projection throughput: a backlog ingested with the projector off, then projected
+    /// (the rate of a rebuild), against the ingest rate of the same run.
+    Projection,
+    /// Time from an ingest 200 to the event being visible in the profile API, idle and
+    /// under a batch load.
+    Freshness,
     /// Every benchmark.
     All,
 }
@@ -48,8 +55,13 @@ async fn main() -> anyhow::Result<()> {
     let binary = server::build_cdp()?;
     let mut report = Report::new();
     match cli.command {
-        Command::Ingest | Command::All => {
+        Command::Ingest => ingest(&binary, &cli, &mut report).await?,
+        Command::Freshness => freshness(&binary, &cli, &mut report).await?,
+        Command::Projection => projection(&binary, &cli, &mut report).await?,
+        Command::All => {
             ingest(&binary, &cli, &mut report).await?;
+            freshness(&binary, &cli, &mut report).await?;
+            projection(&binary, &cli, &mut report).await?;
         }
     }
     report.print();
@@ -85,5 +97,122 @@ async fn ingest(binary: &std::path::Path, cli: &Cli, report: &mut Report) -> any
         }
         report.push(Row::from_runs(name, "events/s", &rates, &samples));
     }
+    Ok(())
+}
+
+async fn freshness(binary: &std::path::Path, cli: &Cli, report: &mut Report) -> anyhow::Result<()> {
+    let duration = Duration::from_secs(cli.seconds);
+    // Background load: clients sending batches of 100 back to back; 4 of them come to
+    // about half of peak ingest on a 2-core machine, 2 to about a quarter.
+    for (name, load_clients) in [
+        ("freshness, idle: 200 -> visible in profile", 0usize),
+        ("freshness, 2 loading clients: 200 -> visible", 2),
+        ("freshness, 4 loading clients: 200 -> visible", 4),
+    ] {
+        let (mut medians, mut visible, mut reads, mut stats) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for run in 0..cli.runs {
+            let server = CdpServer::start(binary).await?;
+            let tenant = server.create_tenant(&format!("fresh-{run}"))?;
+            let bodies = data::batches(7 + run as u64, 100, 200);
+            let probes = freshness::probe(&server, &tenant, run, duration, 50);
+            let probes = if load_clients == 0 {
+                probes.await?
+            } else {
+                let load = load::drive(
+                    &server,
+                    &tenant.write_key,
+                    &bodies,
+                    100,
+                    load_clients,
+                    duration,
+                );
+                let (probes, load) = tokio::join!(probes, load);
+                let load = load?;
+                eprintln!(
+                    "  background load: {:.0} events/s",
+                    load.events_per_second()
+                );
+                probes?
+            };
+            medians.push(freshness::percentile(&probes.visible_ms, 0.5));
+            visible.extend(probes.visible_ms);
+            reads.extend(probes.read_ms);
+            stats.push(server.stats()?);
+            server.stop();
+        }
+        report.push(Row::latency(name, &medians, &visible, &reads, &stats));
+    }
+    Ok(())
+}
+
+async fn projection(
+    binary: &std::path::Path,
+    cli: &Cli,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let duration = Duration::from_secs(cli.seconds);
+    let (mut ingest_rates, mut projection_rates, mut samples) =
+        (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..cli.runs {
+        let server = CdpServer::start_with(binary, &[("CDP_PROJECTOR_WORKERS", "0")]).await?;
+        let tenant = server.create_tenant(&format!("backlog-{run}"))?;
+        let bodies = data::batches(99 + run as u64, 100, 200);
+        let ingested = load::drive(&server, &tenant.write_key, &bodies, 100, 16, duration).await?;
+        let server = server
+            .restart_with(&[("CDP_PROJECTOR_WORKERS", "2")])
+            .await?;
+        let before = server.stats()?;
+        let started = std::time::Instant::now();
+        let client = reqwest::Client::new();
+        let head = loop {
+            let status: serde_json::Value = client
+                .get(format!("{}/v1/projection", server.base_url))
+                .bearer_auth(&tenant.api_key)
+                .send()
+                .await?
+                .json()
+                .await?;
+            if status["lag"] == 0 && status["log_head"].as_i64() > Some(0) {
+                break status["log_head"].as_i64().unwrap_or(0);
+            }
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(600),
+                "projection did not catch up: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let elapsed = started.elapsed();
+        let after = server.stats()?;
+        let rate = head as f64 / elapsed.as_secs_f64();
+        eprintln!(
+            "  run {run}: ingested {:.0} events/s; projected {head} events in {:.1} s ({rate:.0} events/s)",
+            ingested.events_per_second(),
+            elapsed.as_secs_f64()
+        );
+        ingest_rates.push(ingested.events_per_second());
+        projection_rates.push(rate);
+        let outcome = load::Outcome {
+            events: head as u64,
+            failures: 0,
+            elapsed,
+            latencies_us: Vec::new(),
+            server_cpu_seconds: after.cpu_seconds - before.cpu_seconds,
+            client_cpu_seconds: 0.0,
+        };
+        samples.push((outcome, after));
+        server.stop();
+    }
+    let mut row = Row::from_runs(
+        "projection of a backlog (rebuild rate)",
+        "events/s",
+        &projection_rates,
+        &samples,
+    );
+    let ingest = report::median(&ingest_rates);
+    row.baseline_p50_ms = None;
+    row.ratio_to_baseline = Some(row.median / ingest);
+    eprintln!("  baseline: ingest of the same backlog, median {ingest:.0} events/s");
+    report.push(row);
     Ok(())
 }

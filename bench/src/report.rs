@@ -21,9 +21,15 @@ pub struct Row {
     pub load_generator_cpu_cores: f64,
     pub server_peak_rss_mb: f64,
     pub failed_requests: u64,
+    /// For latency figures: the same measure of a baseline taken in the same run…
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline_p50_ms: Option<f64>,
+    /// …and the figure's median as a multiple of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_to_baseline: Option<f64>,
 }
 
-fn median(values: &[f64]) -> f64 {
+pub fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     sorted[sorted.len() / 2]
@@ -56,6 +62,49 @@ impl Row {
                 .map(|(_, s)| s.peak_rss_kb as f64 / 1024.0)
                 .fold(0.0, f64::max),
             failed_requests: runs.iter().map(|(o, _)| o.failures).sum(),
+            baseline_p50_ms: None,
+            ratio_to_baseline: None,
+        }
+    }
+
+    /// A latency figure: per-run medians for min / median / max, every sample pooled for
+    /// the percentiles, and a baseline measured alongside.
+    pub fn latency(
+        name: &str,
+        per_run_medians: &[f64],
+        samples: &[f64],
+        baseline: &[f64],
+        stats: &[ProcessStats],
+    ) -> Row {
+        let mut samples = samples.to_vec();
+        samples.sort_by(f64::total_cmp);
+        let mut baseline = baseline.to_vec();
+        baseline.sort_by(f64::total_cmp);
+        let base = crate::freshness::percentile(&baseline, 0.5);
+        let p50 = crate::freshness::percentile(&samples, 0.5);
+        Row {
+            name: name.to_owned(),
+            unit: "ms".to_owned(),
+            min: per_run_medians
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min),
+            median: median(per_run_medians),
+            max: per_run_medians
+                .iter()
+                .copied()
+                .fold(f64::NEG_INFINITY, f64::max),
+            p50_latency_ms: p50,
+            p99_latency_ms: crate::freshness::percentile(&samples, 0.99),
+            server_cpu_cores: 0.0,
+            load_generator_cpu_cores: 0.0,
+            server_peak_rss_mb: stats
+                .iter()
+                .map(|s| s.peak_rss_kb as f64 / 1024.0)
+                .fold(0.0, f64::max),
+            failed_requests: 0,
+            baseline_p50_ms: Some(base),
+            ratio_to_baseline: Some(p50 / base),
         }
     }
 }
@@ -75,7 +124,7 @@ impl Report {
 
     pub fn print(&self) {
         println!(
-            "{:<34} {:>10} {:>10} {:>10} {:>8} {:>8} {:>7} {:>7} {:>8} {:>6}",
+            "{:<44} {:>10} {:>10} {:>10} {:>8} {:>8} {:>7} {:>7} {:>8} {:>6} {:>7}",
             "figure",
             "min",
             "median",
@@ -85,11 +134,12 @@ impl Report {
             "srv cpu",
             "gen cpu",
             "peak MB",
-            "fail"
+            "fail",
+            "x base"
         );
         for r in &self.rows {
             println!(
-                "{:<34} {:>10.0} {:>10.0} {:>10.0} {:>8.2} {:>8.2} {:>7.2} {:>7.2} {:>8.1} {:>6}  {}",
+                "{:<44} {:>10.1} {:>10.1} {:>10.1} {:>8.2} {:>8.2} {:>7.2} {:>7.2} {:>8.1} {:>6} {:>7}  {}",
                 r.name,
                 r.min,
                 r.median,
@@ -100,6 +150,8 @@ impl Report {
                 r.load_generator_cpu_cores,
                 r.server_peak_rss_mb,
                 r.failed_requests,
+                r.ratio_to_baseline
+                    .map_or(String::new(), |x| format!("{x:.1}")),
                 r.unit
             );
         }

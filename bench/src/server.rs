@@ -29,6 +29,7 @@ pub fn build_cdp() -> anyhow::Result<PathBuf> {
 
 pub struct Tenant {
     pub write_key: String,
+    pub api_key: String,
 }
 
 pub struct CdpServer {
@@ -41,6 +42,11 @@ pub struct CdpServer {
 
 impl CdpServer {
     pub async fn start(binary: &Path) -> anyhow::Result<CdpServer> {
+        Self::start_with(binary, &[]).await
+    }
+
+    /// Starts with further settings (`CDP_…` variables) on top of the bench's own.
+    pub async fn start_with(binary: &Path, extra: &[(&str, &str)]) -> anyhow::Result<CdpServer> {
         let dir = tempfile::tempdir()?;
         let mut env: Vec<(String, String)> = vec![
             (
@@ -63,35 +69,8 @@ impl CdpServer {
                 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into(),
             ));
         }
-        let mut child = Command::new(binary)
-            .arg("serve")
-            .envs(env.iter().cloned())
-            .env("CDP_HTTP_ADDR", "127.0.0.1:0")
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("starting cdp")?;
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("WARN") || line.contains("ERROR") {
-                    eprintln!("cdp: {line}");
-                }
-                if let Some(at) = line.find("listening on http://") {
-                    let url: String = line[at + "listening on ".len()..]
-                        .chars()
-                        .take_while(|c| !c.is_whitespace())
-                        .collect();
-                    let _ = tx.send(url);
-                }
-            }
-        });
-        let base_url = rx
-            .recv_timeout(Duration::from_secs(60))
-            .context("cdp did not report its address")?;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let (child, base_url) = spawn(binary, &env, dir.path()).await?;
         Ok(CdpServer {
             child,
             base_url,
@@ -99,6 +78,21 @@ impl CdpServer {
             dir,
             env,
         })
+    }
+
+    /// Stops the server and starts it again on the same data, with `changed` settings
+    /// replacing or adding to the ones it had.
+    pub async fn restart_with(mut self, changed: &[(&str, &str)]) -> anyhow::Result<CdpServer> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for (key, value) in changed {
+            self.env.retain(|(k, _)| k != key);
+            self.env.push((key.to_string(), value.to_string()));
+        }
+        let (child, base_url) = spawn(&self.binary, &self.env, self.dir.path()).await?;
+        self.child = child;
+        self.base_url = base_url;
+        Ok(self)
     }
 
     pub fn create_tenant(&self, name: &str) -> anyhow::Result<Tenant> {
@@ -119,6 +113,7 @@ impl CdpServer {
                 .as_str()
                 .context("write_key")?
                 .to_owned(),
+            api_key: created["api_key"].as_str().context("api_key")?.to_owned(),
         })
     }
 
@@ -134,4 +129,41 @@ impl CdpServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+async fn spawn(
+    binary: &Path,
+    env: &[(String, String)],
+    dir: &Path,
+) -> anyhow::Result<(Child, String)> {
+    let mut child = Command::new(binary)
+        .arg("serve")
+        .envs(env.iter().cloned())
+        .env("CDP_HTTP_ADDR", "127.0.0.1:0")
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting cdp")?;
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("WARN") || line.contains("ERROR") {
+                eprintln!("cdp: {line}");
+            }
+            if let Some(at) = line.find("listening on http://") {
+                let url: String = line[at + "listening on ".len()..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace())
+                    .collect();
+                let _ = tx.send(url);
+            }
+        }
+    });
+    let base_url = rx
+        .recv_timeout(Duration::from_secs(60))
+        .context("cdp did not report its address")?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Ok((child, base_url))
 }

@@ -89,6 +89,12 @@ async fn list(
     let stored = cdp_log::read_after(&state.db, tenant, Seq(page.after), page.limit)
         .await
         .map_err(ApiError::storage)?;
+    let key_ids: Vec<_> = stored.iter().map(|e| e.key_id).collect();
+    state
+        .keyring
+        .preload(tenant, &key_ids)
+        .await
+        .map_err(ApiError::internal)?;
     let mut events = Vec::with_capacity(stored.len());
     for event in stored {
         let (payload, shredded) = open_payload(&state, tenant, &event).await?;

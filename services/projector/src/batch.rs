@@ -11,6 +11,9 @@ use serde_json::json;
 
 use crate::ProjectionError;
 
+/// How many times the configured batch size a generation far behind the log uses.
+const CATCH_UP_FACTOR: i64 = 4;
+
 /// What one call of [`project_tenant`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Progress {
@@ -64,7 +67,15 @@ pub(crate) async fn run(s: &Settings<'_>, tenant: TenantId) -> Result<Progress, 
                 .failed_at
                 .is_some_and(|at| Utc::now() - at < s.retry_after);
             if generation.last_seq < head && !waiting {
-                let events = match project_batch(s, tenant, generation).await {
+                // Far behind (a backlog, a rebuild): bigger batches, which cost less per
+                // event; close to the head: the configured size, for short transactions.
+                let size =
+                    if head - generation.last_seq > CATCH_UP_FACTOR * 10 * s.batch_size as i64 {
+                        s.batch_size * CATCH_UP_FACTOR as u64
+                    } else {
+                        s.batch_size
+                    };
+                let events = match project_batch(s, tenant, generation, size).await {
                     // A rebuild was restarted under us: look at the generations again.
                     Err(ProjectionError::Store(store::StoreError::Superseded)) => 0,
                     other => other?,
@@ -115,11 +126,19 @@ async fn project_batch(
     s: &Settings<'_>,
     tenant: TenantId,
     generation: &GenerationState,
+    size: u64,
 ) -> Result<u64, ProjectionError> {
-    let events = cdp_log::read_after(s.db, tenant, Seq(generation.last_seq), s.batch_size).await?;
+    let events = cdp_log::read_after(s.db, tenant, Seq(generation.last_seq), size).await?;
     let Some(last) = events.last().map(|e| e.seq.0) else {
         return Ok(0);
     };
+    let key_ids: Vec<_> = events.iter().map(|e| e.key_id).collect();
+    match s.keyring.preload(tenant, &key_ids).await {
+        Ok(()) => {}
+        Err(cdp_keyring::KeyringError::Db(e)) => return Err(ProjectionError::Db(e)),
+        // A key that cannot be unwrapped: opening its event below names the event.
+        Err(_) => {}
+    }
     let mut observations: Vec<(Observation, &StoredEvent)> = Vec::with_capacity(events.len());
     let mut shredded = 0;
     for event in &events {

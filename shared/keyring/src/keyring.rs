@@ -354,6 +354,45 @@ impl Keyring {
         }
     }
 
+    /// Loads the keys of many events at once (one query per 500 keys not yet cached), so
+    /// that opening a batch of events does not cost a query per event.
+    pub async fn preload(
+        &self,
+        tenant: TenantId,
+        key_ids: &[DataKeyId],
+    ) -> Result<(), KeyringError> {
+        let mut missing: Vec<uuid::Uuid> = key_ids
+            .iter()
+            .filter(|id| self.inner.data_keys.get(&(tenant, **id)).is_none())
+            .map(|id| id.as_uuid())
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let keys = self.tenant_keys(tenant).await?;
+        if matches!(keys.as_ref(), TenantKeys::Shredded) {
+            return Ok(());
+        }
+        for chunk in missing.chunks(500) {
+            let rows = data_key::Entity::find()
+                .filter(data_key::Column::TenantId.eq(tenant.as_uuid()))
+                .filter(one_of(
+                    self.inner.db.get_database_backend(),
+                    data_key::Column::KeyId,
+                    chunk.to_vec(),
+                ))
+                .all(&self.inner.db)
+                .await?;
+            for row in rows {
+                let entry = self.unwrap_data_key(tenant, &keys, &row)?;
+                self.cache_data_key(tenant, DataKeyId::from_uuid(row.key_id), &entry);
+            }
+        }
+        Ok(())
+    }
+
     /// A data key by id, to seal more data of the same subject (the system's own records
     /// about an event go under that event's key). `None` once shredded.
     pub async fn key_by_id(

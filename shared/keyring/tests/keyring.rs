@@ -107,6 +107,48 @@ async fn unknown_tenants_are_an_error_not_a_new_key() {
 }
 
 #[tokio::test]
+async fn preloading_a_batch_of_keys_serves_every_open_from_the_cache() {
+    let t = TestDb::new().await;
+    let writer = t.keyring();
+    let tenant = tenant_with_key(&t, &writer).await;
+    let mut sealed = Vec::new();
+    for who in ["a@example.com", "b@example.com", "gone@example.com"] {
+        let event = EventId::new();
+        let (key_id, bytes) = writer
+            .seal(tenant, event, &email(who), who.as_bytes())
+            .await
+            .unwrap();
+        sealed.push((event, key_id, bytes));
+    }
+    writer
+        .shred_subject(tenant, &email("gone@example.com"))
+        .await
+        .unwrap()
+        .unwrap();
+
+    let reader = t.keyring();
+    let mut ids: Vec<_> = sealed.iter().map(|(_, k, _)| *k).collect();
+    ids.push(cdp_domain::DataKeyId::new());
+    reader.preload(tenant, &ids).await.unwrap();
+    let before = reader.cache_stats();
+    let mut opened = Vec::new();
+    for (event, key_id, bytes) in &sealed {
+        opened.push(reader.open(tenant, *event, *key_id, bytes).await.unwrap());
+    }
+    let after = reader.cache_stats();
+    assert_eq!(
+        (after.hits - before.hits, after.misses - before.misses),
+        (3, 0)
+    );
+    assert!(matches!(&opened[0], Opened::Plain(b) if b == b"a@example.com"));
+    assert!(matches!(&opened[1], Opened::Plain(b) if b == b"b@example.com"));
+    assert!(
+        matches!(opened[2], Opened::Shredded),
+        "a shredded key preloads as shredded"
+    );
+}
+
+#[tokio::test]
 async fn the_key_cache_serves_repeated_use() {
     let t = TestDb::new().await;
     let keyring = t.keyring();

@@ -1,6 +1,5 @@
-//! Writing a batch's changes back: the changed profiles' rows are replaced whole, merged
-//! profiles point at the profile they live in now, and the batch's events join the
-//! timelines.
+//! Writing a batch's changes back: rows that changed are upserted, merged profiles point
+//! at the profile they live in now, and the batch's events join the timelines.
 
 use cdp_domain::TenantId;
 use cdp_profiles::{Profile, WorkingSet};
@@ -17,7 +16,14 @@ use crate::entities::{consent, count, event, group, identity, profile, profile_t
 /// Rows per insert statement.
 const CHUNK: usize = 400;
 
-async fn insert_chunks<A, E>(txn: &DatabaseTransaction, rows: Vec<A>) -> Result<(), StoreError>
+/// Inserts rows, or updates the non-key columns of rows that exist (`keys` is the
+/// primary key, `values` the rest).
+async fn upsert_chunks<A, E>(
+    txn: &DatabaseTransaction,
+    rows: Vec<A>,
+    keys: &[E::Column],
+    values: &[E::Column],
+) -> Result<(), StoreError>
 where
     A: sea_orm::ActiveModelTrait<Entity = E> + Send,
     E: EntityTrait,
@@ -25,11 +31,21 @@ where
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<A> = rows.by_ref().take(CHUNK).collect();
-        E::insert_many(chunk).exec_without_returning(txn).await?;
+        let mut insert = E::insert_many(chunk);
+        if !values.is_empty() {
+            insert = insert.on_conflict(
+                OnConflict::columns(keys.iter().copied())
+                    .update_columns(values.iter().copied())
+                    .to_owned(),
+            );
+        }
+        insert.exec_without_returning(txn).await?;
     }
     Ok(())
 }
 
+/// Writes what a batch changed: only rows that differ from what was loaded, so a track
+/// event costs a count, a timeline row and the times it moved, not its whole profile.
 pub async fn write_batch(
     txn: &DatabaseTransaction,
     tenant: TenantId,
@@ -39,13 +55,11 @@ pub async fn write_batch(
     let t = tenant.as_uuid();
     let backend = txn.get_database_backend();
     let changed: Vec<&Profile> = set.changed().collect();
-    let touched: Vec<Uuid> = changed
-        .iter()
-        .map(|p| p.id.as_uuid())
-        .chain(set.retired().keys().map(|id| id.as_uuid()))
-        .collect();
+    let losers: Vec<Uuid> = set.retired().keys().map(|id| id.as_uuid()).collect();
 
-    for ids in touched.chunks(CHUNK) {
+    // What merged away lives on in its winner, whose rows carry it from now on. (Its
+    // identities move by the upsert below: they are keyed by value, not by profile.)
+    for ids in losers.chunks(CHUNK) {
         let ids = ids.to_vec();
         macro_rules! clear {
             ($entity:ident) => {
@@ -57,7 +71,6 @@ pub async fn write_batch(
                     .await?;
             };
         }
-        clear!(identity);
         clear!(profile_trait);
         clear!(count);
         clear!(group);
@@ -98,16 +111,24 @@ pub async fn write_batch(
     let mut consents = Vec::new();
     for p in &changed {
         let id = p.id.as_uuid();
-        profiles.push(profile::ActiveModel {
-            tenant_id: Set(t),
-            generation: Set(generation),
-            profile_id: Set(id),
-            created_seq: Set(p.created_seq),
-            merged_into: Set(None),
-            first_seen: Set(p.first_seen),
-            last_seen: Set(p.last_seen),
-        });
-        for ((kind, value), seen) in &p.identities {
+        let before = set.as_loaded(p.id);
+        let unchanged = |same: &dyn Fn(&Profile) -> bool| before.is_some_and(same);
+        if !unchanged(&|b| b.first_seen == p.first_seen && b.last_seen == p.last_seen) {
+            profiles.push(profile::ActiveModel {
+                tenant_id: Set(t),
+                generation: Set(generation),
+                profile_id: Set(id),
+                created_seq: Set(p.created_seq),
+                merged_into: Set(None),
+                first_seen: Set(p.first_seen),
+                last_seen: Set(p.last_seen),
+            });
+        }
+        for (key, seen) in &p.identities {
+            if unchanged(&|b| b.identities.get(key) == Some(seen)) {
+                continue;
+            }
+            let (kind, value) = key;
             identities.push(identity::ActiveModel {
                 tenant_id: Set(t),
                 generation: Set(generation),
@@ -119,6 +140,9 @@ pub async fn write_batch(
             });
         }
         for (name, v) in &p.traits {
+            if unchanged(&|b| b.traits.get(name) == Some(v)) {
+                continue;
+            }
             traits.push(profile_trait::ActiveModel {
                 tenant_id: Set(t),
                 generation: Set(generation),
@@ -131,6 +155,9 @@ pub async fn write_batch(
             });
         }
         for (name, c) in &p.counts {
+            if unchanged(&|b| b.counts.get(name) == Some(c)) {
+                continue;
+            }
             counts.push(count::ActiveModel {
                 tenant_id: Set(t),
                 generation: Set(generation),
@@ -142,6 +169,9 @@ pub async fn write_batch(
             });
         }
         for (group_id, link) in &p.groups {
+            if unchanged(&|b| b.groups.get(group_id) == Some(link)) {
+                continue;
+            }
             groups.push(group::ActiveModel {
                 tenant_id: Set(t),
                 generation: Set(generation),
@@ -153,6 +183,9 @@ pub async fn write_batch(
             });
         }
         for (purpose, c) in &p.consent {
+            if unchanged(&|b| b.consent.get(purpose) == Some(c)) {
+                continue;
+            }
             consents.push(consent::ActiveModel {
                 tenant_id: Set(t),
                 generation: Set(generation),
@@ -165,31 +198,98 @@ pub async fn write_batch(
             });
         }
     }
-    let mut rows = profiles.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<_> = rows.by_ref().take(CHUNK).collect();
-        profile::Entity::insert_many(chunk)
-            .on_conflict(
-                OnConflict::columns([
-                    profile::Column::TenantId,
-                    profile::Column::Generation,
-                    profile::Column::ProfileId,
-                ])
-                .update_columns([
-                    profile::Column::MergedInto,
-                    profile::Column::FirstSeen,
-                    profile::Column::LastSeen,
-                ])
-                .to_owned(),
-            )
-            .exec_without_returning(txn)
-            .await?;
-    }
-    insert_chunks(txn, identities).await?;
-    insert_chunks(txn, traits).await?;
-    insert_chunks(txn, counts).await?;
-    insert_chunks(txn, groups).await?;
-    insert_chunks(txn, consents).await?;
+    use {
+        consent as cs, count as ct, group as gr, identity as id, profile as pr, profile_trait as tr,
+    };
+    upsert_chunks(
+        txn,
+        profiles,
+        &[
+            pr::Column::TenantId,
+            pr::Column::Generation,
+            pr::Column::ProfileId,
+        ],
+        &[
+            pr::Column::MergedInto,
+            pr::Column::FirstSeen,
+            pr::Column::LastSeen,
+        ],
+    )
+    .await?;
+    upsert_chunks(
+        txn,
+        identities,
+        &[
+            id::Column::TenantId,
+            id::Column::Generation,
+            id::Column::Value,
+            id::Column::Kind,
+        ],
+        &[
+            id::Column::ProfileId,
+            id::Column::FirstSeen,
+            id::Column::LastSeen,
+        ],
+    )
+    .await?;
+    upsert_chunks(
+        txn,
+        traits,
+        &[
+            tr::Column::TenantId,
+            tr::Column::Generation,
+            tr::Column::ProfileId,
+            tr::Column::Name,
+        ],
+        &[
+            tr::Column::Value,
+            tr::Column::Source,
+            tr::Column::ObservedAt,
+            tr::Column::Seq,
+        ],
+    )
+    .await?;
+    upsert_chunks(
+        txn,
+        counts,
+        &[
+            ct::Column::TenantId,
+            ct::Column::Generation,
+            ct::Column::ProfileId,
+            ct::Column::Name,
+        ],
+        &[ct::Column::Count, ct::Column::FirstAt, ct::Column::LastAt],
+    )
+    .await?;
+    upsert_chunks(
+        txn,
+        groups,
+        &[
+            gr::Column::TenantId,
+            gr::Column::Generation,
+            gr::Column::ProfileId,
+            gr::Column::GroupId,
+        ],
+        &[gr::Column::Traits, gr::Column::ObservedAt, gr::Column::Seq],
+    )
+    .await?;
+    upsert_chunks(
+        txn,
+        consents,
+        &[
+            cs::Column::TenantId,
+            cs::Column::Generation,
+            cs::Column::ProfileId,
+            cs::Column::Purpose,
+        ],
+        &[
+            cs::Column::Granted,
+            cs::Column::ExpiresAt,
+            cs::Column::ObservedAt,
+            cs::Column::Seq,
+        ],
+    )
+    .await?;
     let timeline = set
         .timeline
         .iter()
@@ -203,6 +303,6 @@ pub async fn write_batch(
             occurred_at: Set(e.at),
         })
         .collect();
-    insert_chunks(txn, timeline).await?;
+    upsert_chunks(txn, timeline, &[], &[]).await?;
     Ok(())
 }
