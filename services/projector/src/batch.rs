@@ -229,6 +229,14 @@ async fn project_batch(
     )
     .await?;
     txn.commit().await?;
+    // Each time a generation doubles (from a thousand events on), the planner's statistics
+    // are refreshed: a young table, or a generation the statistics have never seen, is
+    // otherwise taken to hold almost nothing, and lookups stop using their keys.
+    let before = generation.events_applied;
+    let after = before + applied;
+    if after >= 1024 && (before < 1024 || before.ilog2() < after.ilog2()) {
+        store::refresh_statistics(s.db).await?;
+    }
     Ok(events.len() as u64)
 }
 

@@ -19,6 +19,7 @@ pub use rules::{identity_rules, set_identity_rules};
 pub use state::{
     GenerationMetric, GenerationState, Status, active_generation, advance, clear_failure,
     drop_generation, ensure_active, forget_tenant, generation_metrics, generations,
-    lagging_tenants, record_failure, retired_generations, start_rebuild, switch_over,
+    lagging_tenants, record_failure, refresh_statistics, retired_generations, start_rebuild,
+    switch_over,
 };
 pub use write::write_batch;

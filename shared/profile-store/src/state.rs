@@ -456,3 +456,17 @@ pub async fn lagging_tenants(
         .collect::<Result<Vec<_>, sea_orm::DbErr>>()
         .map_err(StoreError::from)
 }
+
+/// Refreshes the query planner's statistics of the profile tables (PostgreSQL; SQLite's
+/// planner goes by the indexes alone).
+pub async fn refresh_statistics(db: &DatabaseConnection) -> Result<(), StoreError> {
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return Ok(());
+    }
+    db.execute_unprepared(
+        "ANALYZE profiles, profile_identities, profile_traits, profile_counts, profile_groups, \
+         profile_consent, profile_events",
+    )
+    .await?;
+    Ok(())
+}

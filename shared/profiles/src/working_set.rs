@@ -325,7 +325,10 @@ mod tests {
             .collect();
         let mut sorted = ids.clone();
         sorted.sort();
-        assert_eq!(sorted, ids, "ids sort in the order their profiles were created");
+        assert_eq!(
+            sorted, ids,
+            "ids sort in the order their profiles were created"
+        );
         assert_eq!(profile_id_for(a, 7, 0), profile_id_for(a, 7, 0));
         assert_ne!(profile_id_for(a, 7, 0), profile_id_for(b, 7, 0));
         assert_eq!(profile_id_for(a, 7, 0).as_uuid().get_version_num(), 8);

@@ -97,7 +97,7 @@ pub async fn connect(
                 // 16 MiB of page cache per connection instead of SQLite's 2 MiB: the
                 // projector's batches touch index pages all over the profile tables, and
                 // with the default they are read back from the file again and again.
-                .pragma("cache_size", "-131072")
+                .pragma("cache_size", "-16384")
         });
     }
     Database::connect(opts)
