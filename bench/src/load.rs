@@ -101,16 +101,100 @@ pub async fn drive(
         latencies_us.extend(l);
         failures += f;
     }
-    let elapsed = started.elapsed();
-    let server_after = server.stats()?;
-    let client_after = ProcessStats::current()?;
-    latencies_us.sort_unstable();
-    Ok(Outcome {
-        events: latencies_us.len() as u64 * batch as u64,
-        failures,
-        elapsed,
-        latencies_us,
-        server_cpu_seconds: server_after.cpu_seconds - server_before.cpu_seconds,
-        client_cpu_seconds: client_after.cpu_seconds - client_before.cpu_seconds,
-    })
+    let measured = Measured {
+        started,
+        server_before,
+        client_before,
+    };
+    measured.outcome(server, latencies_us, failures, batch)
+}
+
+/// Open-loop load: one request every `1 / rate` seconds, whether or not earlier ones have
+/// been answered, so a slow answer cannot slow the load down and hide its own latency.
+pub async fn paced(
+    server: &CdpServer,
+    write_key: &str,
+    bodies: &[Vec<u8>],
+    batch: usize,
+    rate: f64,
+    duration: Duration,
+) -> anyhow::Result<Outcome> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    let url = format!("{}/v1/batch", server.base_url);
+    let server_before = server.stats()?;
+    let client_before = ProcessStats::current()?;
+    let started = Instant::now();
+    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1.0)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut requests = tokio::task::JoinSet::new();
+    let mut i = 0;
+    while started.elapsed() < duration {
+        ticks.tick().await;
+        let request = client
+            .post(&url)
+            .basic_auth(write_key, Some(""))
+            .header("content-type", "application/json")
+            .body(bodies[i % bodies.len()].clone());
+        i += 1;
+        requests.spawn(async move {
+            let sent = Instant::now();
+            match request.send().await {
+                Ok(r) if r.status() == 200 => Some(sent.elapsed().as_micros() as u64),
+                Ok(r) => {
+                    eprintln!("request failed: {}", r.status());
+                    None
+                }
+                Err(e) => {
+                    eprintln!("request failed: {e}");
+                    None
+                }
+            }
+        });
+    }
+    let mut latencies_us = Vec::new();
+    let mut failures = 0;
+    while let Some(answer) = requests.join_next().await {
+        match answer? {
+            Some(l) => latencies_us.push(l),
+            None => failures += 1,
+        }
+    }
+    let measured = Measured {
+        started,
+        server_before,
+        client_before,
+    };
+    measured.outcome(server, latencies_us, failures, batch)
+}
+
+/// What a load run started from, to turn its answers into an outcome.
+struct Measured {
+    started: Instant,
+    server_before: ProcessStats,
+    client_before: ProcessStats,
+}
+
+impl Measured {
+    fn outcome(
+        self,
+        server: &CdpServer,
+        mut latencies_us: Vec<u64>,
+        failures: u64,
+        batch: usize,
+    ) -> anyhow::Result<Outcome> {
+        let elapsed = self.started.elapsed();
+        let server_after = server.stats()?;
+        let client_after = ProcessStats::current()?;
+        latencies_us.sort_unstable();
+        Ok(Outcome {
+            events: latencies_us.len() as u64 * batch as u64,
+            failures,
+            elapsed,
+            latencies_us,
+            server_cpu_seconds: server_after.cpu_seconds - self.server_before.cpu_seconds,
+            client_cpu_seconds: client_after.cpu_seconds - self.client_before.cpu_seconds,
+        })
+    }
 }

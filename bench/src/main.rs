@@ -4,6 +4,7 @@
 //!
 //! `cargo run --release -p cdp-bench -- ingest`
 
+mod baseline;
 mod data;
 mod freshness;
 mod load;
@@ -37,8 +38,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Ingest throughput with batches of 100 events and with single events.
+    /// Ingest throughput with batches of 100 events and with single events, against a raw
+    /// bulk load of the same stored rows.
     Ingest,
+    /// Single-event latency at half of the peak single-event rate, against the latency of
+    /// an fsync on the same disk.
+    Latency,
     /// Projection throughput: a backlog ingested with the projector off, then projected
     /// (the rate of a rebuild), against the ingest rate of the same run.
     Projection,
@@ -56,10 +61,12 @@ async fn main() -> anyhow::Result<()> {
     let mut report = Report::new();
     match cli.command {
         Command::Ingest => ingest(&binary, &cli, &mut report).await?,
+        Command::Latency => latency(&binary, &cli, &mut report).await?,
         Command::Freshness => freshness(&binary, &cli, &mut report).await?,
         Command::Projection => projection(&binary, &cli, &mut report).await?,
         Command::All => {
             ingest(&binary, &cli, &mut report).await?;
+            latency(&binary, &cli, &mut report).await?;
             freshness(&binary, &cli, &mut report).await?;
             projection(&binary, &cli, &mut report).await?;
         }
@@ -75,10 +82,11 @@ async fn ingest(binary: &std::path::Path, cli: &Cli, report: &mut Report) -> any
         ("ingest, batches of 100 events", 100usize, 16usize),
         ("ingest, single events", 1, 64),
     ] {
-        let mut rates = Vec::new();
-        let mut samples = Vec::new();
+        let (mut rates, mut baselines, mut samples) = (Vec::new(), Vec::new(), Vec::new());
         for run in 0..cli.runs {
-            let server = CdpServer::start(binary).await?;
+            // The ingest role alone, as a deployment that scales ingestion out runs it:
+            // the projector would otherwise share the two cores.
+            let server = CdpServer::start_with(binary, &[("CDP_PROJECTOR_WORKERS", "0")]).await?;
             let tenant = server.create_tenant(&format!("bench-{run}"))?;
             let bodies = data::batches(42 + run as u64, batch, 200);
             let outcome = load::drive(
@@ -91,11 +99,66 @@ async fn ingest(binary: &std::path::Path, cli: &Cli, report: &mut Report) -> any
             )
             .await?;
             let stats = server.stats()?;
+            // The baseline: the rows just stored, loaded again as fast as the database
+            // takes them, with no server in the way.
+            let url = baseline::database_url(&server.data_dir());
+            let (rows, bulk) = baseline::reload_rows(&url, tenant.tenant_id).await?;
+            eprintln!(
+                "  run {run}: {:.0} events/s through the API; the same {rows} rows bulk-loaded at {bulk:.0} rows/s",
+                outcome.events_per_second(),
+            );
             rates.push(outcome.events_per_second());
+            baselines.push(bulk);
             samples.push((outcome, stats));
             server.stop();
         }
-        report.push(Row::from_runs(name, "events/s", &rates, &samples));
+        let row = Row::from_runs(name, "events/s", &rates, &samples);
+        report.push(row.against(report::median(&baselines)));
+    }
+    Ok(())
+}
+
+async fn latency(binary: &std::path::Path, cli: &Cli, report: &mut Report) -> anyhow::Result<()> {
+    let duration = Duration::from_secs(cli.seconds);
+    // Every role in one process, as `cdp serve` runs by default; and the ingest role
+    // alone, which tells how much of the tail the projector's transactions add.
+    for (name, projector_workers) in [
+        ("single-event p99 latency at half of peak", "2"),
+        ("the same, ingest role alone", "0"),
+    ] {
+        let (mut p99s, mut fsync_p99s, mut samples) = (Vec::new(), Vec::new(), Vec::new());
+        for run in 0..cli.runs {
+            let server =
+                CdpServer::start_with(binary, &[("CDP_PROJECTOR_WORKERS", projector_workers)])
+                    .await?;
+            let tenant = server.create_tenant(&format!("latency-{run}"))?;
+            let bodies = data::batches(300 + run as u64, 1, 2_000);
+            let peak = load::drive(&server, &tenant.write_key, &bodies, 1, 64, duration).await?;
+            let half = peak.events_per_second() / 2.0;
+            let outcome =
+                load::paced(&server, &tenant.write_key, &bodies, 1, half, duration).await?;
+            let fsync = baseline::fsync_latencies(&server.data_dir(), 200)?;
+            let fsync_p99 = freshness::percentile(&fsync, 0.99);
+            eprintln!(
+                "  run {run}: peak {:.0} events/s; at {half:.0}/s p50 {:.2} ms, p99 {:.2} ms; fsync p50 {:.2} ms, p99 {fsync_p99:.2} ms",
+                peak.events_per_second(),
+                outcome.latency_percentile_ms(0.5),
+                outcome.latency_percentile_ms(0.99),
+                freshness::percentile(&fsync, 0.5),
+            );
+            p99s.push(outcome.latency_percentile_ms(0.99));
+            fsync_p99s.push(fsync_p99);
+            samples.push((outcome, server.stats()?));
+            server.stop();
+        }
+        let row = Row::from_runs(name, "ms", &p99s, &samples);
+        let fsync = report::median(&fsync_p99s);
+        eprintln!(
+            "  target: p99 at most fsync p99 + 5 ms = {:.2} ms; measured median p99 {:.2} ms",
+            fsync + 5.0,
+            row.median
+        );
+        report.push(row.against(fsync));
     }
     Ok(())
 }
@@ -203,16 +266,14 @@ async fn projection(
         samples.push((outcome, after));
         server.stop();
     }
-    let mut row = Row::from_runs(
+    let row = Row::from_runs(
         "projection of a backlog (rebuild rate)",
         "events/s",
         &projection_rates,
         &samples,
     );
     let ingest = report::median(&ingest_rates);
-    row.baseline_p50_ms = None;
-    row.ratio_to_baseline = Some(row.median / ingest);
     eprintln!("  baseline: ingest of the same backlog, median {ingest:.0} events/s");
-    report.push(row);
+    report.push(row.against(ingest));
     Ok(())
 }

@@ -21,9 +21,9 @@ pub struct Row {
     pub load_generator_cpu_cores: f64,
     pub server_peak_rss_mb: f64,
     pub failed_requests: u64,
-    /// For latency figures: the same measure of a baseline taken in the same run…
+    /// The baseline measured in the same run, in the figure's unit…
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub baseline_p50_ms: Option<f64>,
+    pub baseline: Option<f64>,
     /// …and the figure's median as a multiple of it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ratio_to_baseline: Option<f64>,
@@ -62,9 +62,16 @@ impl Row {
                 .map(|(_, s)| s.peak_rss_kb as f64 / 1024.0)
                 .fold(0.0, f64::max),
             failed_requests: runs.iter().map(|(o, _)| o.failures).sum(),
-            baseline_p50_ms: None,
+            baseline: None,
             ratio_to_baseline: None,
         }
+    }
+
+    /// The row with its baseline, and its median as a multiple of it.
+    pub fn against(mut self, baseline: f64) -> Row {
+        self.baseline = Some(baseline);
+        self.ratio_to_baseline = Some(self.median / baseline);
+        self
     }
 
     /// A latency figure: per-run medians for min / median / max, every sample pooled for
@@ -103,7 +110,7 @@ impl Row {
                 .map(|s| s.peak_rss_kb as f64 / 1024.0)
                 .fold(0.0, f64::max),
             failed_requests: 0,
-            baseline_p50_ms: Some(base),
+            baseline: Some(base),
             ratio_to_baseline: Some(p50 / base),
         }
     }
@@ -124,7 +131,7 @@ impl Report {
 
     pub fn print(&self) {
         println!(
-            "{:<44} {:>10} {:>10} {:>10} {:>8} {:>8} {:>7} {:>7} {:>8} {:>6} {:>7}",
+            "{:<44} {:>10} {:>10} {:>10} {:>8} {:>8} {:>7} {:>7} {:>8} {:>6} {:>10} {:>7}",
             "figure",
             "min",
             "median",
@@ -135,11 +142,12 @@ impl Report {
             "gen cpu",
             "peak MB",
             "fail",
+            "baseline",
             "x base"
         );
         for r in &self.rows {
             println!(
-                "{:<44} {:>10.1} {:>10.1} {:>10.1} {:>8.2} {:>8.2} {:>7.2} {:>7.2} {:>8.1} {:>6} {:>7}  {}",
+                "{:<44} {:>10.1} {:>10.1} {:>10.1} {:>8.2} {:>8.2} {:>7.2} {:>7.2} {:>8.1} {:>6} {:>10} {:>7}  {}",
                 r.name,
                 r.min,
                 r.median,
@@ -150,8 +158,9 @@ impl Report {
                 r.load_generator_cpu_cores,
                 r.server_peak_rss_mb,
                 r.failed_requests,
+                r.baseline.map_or(String::new(), |b| format!("{b:.1}")),
                 r.ratio_to_baseline
-                    .map_or(String::new(), |x| format!("{x:.1}")),
+                    .map_or(String::new(), |x| format!("{x:.2}")),
                 r.unit
             );
         }

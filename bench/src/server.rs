@@ -28,6 +28,7 @@ pub fn build_cdp() -> anyhow::Result<PathBuf> {
 }
 
 pub struct Tenant {
+    pub tenant_id: uuid::Uuid,
     pub write_key: String,
     pub api_key: String,
 }
@@ -108,13 +109,23 @@ impl CdpServer {
             );
         }
         let created: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        let tenant_id = created["tenant_id"].as_str().context("tenant_id")?;
         Ok(Tenant {
+            tenant_id: tenant_id
+                .strip_prefix("ten_")
+                .context("a tenant id starts with ten_")?
+                .parse()?,
             write_key: created["write_key"]
                 .as_str()
                 .context("write_key")?
                 .to_owned(),
             api_key: created["api_key"].as_str().context("api_key")?.to_owned(),
         })
+    }
+
+    /// The data directory (the SQLite database, when no `DATABASE_URL` is set).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
     }
 
     pub fn pid(&self) -> u32 {
