@@ -40,10 +40,32 @@ pub async fn drive(
     clients: usize,
     duration: Duration,
 ) -> anyhow::Result<Outcome> {
+    drive_to(
+        server,
+        "/v1/batch",
+        write_key,
+        bodies,
+        batch,
+        clients,
+        duration,
+    )
+    .await
+}
+
+/// The same load, sent to another path of the server.
+pub async fn drive_to(
+    server: &CdpServer,
+    path: &str,
+    write_key: &str,
+    bodies: &[Vec<u8>],
+    batch: usize,
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<Outcome> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .build()?;
-    let url = format!("{}/v1/batch", server.base_url);
+    let url = format!("{}{path}", server.base_url);
     let bodies: Arc<Vec<Vec<u8>>> = Arc::new(bodies.to_vec());
     let stop = Arc::new(AtomicBool::new(false));
     let server_before = server.stats()?;

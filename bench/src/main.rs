@@ -31,6 +31,9 @@ struct Cli {
     /// Seconds per run.
     #[arg(long, default_value_t = 5, global = true)]
     seconds: u64,
+    /// Minutes of the memory soak.
+    #[arg(long, default_value_t = 10, global = true)]
+    soak_minutes: u64,
     /// Where the JSON results go.
     #[arg(long, default_value = "target/bench-results.json", global = true)]
     json: PathBuf,
@@ -44,12 +47,17 @@ enum Command {
     /// Single-event latency at half of the peak single-event rate, against the latency of
     /// an fsync on the same disk.
     Latency,
+    /// What HTTP and validation cost (ingest into a no-op store against a hello-world
+    /// handler) and what encryption costs (the real cipher against a no-op one).
+    Overhead,
     /// Projection throughput: a backlog ingested with the projector off, then projected
     /// (the rate of a rebuild), against the ingest rate of the same run.
     Projection,
     /// Time from an ingest 200 to the event being visible in the profile API, idle and
     /// under a batch load.
     Freshness,
+    /// Server memory: idle, at peak ingest, and its growth over a soak at half of peak.
+    Memory,
     /// Every benchmark.
     All,
 }
@@ -62,13 +70,17 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Ingest => ingest(&binary, &cli, &mut report).await?,
         Command::Latency => latency(&binary, &cli, &mut report).await?,
+        Command::Overhead => overhead(&binary, &cli, &mut report).await?,
+        Command::Memory => memory(&binary, &cli, &mut report).await?,
         Command::Freshness => freshness(&binary, &cli, &mut report).await?,
         Command::Projection => projection(&binary, &cli, &mut report).await?,
         Command::All => {
             ingest(&binary, &cli, &mut report).await?;
             latency(&binary, &cli, &mut report).await?;
+            overhead(&binary, &cli, &mut report).await?;
             freshness(&binary, &cli, &mut report).await?;
             projection(&binary, &cli, &mut report).await?;
+            memory(&binary, &cli, &mut report).await?;
         }
     }
     report.print();
@@ -160,6 +172,129 @@ async fn latency(binary: &std::path::Path, cli: &Cli, report: &mut Report) -> an
         );
         report.push(row.against(fsync));
     }
+    Ok(())
+}
+
+async fn overhead(binary: &std::path::Path, cli: &Cli, report: &mut Report) -> anyhow::Result<()> {
+    let duration = Duration::from_secs(cli.seconds);
+    let rate = |outcome: &load::Outcome| outcome.events_per_second();
+    let mut runs: [(Vec<f64>, Vec<report::Sample>); 4] = Default::default();
+    for run in 0..cli.runs {
+        let bodies = data::batches(500 + run as u64, 100, 200);
+        // The ingest role alone in each: the projector would share the cores.
+        for (i, (store, cipher, path)) in [
+            ("noop", "real", "/v1/batch"),
+            ("noop", "real", "/bench/hello"),
+            ("real", "noop", "/v1/batch"),
+            ("real", "real", "/v1/batch"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut settings = vec![("CDP_PROJECTOR_WORKERS", "0")];
+            if store == "noop" {
+                settings.push(("BENCH_NOOP_STORE", "1"));
+            }
+            if cipher == "noop" {
+                settings.push(("BENCH_NOOP_CIPHER", "1"));
+            }
+            let server = CdpServer::start_with(binary, &settings).await?;
+            let tenant = server.create_tenant(&format!("overhead-{run}-{i}"))?;
+            let outcome =
+                load::drive_to(&server, path, &tenant.write_key, &bodies, 100, 16, duration)
+                    .await?;
+            eprintln!(
+                "  run {run}: store {store}, cipher {cipher}, {path}: {:.0} events/s",
+                rate(&outcome)
+            );
+            runs[i].0.push(rate(&outcome));
+            let stats = server.stats()?;
+            runs[i].1.push((outcome, stats));
+            server.stop();
+        }
+    }
+    let [noop_store, hello, noop_cipher, real] = runs;
+    let row = Row::from_runs(
+        "HTTP + validation: ingest into a no-op store",
+        "events/s",
+        &noop_store.0,
+        &noop_store.1,
+    );
+    report.push(row.against(report::median(&hello.0)));
+    let row = Row::from_runs(
+        "encryption: ingest with the real cipher",
+        "events/s",
+        &real.0,
+        &real.1,
+    );
+    report.push(row.against(report::median(&noop_cipher.0)));
+    Ok(())
+}
+
+async fn memory(binary: &std::path::Path, cli: &Cli, report: &mut Report) -> anyhow::Result<()> {
+    let duration = Duration::from_secs(cli.seconds);
+    let mb = |kb: u64| kb as f64 / 1024.0;
+    // Every role in one process, as `cdp serve` runs by default.
+    let server = CdpServer::start(binary).await?;
+    let tenant = server.create_tenant("memory")?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle = mb(server.stats()?.rss_kb);
+    let bodies = data::batches(700, 100, 200);
+    let peak = load::drive(&server, &tenant.write_key, &bodies, 100, 16, duration).await?;
+    let peak_rss = mb(server.stats()?.peak_rss_kb);
+    let peak_rate = peak.events_per_second();
+    eprintln!(
+        "  idle {idle:.1} MB; peak {peak_rss:.1} MB while ingesting {peak_rate:.0} events/s (target: at most 300 MB)"
+    );
+    let mut row = Row::from_runs(
+        "memory: peak RSS at peak ingest",
+        "MB",
+        &[peak_rss],
+        &[(peak, server.stats()?)],
+    );
+    row.p50_latency_ms = 0.0;
+    row.p99_latency_ms = 0.0;
+    report.push(row.against(idle));
+
+    // The soak: half of peak, open loop, in one-minute steps; the first minute warms up.
+    let rate = peak_rate / 2.0;
+    let minutes = cli.soak_minutes.max(2);
+    let mut rss = Vec::new();
+    let mut samples = Vec::new();
+    for minute in 0..minutes {
+        let outcome = load::paced(
+            &server,
+            &tenant.write_key,
+            &bodies,
+            100,
+            rate / 100.0,
+            Duration::from_secs(60),
+        )
+        .await?;
+        let stats = server.stats()?;
+        eprintln!(
+            "  soak minute {}: {:.0} events/s, RSS {:.1} MB",
+            minute + 1,
+            outcome.events_per_second(),
+            mb(stats.rss_kb)
+        );
+        rss.push(mb(stats.rss_kb));
+        samples.push((outcome, stats));
+    }
+    let growth = rss[rss.len() - 1] - rss[0];
+    eprintln!(
+        "  RSS after the first minute {:.1} MB, at the end {:.1} MB: growth {growth:.1} MB",
+        rss[0],
+        rss[rss.len() - 1]
+    );
+    let row = Row::from_runs(
+        &format!("memory: RSS growth over a {minutes}-minute soak"),
+        "MB",
+        &[growth],
+        &samples,
+    );
+    report.push(row.against(rss[0]));
+    server.stop();
     Ok(())
 }
 

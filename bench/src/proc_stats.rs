@@ -7,6 +7,7 @@ pub struct ProcessStats {
     /// User plus system CPU time, in seconds.
     pub cpu_seconds: f64,
     pub peak_rss_kb: u64,
+    pub rss_kb: u64,
 }
 
 impl ProcessStats {
@@ -31,6 +32,7 @@ impl ProcessStats {
         Ok(ProcessStats {
             cpu_seconds: (utime + stime) / ticks,
             peak_rss_kb: kb("VmHWM:"),
+            rss_kb: kb("VmRSS:"),
         })
     }
 

@@ -29,6 +29,9 @@ pub struct Row {
     pub ratio_to_baseline: Option<f64>,
 }
 
+/// One run's load outcome and the server's figures after it.
+pub type Sample = (Outcome, ProcessStats);
+
 pub fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);

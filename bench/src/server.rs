@@ -9,11 +9,31 @@ use anyhow::{Context, bail};
 
 use crate::proc_stats::ProcessStats;
 
-/// Builds the release binary of `cdp` and returns its path.
+/// Builds the release binary of `cdp`, with the benchmark build's switches (which do
+/// nothing unless their variables are set), and returns its path.
 pub fn build_cdp() -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--release", "-p", "cdp", "--bin", "cdp"])
+    // `cargo run` hands this process variables describing the bench package; passed on,
+    // they make the nested build look different from a plain one and rebuild everything.
+    let inherited = std::env::vars().map(|(k, _)| k).filter(|k| {
+        (k.starts_with("CARGO_") && k != "CARGO_HOME" && k != "CARGO_TARGET_DIR")
+            || k == "LD_LIBRARY_PATH"
+    });
+    let mut command = Command::new(cargo);
+    for key in inherited {
+        command.env_remove(key);
+    }
+    let status = command
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "cdp",
+            "--bin",
+            "cdp",
+            "--features",
+            "bench",
+        ])
         .status()
         .context("running cargo build")?;
     if !status.success() {

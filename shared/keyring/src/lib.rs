@@ -7,6 +7,8 @@
 //! answers [`Opened::Shredded`] instead of failing.
 
 mod aad;
+#[cfg(feature = "bench")]
+mod bench;
 mod cache;
 mod cipher;
 mod error;

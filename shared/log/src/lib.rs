@@ -6,6 +6,8 @@
 //! Rows are never updated or deleted: the database refuses it with a trigger.
 
 mod append;
+#[cfg(feature = "bench")]
+mod bench;
 mod error;
 mod event;
 mod group_commit;

@@ -1,6 +1,8 @@
 //! The HTTP application: every role's routes on one server.
 
 mod health;
+#[cfg(feature = "bench")]
+mod hello;
 mod metrics;
 
 use std::net::{SocketAddr, TcpListener};
@@ -91,6 +93,11 @@ impl Application {
                 .configure(metrics::routes)
                 .configure(cdp_ingest::routes)
                 .configure(cdp_api::routes)
+                .configure(|cfg| {
+                    #[cfg(feature = "bench")]
+                    hello::routes(cfg);
+                    let _ = cfg;
+                })
                 .default_service(web::to(cdp_http::not_found))
         })
         .listen(listener)
