@@ -167,6 +167,9 @@ fn escape(text: &str) -> String {
 /// Latencies of writing 4 KiB and `fdatasync`ing it, in milliseconds, sorted: what one
 /// durable commit costs on this disk at the least.
 pub fn fsync_latencies(dir: &Path, count: usize) -> anyhow::Result<Vec<f64>> {
+    // With PostgreSQL the server writes no data directory of its own; it is on the same
+    // disk as PostgreSQL's on this machine.
+    std::fs::create_dir_all(dir)?;
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .write(true)

@@ -10,6 +10,7 @@ mod freshness;
 mod load;
 mod proc_stats;
 mod report;
+mod scale;
 mod server;
 
 use std::path::PathBuf;
@@ -31,6 +32,9 @@ struct Cli {
     /// Seconds per run.
     #[arg(long, default_value_t = 5, global = true)]
     seconds: u64,
+    /// People (and so profiles and events) of the large tenant of `scale`.
+    #[arg(long, default_value_t = 1_000_000, global = true)]
+    profiles: usize,
     /// Minutes of the memory soak.
     #[arg(long, default_value_t = 10, global = true)]
     soak_minutes: u64,
@@ -58,6 +62,9 @@ enum Command {
     Freshness,
     /// Server memory: idle, at peak ingest, and its growth over a soak at half of peak.
     Memory,
+    /// A tenant of a million people: profile lookup by identity against lookup by id, and
+    /// the tenant's erasure against erasing a tenant of a thousand events.
+    Scale,
     /// Every benchmark.
     All,
 }
@@ -72,6 +79,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Latency => latency(&binary, &cli, &mut report).await?,
         Command::Overhead => overhead(&binary, &cli, &mut report).await?,
         Command::Memory => memory(&binary, &cli, &mut report).await?,
+        Command::Scale => scale(&binary, &cli, &mut report).await?,
         Command::Freshness => freshness(&binary, &cli, &mut report).await?,
         Command::Projection => projection(&binary, &cli, &mut report).await?,
         Command::All => {
@@ -80,6 +88,7 @@ async fn main() -> anyhow::Result<()> {
             overhead(&binary, &cli, &mut report).await?;
             freshness(&binary, &cli, &mut report).await?;
             projection(&binary, &cli, &mut report).await?;
+            scale(&binary, &cli, &mut report).await?;
             memory(&binary, &cli, &mut report).await?;
         }
     }
@@ -231,6 +240,67 @@ async fn overhead(binary: &std::path::Path, cli: &Cli, report: &mut Report) -> a
     Ok(())
 }
 
+async fn scale(binary: &std::path::Path, cli: &Cli, report: &mut Report) -> anyhow::Result<()> {
+    let (email, password) = ("admin@example.com", "long-and-random-7Qx9-pass");
+    let server = CdpServer::start_with(
+        binary,
+        &[("CDP_ADMIN_EMAIL", email), ("CDP_ADMIN_PASSWORD", password)],
+    )
+    .await?;
+    let people = cli.profiles;
+    let big = server.create_tenant("scale")?;
+    let started = std::time::Instant::now();
+    scale::identify_people(&server, &big, "person", people, 16).await?;
+    let ingested = started.elapsed();
+    let head = scale::caught_up(&server, &big, Duration::from_secs(7200)).await?;
+    eprintln!(
+        "  {people} people: ingested in {:.0} s, projected ({head} events) after {:.0} s",
+        ingested.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+
+    let (by_identity, by_id) = scale::lookups(&server, &big, "person", people, 2_000).await?;
+    let stats = server.stats()?;
+    let p99 = |v: &[f64]| freshness::percentile(&sorted(v), 0.99);
+    let mut row = Row::latency(
+        &format!("profile lookup by email, {people} profiles"),
+        &[freshness::percentile(&sorted(&by_identity), 0.5)],
+        &by_identity,
+        &by_id,
+        &[stats],
+    );
+    // The target compares 99th percentiles: lookup by identity against by primary key.
+    row.baseline = Some(p99(&by_id));
+    row.ratio_to_baseline = Some(p99(&by_identity) / p99(&by_id));
+    report.push(row);
+
+    // Erasure: a tenant of a thousand events first, as the baseline.
+    let small = server.create_tenant("scale-small")?;
+    scale::identify_people(&server, &small, "small", 1_000, 4).await?;
+    scale::caught_up(&server, &small, Duration::from_secs(600)).await?;
+    let token = scale::sign_in(&server, email, password).await?;
+    let small_ms = scale::erase_tenant(&server, &token, &small).await?;
+    let big_ms = scale::erase_tenant(&server, &token, &big).await?;
+    eprintln!("  tenant erasure: 1000 events {small_ms:.1} ms, {head} events {big_ms:.1} ms");
+    let mut row = Row::latency(
+        &format!("tenant erasure, {head} events"),
+        &[big_ms],
+        &[big_ms],
+        &[small_ms],
+        &[server.stats()?],
+    );
+    row.baseline = Some(small_ms);
+    report.push(row);
+    server.stop();
+    Ok(())
+}
+
+fn sorted(values: &[f64]) -> Vec<f64> {
+    let mut values = values.to_vec();
+    values.sort_by(f64::total_cmp);
+    values
+}
+
 async fn memory(binary: &std::path::Path, cli: &Cli, report: &mut Report) -> anyhow::Result<()> {
     let duration = Duration::from_secs(cli.seconds);
     let mb = |kb: u64| kb as f64 / 1024.0;
@@ -362,24 +432,7 @@ async fn projection(
             .await?;
         let before = server.stats()?;
         let started = std::time::Instant::now();
-        let client = reqwest::Client::new();
-        let head = loop {
-            let status: serde_json::Value = client
-                .get(format!("{}/v1/projection", server.base_url))
-                .bearer_auth(&tenant.api_key)
-                .send()
-                .await?
-                .json()
-                .await?;
-            if status["lag"] == 0 && status["log_head"].as_i64() > Some(0) {
-                break status["log_head"].as_i64().unwrap_or(0);
-            }
-            anyhow::ensure!(
-                started.elapsed() < Duration::from_secs(600),
-                "projection did not catch up: {status}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+        let head = scale::caught_up(&server, &tenant, Duration::from_secs(600)).await?;
         let elapsed = started.elapsed();
         let after = server.stats()?;
         let rate = head as f64 / elapsed.as_secs_f64();

@@ -1,0 +1,165 @@
+//! Figures that need a large tenant: profile lookups among a million profiles, and the
+//! erasure of a tenant holding a million events.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::data::Rng;
+use crate::server::{CdpServer, Tenant};
+
+/// Sends `count` identify events, each for a person of its own (`{prefix}-{i}`, with an
+/// email), in batches of 100 from `clients` concurrent clients.
+pub async fn identify_people(
+    server: &CdpServer,
+    tenant: &Tenant,
+    prefix: &str,
+    count: usize,
+    clients: usize,
+) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let (client, next, prefix) = (client.clone(), next.clone(), prefix.to_owned());
+        let url = format!("{}/v1/batch", server.base_url);
+        let key = tenant.write_key.clone();
+        tasks.spawn(async move {
+            loop {
+                let first = next.fetch_add(100, Ordering::Relaxed);
+                if first >= count {
+                    return anyhow::Ok(());
+                }
+                let batch: Vec<Value> = (first..(first + 100).min(count))
+                    .map(|i| {
+                        json!({"type": "identify", "userId": format!("{prefix}-{i}"),
+                               "traits": {"email": format!("{prefix}-{i}@example.com"), "plan": "pro"}})
+                    })
+                    .collect();
+                let response = client
+                    .post(&url)
+                    .basic_auth(&key, Some(""))
+                    .json(&json!({ "batch": batch }))
+                    .send()
+                    .await?;
+                anyhow::ensure!(
+                    response.status() == 200,
+                    "ingest answered {}",
+                    response.status()
+                );
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    Ok(())
+}
+
+/// Waits until the tenant's projection has applied its whole log; answers the log head.
+pub async fn caught_up(
+    server: &CdpServer,
+    tenant: &Tenant,
+    timeout: Duration,
+) -> anyhow::Result<i64> {
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    loop {
+        let status: Value = client
+            .get(format!("{}/v1/projection", server.base_url))
+            .bearer_auth(&tenant.api_key)
+            .send()
+            .await?
+            .json()
+            .await?;
+        if status["lag"] == 0 && status["log_head"].as_i64() > Some(0) {
+            return Ok(status["log_head"].as_i64().unwrap_or(0));
+        }
+        anyhow::ensure!(
+            started.elapsed() < timeout,
+            "projection did not catch up: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Latencies in milliseconds of looking up random people by email, and of looking the same
+/// profiles up by their id (the primary key), one request at a time.
+pub async fn lookups(
+    server: &CdpServer,
+    tenant: &Tenant,
+    prefix: &str,
+    people: usize,
+    samples: usize,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+    let client = reqwest::Client::new();
+    let mut rng = Rng::new(11);
+    let (mut by_identity, mut by_id) = (Vec::new(), Vec::new());
+    let get = |path: String| {
+        let request = client
+            .get(format!("{}{path}", server.base_url))
+            .bearer_auth(&tenant.api_key);
+        async move {
+            let started = Instant::now();
+            let response = request.send().await?;
+            anyhow::ensure!(
+                response.status() == 200,
+                "lookup answered {}",
+                response.status()
+            );
+            let body: Value = response.json().await?;
+            anyhow::Ok((started.elapsed().as_secs_f64() * 1000.0, body))
+        }
+    };
+    for _ in 0..samples {
+        let i = rng.below(people as u64);
+        let (ms, profile) = get(format!("/v1/profiles/email:{prefix}-{i}@example.com")).await?;
+        by_identity.push(ms);
+        let id = profile["profile_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let (ms, _) = get(format!("/v1/profiles/{id}")).await?;
+        by_id.push(ms);
+    }
+    Ok((by_identity, by_id))
+}
+
+/// Deletes a tenant as a platform admin: its keys are shredded before the answer.
+/// Answers the milliseconds the request took.
+pub async fn erase_tenant(server: &CdpServer, token: &str, tenant: &Tenant) -> anyhow::Result<f64> {
+    let id = format!("ten_{}", tenant.tenant_id.simple());
+    let started = Instant::now();
+    let response = reqwest::Client::new()
+        .delete(format!("{}/v1/admin/tenants/{id}", server.base_url))
+        .bearer_auth(token)
+        .json(&json!({ "confirm": id }))
+        .send()
+        .await?;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    anyhow::ensure!(
+        response.status() == 200,
+        "deleting the tenant answered {}: {}",
+        response.status(),
+        response.text().await.unwrap_or_default()
+    );
+    Ok(ms)
+}
+
+/// Signs in as a platform admin; answers the access token.
+pub async fn sign_in(server: &CdpServer, email: &str, password: &str) -> anyhow::Result<String> {
+    let session: Value = reqwest::Client::new()
+        .post(format!("{}/v1/auth/login", server.base_url))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    session["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("no access token in {session}"))
+}
