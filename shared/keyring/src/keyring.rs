@@ -256,10 +256,13 @@ impl Keyring {
         if !missing.is_empty() {
             let rows = self.find_by_subjects(tenant, &missing).await?;
             self.adopt(tenant, &keys, rows, &mut found)?;
-            let absent: Vec<String> = missing
+            let mut absent: Vec<String> = missing
                 .into_iter()
                 .filter(|r| !found.contains_key(r))
                 .collect();
+            // In one order for everyone: concurrent multi-row inserts that claim the same
+            // unique entries in different orders deadlock on PostgreSQL.
+            absent.sort_unstable();
             if !absent.is_empty() {
                 self.insert_data_keys(tenant, &keys, &absent).await?;
                 // Whoever won a concurrent race, the rows that now exist are the keys.
