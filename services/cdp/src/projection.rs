@@ -31,8 +31,11 @@ pub(crate) async fn start(
         tracing::info!("projector off in this process (projector_workers = 0)");
         return Ok(None);
     }
+    // A large page cache for the projector's few connections only: its batches touch index
+    // pages all over the profile tables, which with SQLite's 2 MB would be read back from
+    // the file again and again.
     let pool = runtime
-        .dedicated_pool(config.projector_workers as u32 + 2)
+        .dedicated_pool(config.projector_workers as u32 + 2, Some(16))
         .await?;
     Ok(Some(Projector::start(
         pool,

@@ -73,11 +73,16 @@ impl Runtime {
 
     /// A further pool on the same database, whose connections are opened by whoever uses
     /// it first: called from a task of the main runtime, its connections live there.
-    pub async fn dedicated_pool(&self, max_connections: u32) -> Result<DatabaseConnection, Error> {
+    pub async fn dedicated_pool(
+        &self,
+        max_connections: u32,
+        sqlite_page_cache_mib: Option<u32>,
+    ) -> Result<DatabaseConnection, Error> {
         Ok(connect(
             &self.database_url,
             &ConnectOptions {
                 max_connections,
+                sqlite_page_cache_mib,
                 ..ConnectOptions::default()
             },
         )

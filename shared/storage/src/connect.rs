@@ -30,6 +30,10 @@ impl Backend {
 pub struct ConnectOptions {
     pub max_connections: u32,
     pub acquire_timeout: Duration,
+    /// SQLite page cache per connection, in MiB, instead of SQLite's 2 MB. Memory is
+    /// spent per pooled connection, so only pools whose work touches index pages all over
+    /// the database (the projector's) ask for more.
+    pub sqlite_page_cache_mib: Option<u32>,
 }
 
 impl Default for ConnectOptions {
@@ -37,6 +41,7 @@ impl Default for ConnectOptions {
         Self {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(10),
+            sqlite_page_cache_mib: None,
         }
     }
 }
@@ -88,16 +93,19 @@ pub async fn connect(
     if backend == Backend::Sqlite {
         // WAL lets readers run beside the writer; synchronous FULL makes a commit durable
         // before it returns, which is what acknowledging an event promises.
-        opts.map_sqlx_sqlite_opts(|o| {
-            o.create_if_missing(true)
+        let page_cache = options.sqlite_page_cache_mib;
+        opts.map_sqlx_sqlite_opts(move |o| {
+            let o = o
+                .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(30))
-                .foreign_keys(true)
-                // 16 MiB of page cache per connection instead of SQLite's 2 MiB: the
-                // projector's batches touch index pages all over the profile tables, and
-                // with the default they are read back from the file again and again.
-                .pragma("cache_size", "-16384")
+                .foreign_keys(true);
+            match page_cache {
+                // A negative size is in KiB.
+                Some(mib) => o.pragma("cache_size", format!("-{}", mib * 1024)),
+                None => o,
+            }
         });
     }
     Database::connect(opts)
