@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use reqwest::RequestBuilder;
+
 use crate::proc_stats::ProcessStats;
 use crate::server::CdpServer;
 
@@ -85,30 +87,11 @@ pub async fn drive_to(
             let mut failures = 0u64;
             let mut i = c;
             while !stop.load(Ordering::Relaxed) {
-                let body = bodies[i % bodies.len()].clone();
+                let request = post(&client, &url, &key, &bodies[i % bodies.len()]);
                 i += clients;
-                let sent = Instant::now();
-                let response = client
-                    .post(&url)
-                    .basic_auth(&key, Some(""))
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await;
-                match response {
-                    Ok(r) if r.status() == 200 => latencies.push(sent.elapsed().as_micros() as u64),
-                    Ok(r) => {
-                        failures += 1;
-                        let status = r.status();
-                        eprintln!(
-                            "request failed: {status} {}",
-                            r.text().await.unwrap_or_default()
-                        );
-                    }
-                    Err(e) => {
-                        failures += 1;
-                        eprintln!("request failed: {e}");
-                    }
+                match timed(request).await {
+                    Some(us) => latencies.push(us),
+                    None => failures += 1,
                 }
             }
             (latencies, failures)
@@ -154,26 +137,9 @@ pub async fn paced(
     let mut i = 0;
     while started.elapsed() < duration {
         ticks.tick().await;
-        let request = client
-            .post(&url)
-            .basic_auth(write_key, Some(""))
-            .header("content-type", "application/json")
-            .body(bodies[i % bodies.len()].clone());
+        let request = post(&client, &url, write_key, &bodies[i % bodies.len()]);
         i += 1;
-        requests.spawn(async move {
-            let sent = Instant::now();
-            match request.send().await {
-                Ok(r) if r.status() == 200 => Some(sent.elapsed().as_micros() as u64),
-                Ok(r) => {
-                    eprintln!("request failed: {}", r.status());
-                    None
-                }
-                Err(e) => {
-                    eprintln!("request failed: {e}");
-                    None
-                }
-            }
-        });
+        requests.spawn(timed(request));
     }
     let mut latencies_us = Vec::new();
     let mut failures = 0;
@@ -189,6 +155,35 @@ pub async fn paced(
         client_before,
     };
     measured.outcome(server, latencies_us, failures, batch)
+}
+
+/// A tracking request with the write key as the Basic user name, as the SDKs send it.
+fn post(client: &reqwest::Client, url: &str, write_key: &str, body: &[u8]) -> RequestBuilder {
+    client
+        .post(url)
+        .basic_auth(write_key, Some(""))
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+}
+
+/// Sends a request; its latency in microseconds when answered 200, `None` (reported) when not.
+async fn timed(request: RequestBuilder) -> Option<u64> {
+    let sent = Instant::now();
+    match request.send().await {
+        Ok(r) if r.status() == 200 => Some(sent.elapsed().as_micros() as u64),
+        Ok(r) => {
+            let status = r.status();
+            eprintln!(
+                "request failed: {status} {}",
+                r.text().await.unwrap_or_default()
+            );
+            None
+        }
+        Err(e) => {
+            eprintln!("request failed: {e}");
+            None
+        }
+    }
 }
 
 /// What a load run started from, to turn its answers into an outcome.
