@@ -219,6 +219,7 @@ async fn delete(
     )
     .await?;
     txn.commit().await?;
+    cdp_tenancy::credentials_changed();
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "tenant_id": id,
         "status": "deleted",

@@ -6,7 +6,8 @@ use std::time::Duration;
 use cdp_config::Config;
 use cdp_keyring::{Keyring, KeyringOptions, MasterKey};
 use cdp_storage::{
-    Backend, ConnectOptions, DatabaseConnection, connect, create_private_dir, migrate, sqlite_url,
+    Backend, ConnectOptions, DatabaseConnection, connect, create_private_dir, migrate,
+    run_checkpoints, sqlite_url,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
@@ -36,11 +37,23 @@ impl Runtime {
             &url,
             &ConnectOptions {
                 max_connections: config.db_max_connections,
+                sqlite_background_checkpoints: true,
                 ..ConnectOptions::default()
             },
         )
         .await?;
         migrate(&db).await?;
+        if backend == Backend::Sqlite {
+            let own = connect(
+                &url,
+                &ConnectOptions {
+                    max_connections: 1,
+                    ..ConnectOptions::default()
+                },
+            )
+            .await?;
+            tokio::spawn(run_checkpoints(own));
+        }
 
         let master = master_key(config, backend)?;
         tracing::info!(backend = ?backend, master_key_id = master.id(), "storage ready");
@@ -83,6 +96,7 @@ impl Runtime {
             &ConnectOptions {
                 max_connections,
                 sqlite_page_cache_mib,
+                sqlite_background_checkpoints: true,
                 ..ConnectOptions::default()
             },
         )

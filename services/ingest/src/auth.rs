@@ -3,7 +3,7 @@
 
 use actix_web::HttpRequest;
 use cdp_http::{Presented, presented_credential};
-use cdp_tenancy::{KeyCheck, WriteKeyGrant, authenticate_write_key};
+use cdp_tenancy::{KeyCheck, WriteKeyGrant};
 
 use crate::{IngestError, IngestState};
 
@@ -28,7 +28,9 @@ pub(crate) async fn authenticate(
             }
         },
     };
-    match authenticate_write_key(&state.db, &secret)
+    match state
+        .write_keys
+        .authenticate(&state.db, &secret)
         .await
         .map_err(IngestError::unavailable)?
     {

@@ -19,6 +19,7 @@ use actix_web::web;
 use cdp_keyring::Keyring;
 use cdp_log::GroupCommitter;
 use cdp_storage::DatabaseConnection;
+use cdp_tenancy::WriteKeyCache;
 use redis::aio::ConnectionManager;
 
 pub use error::IngestError;
@@ -52,6 +53,7 @@ pub struct IngestState {
     pub committer: GroupCommitter,
     limiter: Arc<RateLimiter>,
     dedupe: Option<dedupe::RedisDedupe>,
+    write_keys: Arc<WriteKeyCache>,
 }
 
 impl IngestState {
@@ -69,6 +71,7 @@ impl IngestState {
                 options.default_limit,
             )),
             dedupe: redis.map(dedupe::RedisDedupe::new),
+            write_keys: Arc::new(WriteKeyCache::default()),
             db,
             keyring,
             committer,

@@ -15,7 +15,7 @@ use sea_orm::{
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use cdp_storage::one_of;
+use cdp_storage::{one_of, power_of_two_chunks};
 
 use crate::cache::BoundedCache;
 use crate::cipher::Cipher;
@@ -382,7 +382,7 @@ impl Keyring {
         if matches!(keys.as_ref(), TenantKeys::Shredded) {
             return Ok(());
         }
-        for chunk in missing.chunks(500) {
+        for chunk in missing.chunks(512) {
             let rows = data_key::Entity::find()
                 .filter(data_key::Column::TenantId.eq(tenant.as_uuid()))
                 .filter(one_of(
@@ -581,7 +581,7 @@ impl Keyring {
         subject_refs: &[String],
     ) -> Result<Vec<data_key::Model>, KeyringError> {
         let mut rows = Vec::with_capacity(subject_refs.len());
-        for chunk in subject_refs.chunks(500) {
+        for chunk in subject_refs.chunks(512) {
             rows.extend(
                 data_key::Entity::find()
                     .filter(data_key::Column::TenantId.eq(tenant.as_uuid()))
@@ -626,9 +626,7 @@ impl Keyring {
                 shredded_at: Set(None),
             });
         }
-        let mut rows = rows.into_iter().peekable();
-        while rows.peek().is_some() {
-            let chunk: Vec<_> = rows.by_ref().take(500).collect();
+        for chunk in power_of_two_chunks(rows, 256) {
             data_key::Entity::insert_many(chunk)
                 .on_conflict_do_nothing_on([
                     data_key::Column::TenantId,

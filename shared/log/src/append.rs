@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 
 use cdp_domain::{Seq, TenantId};
-use cdp_storage::one_of;
+use cdp_storage::{one_of, power_of_two_chunks};
 use sea_orm::prelude::Uuid;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -12,10 +12,10 @@ use sea_orm::{
 use crate::store::{event_log, head};
 use crate::{APPENDED_CHANNEL, LogError, MAX_EVENT_TYPE_BYTES, MAX_MESSAGE_ID_BYTES, NewEvent};
 
-/// Rows per INSERT statement: well under the bound-parameter limits of both backends.
-const INSERT_CHUNK: usize = 500;
+/// Rows per INSERT statement on SQLite at most: well under its bound-parameter limit.
+const INSERT_CHUNK: usize = 256;
 /// Message ids per duplicate-lookup query.
-const LOOKUP_CHUNK: usize = 500;
+const LOOKUP_CHUNK: usize = 512;
 
 /// What became of one event of a batch, in the order the batch gave them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -179,7 +179,7 @@ async fn existing_message_ids(
 }
 
 /// Inserts the numbered events. On PostgreSQL one `UNNEST` statement of the same shape for
-/// any number of rows; on SQLite multi-row inserts, which it prepares cheaply.
+/// any number of rows; on SQLite multi-row inserts of a few lengths, each compiled once.
 async fn insert_rows(
     txn: &DatabaseTransaction,
     tenant: TenantId,
@@ -188,14 +188,14 @@ async fn insert_rows(
     let statements = if txn.get_database_backend() == DbBackend::Postgres {
         vec![unnest_insert(tenant, &rows)]
     } else {
-        rows.chunks(INSERT_CHUNK)
+        power_of_two_chunks(rows, INSERT_CHUNK)
+            .into_iter()
             .map(|chunk| {
                 event_log::Entity::insert_many(chunk.iter().map(|(seq, e)| row(tenant, *seq, e)))
                     .build(DbBackend::Sqlite)
             })
             .collect()
     };
-    drop(rows);
     for statement in statements {
         txn.execute_raw(statement).await?;
     }

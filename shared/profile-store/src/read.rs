@@ -14,8 +14,8 @@ use uuid::Uuid;
 use crate::StoreError;
 use crate::entities::{consent, count, event, group, identity, profile, profile_trait};
 
-/// Rows per query when loading by many ids.
-const CHUNK: usize = 500;
+/// Values per query when loading by many ids (a power of two: lists are padded to one).
+const CHUNK: usize = 512;
 
 /// The profiles owning any identity with one of these values (of any type): what a batch
 /// of events may touch.

@@ -3,7 +3,7 @@
 
 use cdp_domain::TenantId;
 use cdp_profiles::{Profile, WorkingSet};
-use cdp_storage::one_of;
+use cdp_storage::{one_of, power_of_two_chunks};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
@@ -13,8 +13,9 @@ use uuid::Uuid;
 use crate::StoreError;
 use crate::entities::{consent, count, event, group, identity, profile, profile_trait};
 
-/// Rows per insert statement.
-const CHUNK: usize = 400;
+/// Rows per insert statement at most; statements come in power-of-two lengths, so that
+/// each length is compiled once.
+const CHUNK: usize = 256;
 
 /// Inserts rows, or updates the non-key columns of rows that exist (`keys` is the
 /// primary key, `values` the rest).
@@ -28,9 +29,7 @@ where
     A: sea_orm::ActiveModelTrait<Entity = E> + Send,
     E: EntityTrait,
 {
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<A> = rows.by_ref().take(CHUNK).collect();
+    for chunk in power_of_two_chunks(rows, CHUNK) {
         let mut insert = E::insert_many(chunk);
         if !values.is_empty() {
             insert = insert.on_conflict(

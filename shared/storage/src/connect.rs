@@ -34,6 +34,10 @@ pub struct ConnectOptions {
     /// spent per pooled connection, so only pools whose work touches index pages all over
     /// the database (the projector's) ask for more.
     pub sqlite_page_cache_mib: Option<u32>,
+    /// SQLite: leave checkpoints of the write-ahead log to [`crate::run_checkpoints`]
+    /// instead of the connection that happens to commit when the log is full, so that no
+    /// commit waits for one.
+    pub sqlite_background_checkpoints: bool,
 }
 
 impl Default for ConnectOptions {
@@ -42,6 +46,7 @@ impl Default for ConnectOptions {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(10),
             sqlite_page_cache_mib: None,
+            sqlite_background_checkpoints: false,
         }
     }
 }
@@ -94,13 +99,20 @@ pub async fn connect(
         // WAL lets readers run beside the writer; synchronous FULL makes a commit durable
         // before it returns, which is what acknowledging an event promises.
         let page_cache = options.sqlite_page_cache_mib;
+        let background_checkpoints = options.sqlite_background_checkpoints;
         opts.map_sqlx_sqlite_opts(move |o| {
-            let o = o
+            let mut o = o
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(30))
-                .foreign_keys(true);
+                .foreign_keys(true)
+                // Statement journals (kept while a multi-row statement runs inside a
+                // transaction) in memory rather than in temporary files.
+                .pragma("temp_store", "memory");
+            if background_checkpoints {
+                o = o.pragma("wal_autocheckpoint", "0");
+            }
             match page_cache {
                 // A negative size is in KiB.
                 Some(mib) => o.pragma("cache_size", format!("-{}", mib * 1024)),

@@ -211,7 +211,9 @@ pub async fn find_credential<C: ConnectionTrait>(
     )
 }
 
-/// Revokes a credential at once: the next request with it is refused.
+/// Revokes a credential at once: the next request with it is refused (by another process
+/// within [`crate::GRANT_TTL`]). In a transaction, call [`crate::credentials_changed`]
+/// again once it has committed.
 pub async fn revoke_credential<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
@@ -224,5 +226,6 @@ pub async fn revoke_credential<C: ConnectionTrait>(
         .filter(credential::Column::RevokedAt.is_null())
         .exec(conn)
         .await?;
+    crate::credentials_changed();
     Ok(result.rows_affected > 0)
 }

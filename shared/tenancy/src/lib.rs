@@ -4,6 +4,7 @@
 mod create;
 mod credential;
 mod error;
+mod grant_cache;
 mod limit;
 mod member;
 mod source;
@@ -19,6 +20,7 @@ pub use credential::{
     revoke_credential,
 };
 pub use error::TenancyError;
+pub use grant_cache::{GRANT_TTL, WriteKeyCache, credentials_changed};
 pub use limit::{Quotas, quotas, set_quotas};
 pub use member::{
     Member, add_member, count_owners, find_member, list_members, memberships_of, remove_member,

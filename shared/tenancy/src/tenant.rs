@@ -108,11 +108,12 @@ pub async fn set_tenant_status<C: ConnectionTrait>(
         .filter(tenant::Column::Status.ne(tenant::DELETED))
         .exec(conn)
         .await?;
+    crate::credentials_changed();
     Ok(result.rows_affected > 0)
 }
 
 /// Marks a tenant deleted and revokes every credential of it. The caller destroys its keys
-/// in the same transaction.
+/// in the same transaction, and calls [`crate::credentials_changed`] once it has committed.
 pub async fn mark_tenant_deleted<C: ConnectionTrait>(
     conn: &C,
     id: TenantId,

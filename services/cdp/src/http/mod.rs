@@ -36,7 +36,9 @@ impl Application {
         });
         // The committer's own pool, opened here on the main runtime rather than on whichever
         // HTTP worker happens to need a connection first.
-        let commit_pool = runtime.dedicated_pool(committers as u32 + 1, None).await?;
+        let commit_pool = runtime
+            .dedicated_pool(committers as u32 + 1, Some(32))
+            .await?;
         let committer = GroupCommitter::start(
             commit_pool,
             GroupCommitOptions {
