@@ -2,8 +2,8 @@
 //! group committer, and answer only once committed.
 
 use cdp_domain::{EventId, KeySubject, SourceId, TenantId};
-use cdp_keyring::KeyringError;
-use cdp_log::{Appended, CommitError, NewEvent};
+use cdp_keyring::{KeyringError, SubjectKey};
+use cdp_log::{Appended, CommitError, LogError, NewEvent};
 use cdp_tracking::TrackedEvent;
 
 use crate::{IngestError, IngestState};
@@ -46,7 +46,7 @@ pub async fn store(
     }
 
     // Queue space first: a request that will be refused for load does no work.
-    let reservation = state
+    let mut reservation = state
         .committer
         .reserve(events.len())
         .map_err(commit_error)?;
@@ -54,33 +54,38 @@ pub async fn store(
         .iter()
         .map(|e| KeySubject::Identity(e.subject()))
         .collect();
-    let keys = state
-        .keyring
-        .subject_keys(tenant, &subjects)
-        .await
-        .map_err(keyring_error)?;
-    let mut rows = Vec::with_capacity(events.len());
-    for (event, key) in events.iter().zip(&keys) {
-        let event_id = EventId::new();
-        let payload = key
-            .seal(event_id, &event.to_json())
+    let mut raced = false;
+    let appended = loop {
+        let (keys, new_keys) = state
+            .keyring
+            .keys_for_append(tenant, &subjects)
+            .await
             .map_err(keyring_error)?;
-        rows.push(NewEvent {
-            event_id,
-            message_id: event.message_id.clone(),
-            event_type: event.event_type.as_str().to_owned(),
-            source_id: source,
-            received_at: event.received_at,
-            occurred_at: event.timestamp,
-            key_id: key.key_id(),
-            payload,
-        });
-    }
-
-    let appended = reservation
-        .append(tenant, rows)
-        .await
-        .map_err(commit_error)?;
+        let rows = seal(&events, &keys, source)?;
+        let outcome = reservation
+            .append_with_keys(tenant, rows, new_keys.clone())
+            .await;
+        match outcome {
+            Ok(appended) => {
+                state.keyring.new_keys_stored(&new_keys);
+                break appended;
+            }
+            Err(e) => {
+                state.keyring.new_keys_refused(&new_keys);
+                // Another process stored a key for one of these new subjects first: seal
+                // again under that one, once.
+                if is_key_race(&e) && !raced {
+                    raced = true;
+                    reservation = state
+                        .committer
+                        .reserve(events.len())
+                        .map_err(commit_error)?;
+                    continue;
+                }
+                return Err(commit_error(e));
+            }
+        }
+    };
     for result in &appended {
         match result {
             Appended::New(_) => outcome.stored += 1,
@@ -92,6 +97,38 @@ pub async fn store(
         dedupe.remember(tenant, &ids).await;
     }
     Ok(outcome)
+}
+
+/// Every event sealed under its subject's key, as the log stores it.
+fn seal(
+    events: &[TrackedEvent],
+    keys: &[SubjectKey],
+    source: Option<SourceId>,
+) -> Result<Vec<NewEvent>, IngestError> {
+    events
+        .iter()
+        .zip(keys)
+        .map(|(event, key)| {
+            let event_id = EventId::new();
+            let payload = key
+                .seal(event_id, &event.to_json())
+                .map_err(keyring_error)?;
+            Ok(NewEvent {
+                event_id,
+                message_id: event.message_id.clone(),
+                event_type: event.event_type.as_str().to_owned(),
+                source_id: source,
+                received_at: event.received_at,
+                occurred_at: event.timestamp,
+                key_id: key.key_id(),
+                payload,
+            })
+        })
+        .collect()
+}
+
+fn is_key_race(e: &CommitError) -> bool {
+    matches!(e, CommitError::Failed(e) if matches!(**e, LogError::NewKeyTaken))
 }
 
 fn commit_error(e: CommitError) -> IngestError {

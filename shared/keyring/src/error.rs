@@ -28,6 +28,8 @@ pub enum KeyringError {
     TenantShredded(String),
     #[error("data key {0} does not exist for this tenant")]
     UnknownDataKey(String),
+    #[error("another key was stored first for a subject this new key was made for")]
+    SubjectTaken,
     #[error("the operating system's random generator failed")]
     Randomness,
     #[error("could not read or write the master key file {path}")]

@@ -15,10 +15,11 @@ use sea_orm::{
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use cdp_storage::{one_of, power_of_two_chunks};
+use cdp_storage::one_of;
 
 use crate::cache::BoundedCache;
 use crate::cipher::Cipher;
+use crate::new_keys::{NewKeys, PendingKeys, PendingRow};
 use crate::store::{data_key, tenant_key};
 use crate::{KeyMaterial, KeyringError, MasterKey, aad};
 
@@ -124,6 +125,7 @@ struct Inner {
     tenants: BoundedCache<TenantId, Arc<TenantKeys>>,
     data_keys: BoundedCache<(TenantId, DataKeyId), DataKeyEntry>,
     subjects: BoundedCache<(TenantId, String), DataKeyId>,
+    pending: PendingKeys,
 }
 
 impl fmt::Debug for Keyring {
@@ -143,6 +145,7 @@ impl Keyring {
                 tenants: BoundedCache::new(options.tenant_key_capacity, options.cache_ttl),
                 data_keys: BoundedCache::new(options.data_key_capacity, options.cache_ttl),
                 subjects: BoundedCache::new(options.data_key_capacity, options.cache_ttl),
+                pending: PendingKeys::default(),
             }),
         }
     }
@@ -227,56 +230,108 @@ impl Keyring {
         Ok(keys.remove(0))
     }
 
-    /// The data keys of several subjects (in the same order), creating the missing ones.
-    /// However many subjects are new, this takes one read, one multi-row insert and one
-    /// more read: a batch of first-time visitors costs one write, not one per visitor.
+    /// The data keys of several subjects (in the same order), creating and storing the
+    /// missing ones. However many subjects are new, this takes one read and one multi-row
+    /// insert: a batch of first-time visitors costs one write, not one per visitor.
     pub async fn subject_keys(
         &self,
         tenant: TenantId,
         subjects: &[KeySubject],
     ) -> Result<Vec<SubjectKey>, KeyringError> {
+        let (keys, new) = self.keys_for_append(tenant, subjects).await?;
+        if new.is_empty() {
+            return Ok(keys);
+        }
+        let stored = new.insert_unless_keyed(&self.inner.db).await;
+        self.new_keys_refused(&new);
+        stored?;
+        // Whoever won a concurrent race, the rows that now exist are the keys.
+        let (keys, still_new) = self.keys_for_append(tenant, subjects).await?;
+        if !still_new.is_empty() {
+            self.new_keys_refused(&still_new);
+            return Err(KeyringError::UnknownDataKey(format!(
+                "a subject key of tenant {tenant}"
+            )));
+        }
+        Ok(keys)
+    }
+
+    /// The data keys of several subjects (in the same order) for events about to be
+    /// appended. Subjects without a stored key get one made in memory, or the one another
+    /// request of this process made and has not stored yet; their rows come back as
+    /// [`NewKeys`], for the caller to store in the transaction that appends the events
+    /// ([`NewKeys::insert`]) and then to report with [`Keyring::new_keys_stored`] or
+    /// [`Keyring::new_keys_refused`].
+    pub async fn keys_for_append(
+        &self,
+        tenant: TenantId,
+        subjects: &[KeySubject],
+    ) -> Result<(Vec<SubjectKey>, NewKeys), KeyringError> {
         let keys = self.tenant_keys(tenant).await?;
         let TenantKeys::Live { index, .. } = keys.as_ref() else {
             return Err(KeyringError::TenantShredded(tenant.to_string()));
         };
         let refs: Vec<String> = subjects.iter().map(|s| subject_ref(index, s)).collect();
         let mut found: HashMap<String, SubjectKey> = HashMap::new();
-        let mut missing: Vec<String> = Vec::new();
+        let mut new_rows: Vec<PendingRow> = Vec::new();
+        let mut unknown: Vec<String> = Vec::new();
         for subject_ref in &refs {
-            if found.contains_key(subject_ref) || missing.contains(subject_ref) {
+            if found.contains_key(subject_ref) || unknown.contains(subject_ref) {
                 continue;
             }
-            match self.cached_subject_key(tenant, subject_ref) {
-                Some(key) => {
-                    found.insert(subject_ref.clone(), key);
-                }
-                None => missing.push(subject_ref.clone()),
+            if let Some(key) = self.cached_subject_key(tenant, subject_ref) {
+                found.insert(subject_ref.clone(), key);
+            } else if let Some(row) = self.inner.pending.get(tenant, subject_ref) {
+                found.insert(subject_ref.clone(), pending_key(tenant, &row));
+                new_rows.push(row);
+            } else {
+                unknown.push(subject_ref.clone());
             }
         }
-        if !missing.is_empty() {
-            let rows = self.find_by_subjects(tenant, &missing).await?;
+        if !unknown.is_empty() {
+            let rows = self.find_by_subjects(tenant, &unknown).await?;
             self.adopt(tenant, &keys, rows, &mut found)?;
-            let mut absent: Vec<String> = missing
-                .into_iter()
-                .filter(|r| !found.contains_key(r))
-                .collect();
-            // In one order for everyone: concurrent multi-row inserts that claim the same
-            // unique entries in different orders deadlock on PostgreSQL.
-            absent.sort_unstable();
-            if !absent.is_empty() {
-                self.insert_data_keys(tenant, &keys, &absent).await?;
-                // Whoever won a concurrent race, the rows that now exist are the keys.
-                let rows = self.find_by_subjects(tenant, &absent).await?;
-                self.adopt(tenant, &keys, rows, &mut found)?;
+            for subject_ref in unknown {
+                if found.contains_key(&subject_ref) {
+                    continue;
+                }
+                let row = self
+                    .inner
+                    .pending
+                    .offer(tenant, make_data_key(tenant, &keys, subject_ref)?);
+                found.insert(row.subject_ref.clone(), pending_key(tenant, &row));
+                new_rows.push(row);
             }
         }
-        refs.iter()
+        let keys = refs
+            .iter()
             .map(|r| {
                 found.get(r).cloned().ok_or_else(|| {
                     KeyringError::UnknownDataKey(format!("a subject key of tenant {tenant}"))
                 })
             })
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok((keys, NewKeys::new(tenant, new_rows)))
+    }
+
+    /// New keys are in the database now: they are served from the cache from here on.
+    pub fn new_keys_stored(&self, new: &NewKeys) {
+        let Some(tenant) = new.tenant() else {
+            return;
+        };
+        for row in &new.rows {
+            self.cache_data_key(tenant, row.key_id, &DataKeyEntry::Live(row.cipher.clone()));
+            self.inner
+                .subjects
+                .put((tenant, row.subject_ref.clone()), row.key_id);
+        }
+        self.inner.pending.forget(new);
+    }
+
+    /// New keys were not stored (their transaction failed): they are offered no more, and
+    /// the next request makes or finds others.
+    pub fn new_keys_refused(&self, new: &NewKeys) {
+        self.inner.pending.forget(new);
     }
 
     fn cached_subject_key(&self, tenant: TenantId, subject_ref: &str) -> Option<SubjectKey> {
@@ -597,47 +652,6 @@ impl Keyring {
         Ok(rows)
     }
 
-    async fn insert_data_keys(
-        &self,
-        tenant: TenantId,
-        keys: &TenantKeys,
-        subject_refs: &[String],
-    ) -> Result<(), KeyringError> {
-        let TenantKeys::Live {
-            active, ciphers, ..
-        } = keys
-        else {
-            return Err(KeyringError::TenantShredded(tenant.to_string()));
-        };
-        let now = Utc::now();
-        let mut rows = Vec::with_capacity(subject_refs.len());
-        for subject_ref in subject_refs {
-            let key_id = DataKeyId::new();
-            let material = KeyMaterial::generate()?;
-            let wrapped =
-                ciphers[active].seal(&aad::data_key(tenant, key_id, *active), material.expose())?;
-            rows.push(data_key::ActiveModel {
-                tenant_id: Set(tenant.as_uuid()),
-                key_id: Set(key_id.as_uuid()),
-                subject_ref: Set(Some(subject_ref.clone())),
-                tenant_key_id: Set(active.as_uuid()),
-                wrapped_key: Set(Some(wrapped)),
-                created_at: Set(now),
-                shredded_at: Set(None),
-            });
-        }
-        for chunk in power_of_two_chunks(rows, 256) {
-            data_key::Entity::insert_many(chunk)
-                .on_conflict_do_nothing_on([
-                    data_key::Column::TenantId,
-                    data_key::Column::SubjectRef,
-                ])
-                .exec_without_returning(&self.inner.db)
-                .await?;
-        }
-        Ok(())
-    }
-
     async fn load_data_key(
         &self,
         tenant: TenantId,
@@ -708,4 +722,39 @@ fn subject_ref(index: &KeyMaterial, subject: &KeySubject) -> String {
         KeySubject::Tenant => mac.update(b"@tenant"),
     }
     hex::encode(mac.finalize().into_bytes())
+}
+
+/// A pending key, ready to seal.
+fn pending_key(tenant: TenantId, row: &PendingRow) -> SubjectKey {
+    SubjectKey {
+        tenant,
+        key_id: row.key_id,
+        cipher: row.cipher.clone(),
+    }
+}
+
+/// A new data key for a subject, wrapped by the tenant's active key; nothing is stored.
+fn make_data_key(
+    tenant: TenantId,
+    keys: &TenantKeys,
+    subject_ref: String,
+) -> Result<PendingRow, KeyringError> {
+    let TenantKeys::Live {
+        active, ciphers, ..
+    } = keys
+    else {
+        return Err(KeyringError::TenantShredded(tenant.to_string()));
+    };
+    let key_id = DataKeyId::new();
+    let material = KeyMaterial::generate()?;
+    let wrapped_key =
+        ciphers[active].seal(&aad::data_key(tenant, key_id, *active), material.expose())?;
+    Ok(PendingRow {
+        key_id,
+        subject_ref,
+        tenant_key_id: *active,
+        wrapped_key,
+        created_at: Utc::now(),
+        cipher: Arc::new(Cipher::new(&material)),
+    })
 }

@@ -15,6 +15,7 @@ mod error;
 mod keyring;
 mod master;
 mod material;
+mod new_keys;
 mod store;
 
 pub use cipher::SEALED_OVERHEAD;
@@ -22,3 +23,4 @@ pub use error::KeyringError;
 pub use keyring::{CacheStats, Keyring, KeyringOptions, Opened, SubjectKey};
 pub use master::MasterKey;
 pub use material::KeyMaterial;
+pub use new_keys::NewKeys;

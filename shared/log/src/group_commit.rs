@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use cdp_domain::TenantId;
+use cdp_keyring::{KeyringError, NewKeys};
 use cdp_storage::{DatabaseConnection, begin_write};
 use thiserror::Error;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
@@ -52,6 +53,9 @@ pub enum CommitError {
 struct Job {
     tenant: TenantId,
     events: Vec<NewEvent>,
+    /// Keys that sealed some of the events and are not stored yet: stored first, in the
+    /// same transaction.
+    new_keys: NewKeys,
     reply: oneshot::Sender<Result<Vec<Appended>, CommitError>>,
     _permit: OwnedSemaphorePermit,
 }
@@ -70,6 +74,19 @@ impl Reservation {
         tenant: TenantId,
         events: Vec<NewEvent>,
     ) -> Result<Vec<Appended>, CommitError> {
+        self.append_with_keys(tenant, events, NewKeys::default())
+            .await
+    }
+
+    /// Appends the events together with the new data keys that sealed them: the keys are
+    /// stored in the same transaction, so an event is never stored without its key, and a
+    /// key costs no commit of its own.
+    pub async fn append_with_keys(
+        self,
+        tenant: TenantId,
+        events: Vec<NewEvent>,
+        new_keys: NewKeys,
+    ) -> Result<Vec<Appended>, CommitError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -84,6 +101,7 @@ impl Reservation {
             .send(Job {
                 tenant,
                 events,
+                new_keys,
                 reply,
                 _permit: self.permit,
             })
@@ -272,6 +290,14 @@ async fn commit_groups(
     let txn = begin_write(db).await?;
     let mut outcomes: Vec<Vec<Appended>> = vec![Vec::new(); jobs.len()];
     for (tenant, members) in by_tenant {
+        let keys: Vec<&NewKeys> = members.iter().map(|&i| &jobs[i].new_keys).collect();
+        if keys.iter().any(|k| !k.is_empty()) {
+            NewKeys::insert(&txn, &keys).await.map_err(|e| match e {
+                KeyringError::SubjectTaken => LogError::NewKeyTaken,
+                KeyringError::Db(e) => LogError::Db(e),
+                other => LogError::Keys(other),
+            })?;
+        }
         let events: Vec<NewEvent> = members
             .iter()
             .flat_map(|&i| jobs[i].events.iter().cloned())

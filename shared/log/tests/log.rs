@@ -662,3 +662,195 @@ async fn a_job_the_database_refuses_fails_alone() {
         assert!(a.is_err());
     }
 }
+
+/// The data key rows a tenant has in the key table.
+async fn stored_keys(db: &DatabaseConnection, tenant: TenantId) -> i64 {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => "SELECT COUNT(*) FROM data_keys WHERE tenant_id = $1",
+        _ => "SELECT COUNT(*) FROM data_keys WHERE tenant_id = ?",
+    };
+    db.query_one_raw(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [tenant.as_uuid().into()],
+    ))
+    .await
+    .unwrap()
+    .unwrap()
+    .try_get_by_index(0)
+    .unwrap()
+}
+
+/// Events of new subjects sealed under keys made for them, ready to append.
+async fn events_of_new_subjects(
+    keyring: &Keyring,
+    tenant: TenantId,
+    subjects: &[KeySubject],
+    prefix: &str,
+) -> (Vec<NewEvent>, cdp_keyring::NewKeys) {
+    let (keys, new_keys) = keyring.keys_for_append(tenant, subjects).await.unwrap();
+    let now = Utc::now();
+    let events = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let event_id = EventId::new();
+            NewEvent {
+                event_id,
+                message_id: format!("{prefix}-{i}"),
+                event_type: "track".to_owned(),
+                source_id: None,
+                received_at: now,
+                occurred_at: now,
+                key_id: key.key_id(),
+                payload: key.seal(event_id, b"{\"n\":1}").unwrap(),
+            }
+        })
+        .collect();
+    (events, new_keys)
+}
+
+#[tokio::test]
+async fn new_keys_are_stored_with_the_events_they_sealed_and_not_before() {
+    use cdp_log::{GroupCommitOptions, GroupCommitter};
+
+    let t = TestDb::new().await;
+    let keyring = t.keyring();
+    let tenant = new_tenant(&t.db, &keyring).await;
+    let before = stored_keys(&t.db, tenant).await;
+    let subjects = [user("n1"), user("n2"), user("n1")];
+    let (events, new_keys) = events_of_new_subjects(&keyring, tenant, &subjects, "n").await;
+    assert_eq!(new_keys.len(), 2, "one new key per new subject");
+    assert_eq!(
+        stored_keys(&t.db, tenant).await,
+        before,
+        "nothing stored yet"
+    );
+
+    let committer = GroupCommitter::start(t.db.clone(), GroupCommitOptions::default());
+    committer
+        .reserve(events.len())
+        .unwrap()
+        .append_with_keys(tenant, events, new_keys.clone())
+        .await
+        .unwrap();
+    keyring.new_keys_stored(&new_keys);
+    assert_eq!(stored_keys(&t.db, tenant).await, before + 2);
+
+    // Another process, with nothing cached, reads every event.
+    let fresh = t.keyring();
+    for event in read_after(&t.db, tenant, Seq::ZERO, 10).await.unwrap() {
+        let opened = fresh
+            .open(tenant, event.event_id, event.key_id, &event.payload)
+            .await
+            .unwrap();
+        assert!(matches!(opened, Opened::Plain(_)));
+    }
+    // And the subjects are known now: no new key is made for them again.
+    let (_, again) = keyring.keys_for_append(tenant, &subjects).await.unwrap();
+    assert!(again.is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_append_stores_no_key_and_its_key_is_offered_no_more() {
+    use cdp_log::{CommitError, GroupCommitOptions, GroupCommitter};
+
+    let t = TestDb::new().await;
+    let keyring = t.keyring();
+    let tenant = new_tenant(&t.db, &keyring).await;
+    let before = stored_keys(&t.db, tenant).await;
+    let (mut events, new_keys) =
+        events_of_new_subjects(&keyring, tenant, &[user("refused")], "r").await;
+    let refused_key = events[0].key_id;
+    events[0].message_id.clear();
+    let committer = GroupCommitter::start(t.db.clone(), GroupCommitOptions::default());
+    let outcome = committer
+        .reserve(1)
+        .unwrap()
+        .append_with_keys(tenant, events, new_keys.clone())
+        .await;
+    assert!(matches!(outcome, Err(CommitError::Invalid(_))));
+    keyring.new_keys_refused(&new_keys);
+    assert_eq!(stored_keys(&t.db, tenant).await, before);
+    let (next, again) = keyring
+        .keys_for_append(tenant, &[user("refused")])
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1, "the subject still has no stored key");
+    assert_ne!(
+        next[0].key_id(),
+        refused_key,
+        "a refused key is not handed out"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_of_one_process_share_a_pending_key_and_store_it_once() {
+    use cdp_log::{GroupCommitOptions, GroupCommitter};
+
+    let t = TestDb::new().await;
+    let keyring = t.keyring();
+    let tenant = new_tenant(&t.db, &keyring).await;
+    let before = stored_keys(&t.db, tenant).await;
+    let (a, keys_a) = events_of_new_subjects(&keyring, tenant, &[user("shared")], "a").await;
+    let (b, keys_b) = events_of_new_subjects(&keyring, tenant, &[user("shared")], "b").await;
+    assert_eq!(a[0].key_id, b[0].key_id, "one subject, one key");
+    assert_eq!((keys_a.len(), keys_b.len()), (1, 1), "each carries its row");
+
+    let committer = GroupCommitter::start(t.db.clone(), GroupCommitOptions::default());
+    let (ra, rb) = tokio::join!(
+        committer
+            .reserve(1)
+            .unwrap()
+            .append_with_keys(tenant, a, keys_a.clone()),
+        committer
+            .reserve(1)
+            .unwrap()
+            .append_with_keys(tenant, b, keys_b.clone()),
+    );
+    ra.unwrap();
+    rb.unwrap();
+    keyring.new_keys_stored(&keys_a);
+    keyring.new_keys_stored(&keys_b);
+    assert_eq!(stored_keys(&t.db, tenant).await, before + 1);
+}
+
+#[tokio::test]
+async fn a_subject_another_process_keyed_first_fails_the_append_as_a_race() {
+    use cdp_log::{CommitError, GroupCommitOptions, GroupCommitter};
+
+    let t = TestDb::new().await;
+    let (here, elsewhere) = (t.keyring(), t.keyring());
+    let tenant = new_tenant(&t.db, &here).await;
+    let (events, new_keys) = events_of_new_subjects(&here, tenant, &[user("raced")], "x").await;
+    // The other process stores its own key for the same subject meanwhile.
+    let theirs = elsewhere.subject_key(tenant, &user("raced")).await.unwrap();
+    assert_ne!(theirs.key_id(), events[0].key_id);
+
+    let committer = GroupCommitter::start(t.db.clone(), GroupCommitOptions::default());
+    let outcome = committer
+        .reserve(1)
+        .unwrap()
+        .append_with_keys(tenant, events, new_keys.clone())
+        .await;
+    match outcome {
+        Err(CommitError::Failed(e)) => assert!(matches!(*e, LogError::NewKeyTaken), "{e:?}"),
+        other => panic!("expected a key race, got {other:?}"),
+    }
+    here.new_keys_refused(&new_keys);
+    assert!(
+        read_after(&t.db, tenant, Seq::ZERO, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "no event was stored under a key that lost"
+    );
+    // Asked again, this process finds the winner's key.
+    let (keys, again) = here
+        .keys_for_append(tenant, &[user("raced")])
+        .await
+        .unwrap();
+    assert!(again.is_empty());
+    assert_eq!(keys[0].key_id(), theirs.key_id());
+}
