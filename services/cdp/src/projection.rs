@@ -15,6 +15,7 @@ pub(crate) fn options(config: &Config, runtime: &Runtime) -> ProjectorOptions {
     ProjectorOptions {
         workers: config.projector_workers,
         batch_size: config.projector_batch_size,
+        cache_profiles: config.projector_cache_profiles,
         database_url: runtime.postgres_url(),
         ..ProjectorOptions::default()
     }
@@ -123,6 +124,7 @@ pub(crate) async fn rebuild(
                 tenant,
                 &holder,
                 config.projector_batch_size,
+                None,
             )
             .await;
             store::release_lease(&runtime.db, tenant, &holder)

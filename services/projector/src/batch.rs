@@ -1,18 +1,26 @@
 //! Projecting a tenant: batch by batch, each batch in one transaction with its checkpoint.
 
-use cdp_domain::{EventId, Seq, TenantId};
-use cdp_keyring::{Keyring, Opened};
-use cdp_log::{NewEvent, StoredEvent};
+use std::collections::HashSet;
+
+use cdp_domain::{EventId, ProfileId, TenantId};
+use cdp_keyring::Keyring;
+use cdp_log::NewEvent;
 use cdp_profile_store::{self as store, GenerationState, Status};
-use cdp_profiles::{Observation, WorkingSet, observe};
+use cdp_profiles::WorkingSet;
 use cdp_storage::{DatabaseConnection, begin_write};
 use chrono::{TimeDelta, Utc};
 use serde_json::json;
+use tokio::sync::mpsc;
 
 use crate::ProjectionError;
+use crate::cache::{GenerationCache, ProfileCaches};
+use crate::decode::{Decoded, Observed, decode_batch};
 
 /// How many times the configured batch size a generation far behind the log uses.
 const CATCH_UP_FACTOR: i64 = 4;
+
+/// Batches one generation takes in a row before the others get their turn.
+const TURN_BATCHES: usize = 8;
 
 /// What one call of [`project_tenant`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -30,16 +38,19 @@ pub(crate) struct Settings<'a> {
     pub batch_size: u64,
     pub lease_ttl: TimeDelta,
     pub retry_after: TimeDelta,
+    pub caches: Option<&'a ProfileCaches>,
 }
 
 /// Projects the tenant until every generation has caught up with its log. The caller holds
-/// the tenant's lease (every commit renews it, and fails if it was lost).
+/// the tenant's lease (every commit renews it, and fails if it was lost). With a cache,
+/// profiles are kept in it between batches and between calls.
 pub async fn project_tenant(
     db: &DatabaseConnection,
     keyring: &Keyring,
     tenant: TenantId,
     holder: &str,
     batch_size: u64,
+    cache: Option<&ProfileCaches>,
 ) -> Result<Progress, ProjectionError> {
     let settings = Settings {
         db,
@@ -48,6 +59,7 @@ pub async fn project_tenant(
         batch_size,
         lease_ttl: TimeDelta::seconds(30),
         retry_after: TimeDelta::zero(),
+        caches: cache,
     };
     run(&settings, tenant).await
 }
@@ -67,21 +79,13 @@ pub(crate) async fn run(s: &Settings<'_>, tenant: TenantId) -> Result<Progress, 
                 .failed_at
                 .is_some_and(|at| Utc::now() - at < s.retry_after);
             if generation.last_seq < head && !waiting {
-                // Far behind (a backlog, a rebuild): bigger batches, which cost less per
-                // event; close to the head: the configured size, for short transactions.
-                let size =
-                    if head - generation.last_seq > CATCH_UP_FACTOR * 10 * s.batch_size as i64 {
-                        s.batch_size * CATCH_UP_FACTOR as u64
-                    } else {
-                        s.batch_size
-                    };
-                let events = match project_batch(s, tenant, generation, size).await {
+                let turn = match catch_up(s, tenant, generation, head).await {
                     // A rebuild was restarted under us: look at the generations again.
-                    Err(ProjectionError::Store(store::StoreError::Superseded)) => 0,
+                    Err(ProjectionError::Store(store::StoreError::Superseded)) => Turn::default(),
                     other => other?,
                 };
-                progress.events += events;
-                progress.batches += 1;
+                progress.events += turn.events;
+                progress.batches += turn.batches;
                 moved = true;
             }
         }
@@ -92,6 +96,94 @@ pub(crate) async fn run(s: &Settings<'_>, tenant: TenantId) -> Result<Progress, 
         if !moved {
             return Ok(progress);
         }
+    }
+}
+
+/// What one turn of [`catch_up`] did.
+#[derive(Default)]
+struct Turn {
+    events: u64,
+    batches: u64,
+}
+
+/// Brings a generation forward by up to [`TURN_BATCHES`] batches, then lets the caller
+/// look at the other generations (so a long rebuild never stops the active one from
+/// following the log).
+///
+/// Reading and opening a batch needs nothing the batch before it writes, so a reader task
+/// does that one batch ahead while this one loads, applies and commits: the two halves
+/// take about as long as each other, and run on both cores at once.
+async fn catch_up(
+    s: &Settings<'_>,
+    tenant: TenantId,
+    generation: &GenerationState,
+    head: i64,
+) -> Result<Turn, ProjectionError> {
+    // Far behind (a backlog, a rebuild): bigger batches, which cost less per event;
+    // close to the head: the configured size, for short transactions.
+    let size = if head - generation.last_seq > CATCH_UP_FACTOR * 10 * s.batch_size as i64 {
+        s.batch_size * CATCH_UP_FACTOR as u64
+    } else {
+        s.batch_size
+    };
+    let (decoded_tx, mut decoded_rx) = mpsc::channel(1);
+    let reader = {
+        let (db, keyring, rules) = (s.db.clone(), s.keyring.clone(), generation.rules.clone());
+        let mut after = generation.last_seq;
+        tokio::spawn(async move {
+            for _ in 0..TURN_BATCHES {
+                let decoded = decode_batch(&db, &keyring, tenant, &rules, after, size).await;
+                let done = match &decoded {
+                    Ok(Some(d)) => {
+                        after = d.last;
+                        d.failure.is_some() || d.events < size
+                    }
+                    Ok(None) => return,
+                    Err(_) => true,
+                };
+                if decoded_tx.send(decoded).await.is_err() || done {
+                    return;
+                }
+            }
+        })
+    };
+    let _reader = AbortOnDrop(reader);
+    let mut turn = Turn::default();
+    let mut applied_so_far = generation.events_applied;
+    // Taken out while in use, put back only if every batch committed (see `cache`).
+    let mut cache = s
+        .caches
+        .and_then(|c| c.take(tenant, generation.generation, generation.last_seq));
+    while let Some(decoded) = decoded_rx.recv().await {
+        let Some(decoded) = decoded? else {
+            break;
+        };
+        if let Some((seq, reason)) = &decoded.failure {
+            stop(s, tenant, generation, *seq, reason).await?;
+        }
+        turn.events += apply_batch(
+            s,
+            tenant,
+            generation,
+            decoded,
+            &mut applied_so_far,
+            cache.as_mut(),
+        )
+        .await?;
+        turn.batches += 1;
+    }
+    if let (Some(caches), Some(cache)) = (s.caches, cache) {
+        caches.put_back(tenant, generation.generation, cache);
+    }
+    Ok(turn)
+}
+
+/// Stops a task when its handle goes, so an early return leaves no reader behind.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -121,72 +213,22 @@ async fn switch_if_caught_up(
     Ok(true)
 }
 
-/// Projects the next batch of one generation; returns how many log events it covered.
-async fn project_batch(
+/// Applies one opened batch to a generation and commits it with its checkpoint; returns
+/// how many log events it covered.
+async fn apply_batch(
     s: &Settings<'_>,
     tenant: TenantId,
     generation: &GenerationState,
-    size: u64,
+    decoded: Decoded,
+    applied_so_far: &mut i64,
+    mut cache: Option<&mut GenerationCache>,
 ) -> Result<u64, ProjectionError> {
-    let events = cdp_log::read_after(s.db, tenant, Seq(generation.last_seq), size).await?;
-    let Some(last) = events.last().map(|e| e.seq.0) else {
-        return Ok(0);
-    };
-    let key_ids: Vec<_> = events.iter().map(|e| e.key_id).collect();
-    match s.keyring.preload(tenant, &key_ids).await {
-        Ok(()) => {}
-        Err(cdp_keyring::KeyringError::Db(e)) => return Err(ProjectionError::Db(e)),
-        // A key that cannot be unwrapped: opening its event below names the event.
-        Err(_) => {}
-    }
-    let mut observations: Vec<(Observation, &StoredEvent)> = Vec::with_capacity(events.len());
-    let mut shredded = 0;
-    for event in &events {
-        let opened = match s
-            .keyring
-            .open(tenant, event.event_id, event.key_id, &event.payload)
-            .await
-        {
-            Ok(opened) => opened,
-            // A deleted workspace: every key is gone, so every event reads as shredded.
-            Err(cdp_keyring::KeyringError::TenantShredded(_)) => Opened::Shredded,
-            Err(cdp_keyring::KeyringError::Db(e)) => return Err(ProjectionError::Db(e)),
-            Err(e) => return stop(s, tenant, generation, event.seq.0, &e.to_string()).await,
-        };
-        let body = match opened {
-            Opened::Shredded => {
-                shredded += 1;
-                continue;
-            }
-            Opened::Plain(bytes) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
-                Ok(body) => body,
-                Err(e) => {
-                    return stop(
-                        s,
-                        tenant,
-                        generation,
-                        event.seq.0,
-                        &format!("the payload is not JSON: {e}"),
-                    )
-                    .await;
-                }
-            },
-        };
-        let source = event.source_id.map(|id| id.to_string());
-        if let Some(o) = observe(
-            event.seq.0,
-            source,
-            event.occurred_at,
-            &body,
-            &generation.rules,
-        ) {
-            observations.push((o, event));
-        }
-    }
-
+    let mut clock = PhaseClock::start();
+    let observations = &decoded.observations;
     let mut values: Vec<String> = observations
         .iter()
-        .flat_map(|(o, _)| {
+        .flat_map(|o| {
+            let o = &o.observation;
             o.identities
                 .iter()
                 .map(|i| i.value.clone())
@@ -195,21 +237,28 @@ async fn project_batch(
         .collect();
     values.sort();
     values.dedup();
-    let loaded = store::load_for(s.db, tenant, generation.generation, values).await?;
-    let mut set = WorkingSet::new(tenant, generation.rules.clone(), loaded);
-    for (o, _) in &observations {
-        set.apply(o);
+    let (mut loaded, unknown) = match cache.as_deref_mut() {
+        Some(cache) => cache.lookup(values.clone()),
+        None => (Vec::new(), values.clone()),
+    };
+    let cached = loaded.len();
+    if !unknown.is_empty() {
+        let known: HashSet<ProfileId> = loaded.iter().map(|p| p.id).collect();
+        let from_db = store::load_for(s.db, tenant, generation.generation, unknown).await?;
+        loaded.extend(from_db.into_iter().filter(|p| !known.contains(&p.id)));
     }
-    let merges = merge_records(
-        s.keyring,
-        tenant,
-        generation.generation,
-        &set,
-        &observations,
-    )
-    .await?;
+    let load = clock.lap();
+    let loaded_count = loaded.len();
+    let mut set = WorkingSet::new(tenant, generation.rules.clone(), loaded);
+    for o in observations {
+        set.apply(&o.observation);
+    }
+    let merges =
+        merge_records(s.keyring, tenant, generation.generation, &set, observations).await?;
+    let apply = clock.lap();
 
     let txn = begin_write(s.db).await?;
+    let lock = clock.lap();
     if !store::hold_lease(&txn, tenant, s.holder, s.lease_ttl).await? {
         return Err(ProjectionError::LeaseLost);
     }
@@ -222,22 +271,36 @@ async fn project_batch(
         &txn,
         tenant,
         generation.generation,
-        last,
+        decoded.last,
         applied,
-        shredded,
+        decoded.shredded,
         set.unattributed as i64,
     )
     .await?;
+    let write = clock.lap();
     txn.commit().await?;
+    let write_back = clock.lap();
+    if let Some(cache) = cache {
+        cache.committed(set, &values, decoded.last);
+    }
+    tracing::debug!(
+        tenant_id = %tenant,
+        events = decoded.events,
+        profiles = loaded_count,
+        cached,
+        load, apply, lock, write, commit = write_back, cached_back = clock.lap(),
+        "projected a batch (milliseconds per phase)"
+    );
     // Each time a generation doubles (from a thousand events on), the planner's statistics
     // are refreshed: a young table, or a generation the statistics have never seen, is
     // otherwise taken to hold almost nothing, and lookups stop using their keys.
-    let before = generation.events_applied;
+    let before = *applied_so_far;
     let after = before + applied;
+    *applied_so_far = after;
     if after >= 1024 && (before < 1024 || before.ilog2() < after.ilog2()) {
         store::refresh_statistics(s.db).await?;
     }
-    Ok(events.len() as u64)
+    Ok(decoded.events)
 }
 
 /// Every merge goes into the log as its own event, sealed under the key of the event that
@@ -248,13 +311,13 @@ async fn merge_records(
     tenant: TenantId,
     generation: i64,
     set: &WorkingSet,
-    observations: &[(Observation, &StoredEvent)],
+    observations: &[Observed],
 ) -> Result<Vec<NewEvent>, ProjectionError> {
     let mut records = Vec::new();
     for merge in &set.merges {
-        let Some((_, trigger)) = observations
+        let Some(trigger) = observations
             .iter()
-            .find(|(o, _)| o.seq == merge.trigger_seq)
+            .find(|o| o.observation.seq == merge.trigger_seq)
         else {
             continue;
         };
@@ -312,4 +375,21 @@ async fn stop(
         seq,
         reason: reason.to_owned(),
     })
+}
+
+/// Milliseconds spent in each phase of a batch, for the debug log.
+struct PhaseClock(std::time::Instant);
+
+impl PhaseClock {
+    fn start() -> Self {
+        Self(std::time::Instant::now())
+    }
+
+    /// Milliseconds since the last lap.
+    fn lap(&mut self) -> f64 {
+        let now = std::time::Instant::now();
+        let ms = (now - self.0).as_secs_f64() * 1000.0;
+        self.0 = now;
+        (ms * 10.0).round() / 10.0
+    }
 }

@@ -8,11 +8,14 @@
 //! event that cannot be applied stops its tenant with the reason recorded, never skipped.
 
 mod batch;
+mod cache;
+mod decode;
 mod error;
 mod listen;
 mod queue;
 mod worker;
 
 pub use batch::{Progress, project_tenant};
+pub use cache::ProfileCaches;
 pub use error::ProjectionError;
 pub use worker::{Projector, ProjectorOptions};

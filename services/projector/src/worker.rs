@@ -12,6 +12,7 @@ use chrono::TimeDelta;
 use tokio::sync::broadcast;
 
 use crate::batch::{Settings, run};
+use crate::cache::ProfileCaches;
 use crate::queue::Queue;
 use crate::{ProjectionError, listen};
 
@@ -21,6 +22,8 @@ pub struct ProjectorOptions {
     pub workers: usize,
     /// Events per transaction.
     pub batch_size: u64,
+    /// Profiles kept in memory between batches, over all tenants (0: none).
+    pub cache_profiles: usize,
     pub lease_ttl: TimeDelta,
     /// How often lagging tenants are looked for, in case a wake-up was missed.
     pub sweep_every: Duration,
@@ -35,6 +38,7 @@ impl Default for ProjectorOptions {
         Self {
             workers: 2,
             batch_size: 500,
+            cache_profiles: 50_000,
             lease_ttl: TimeDelta::seconds(10),
             sweep_every: Duration::from_secs(5),
             retry_after: TimeDelta::seconds(30),
@@ -89,18 +93,20 @@ impl Projector {
                 }
             });
         }
+        let caches = Arc::new(ProfileCaches::new(options.cache_profiles));
         for _ in 0..options.workers.max(1) {
-            let (db, keyring, queue, options, holder) = (
+            let (db, keyring, queue, options, holder, caches) = (
                 db.clone(),
                 keyring.clone(),
                 queue.clone(),
                 options.clone(),
                 holder.clone(),
+                caches.clone(),
             );
             tokio::spawn(async move {
                 loop {
                     let tenant = queue.next().await;
-                    work(&db, &keyring, &options, &holder, tenant).await;
+                    work(&db, &keyring, &options, &holder, &caches, tenant).await;
                     queue.done(tenant);
                 }
             });
@@ -119,6 +125,7 @@ async fn work(
     keyring: &Keyring,
     options: &ProjectorOptions,
     holder: &str,
+    caches: &ProfileCaches,
     tenant: TenantId,
 ) {
     match store::acquire_lease(db, tenant, holder, options.lease_ttl).await {
@@ -136,6 +143,7 @@ async fn work(
         batch_size: options.batch_size,
         lease_ttl: options.lease_ttl,
         retry_after: options.retry_after,
+        caches: Some(caches),
     };
     match run(&settings, tenant).await {
         Ok(_) | Err(ProjectionError::Event { .. }) => {}

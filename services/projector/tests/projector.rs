@@ -7,7 +7,7 @@ use cdp_keyring::{Keyring, Opened};
 use cdp_log::{NewEvent, append, head, read_after};
 use cdp_profile_store::{self as store, ProfileView, Status, TimelineFilter, TimelineRow};
 use cdp_profiles::{IdentityRules, Profile};
-use cdp_projector::{Progress, ProjectionError, project_tenant};
+use cdp_projector::{ProfileCaches, Progress, ProjectionError, project_tenant};
 use cdp_storage::{Backend, begin_write};
 use cdp_testkit::TestDb;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -21,6 +21,8 @@ struct Tenant {
     keyring: Keyring,
     id: TenantId,
     sent: i64,
+    /// Profiles kept between batches and calls, as the running projector keeps them.
+    cache: Option<ProfileCaches>,
 }
 
 fn t0() -> DateTime<Utc> {
@@ -44,6 +46,7 @@ impl Tenant {
             keyring,
             id,
             sent: 0,
+            cache: None,
         }
     }
 
@@ -100,8 +103,15 @@ impl Tenant {
                 .await
                 .unwrap()
         );
-        let outcome =
-            project_tenant(self.db(), &self.test.keyring(), self.id, HOLDER, batch_size).await;
+        let outcome = project_tenant(
+            self.db(),
+            &self.test.keyring(),
+            self.id,
+            HOLDER,
+            batch_size,
+            self.cache.as_ref(),
+        )
+        .await;
         store::release_lease(self.db(), self.id, HOLDER)
             .await
             .unwrap();
@@ -637,7 +647,7 @@ async fn a_projector_that_lost_its_lease_commits_nothing() {
             .unwrap()
     );
 
-    let stale = project_tenant(t.db(), &t.keyring, t.id, "first", 500).await;
+    let stale = project_tenant(t.db(), &t.keyring, t.id, "first", 500, None).await;
     assert!(
         matches!(stale, Err(ProjectionError::LeaseLost)),
         "{stale:?}"
@@ -648,7 +658,7 @@ async fn a_projector_that_lost_its_lease_commits_nothing() {
         "the stale batch rolled back"
     );
 
-    project_tenant(t.db(), &t.keyring, t.id, "second", 500)
+    project_tenant(t.db(), &t.keyring, t.id, "second", 500, None)
         .await
         .unwrap();
     assert_eq!(
@@ -665,18 +675,23 @@ mod incremental_equals_rebuild {
     use super::*;
 
     proptest! {
-        // Each case creates a tenant and runs a rebuild in a real database.
-        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+        // Each case creates a tenant and runs a rebuild in a real database; 48 cases cover the
+        // three cache sizes about equally.
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
         #[test]
         fn projecting_as_events_arrive_equals_replaying_them(
             bodies in proptest::collection::vec(event_body(), 1..40),
             arrivals in proptest::collection::vec(1..12usize, 1..8),
             batch_size in 1..7u64,
+            // None, a cache so small that profiles are evicted all the time, or one that
+            // holds everything.
+            cache in prop_oneof![Just(0usize), 1..4usize, Just(1000usize)],
         ) {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             runtime.block_on(async {
                 let mut t = Tenant::new().await;
+                t.cache = (cache > 0).then(|| ProfileCaches::new(cache));
                 // Events arrive in bursts; the projector runs after each, in small batches.
                 let mut rest: &[Value] = &bodies;
                 for size in arrivals.iter().cycle() {

@@ -85,6 +85,9 @@ pub struct Config {
     /// Events per projection transaction.
     #[serde(default = "defaults::projector_batch_size")]
     pub projector_batch_size: u64,
+    /// Profiles the projector keeps in memory between batches, over all tenants.
+    #[serde(default = "defaults::projector_cache_profiles")]
+    pub projector_cache_profiles: usize,
     /// The bearer token `/metrics` asks for; unset, `/metrics` is off.
     #[serde(default)]
     pub metrics_token: Option<Secret>,
@@ -124,10 +127,13 @@ mod defaults {
     pub fn projector_batch_size() -> u64 {
         500
     }
+    pub fn projector_cache_profiles() -> usize {
+        50_000
+    }
 }
 
 /// Every setting's name, as read from `CDP_<NAME>`.
-pub const FIELDS: [&str; 20] = [
+pub const FIELDS: [&str; 21] = [
     "data_dir",
     "http_addr",
     "database_url",
@@ -146,6 +152,7 @@ pub const FIELDS: [&str; 20] = [
     "admin_password",
     "projector_workers",
     "projector_batch_size",
+    "projector_cache_profiles",
     "metrics_token",
     "config",
 ];

@@ -302,6 +302,17 @@ impl WorkingSet {
         &self.retired
     }
 
+    /// Every live profile of the set, as the batch leaves it (loaded or new, changed or
+    /// not; merged-away ones are gone).
+    pub fn profiles(&self) -> impl Iterator<Item = &Profile> {
+        self.profiles.values()
+    }
+
+    /// The live profiles, given up (once the batch is written).
+    pub fn into_profiles(self) -> impl Iterator<Item = Profile> {
+        self.profiles.into_values()
+    }
+
     pub fn profile(&self, id: ProfileId) -> Option<&Profile> {
         self.profiles.get(&id)
     }
