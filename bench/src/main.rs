@@ -112,7 +112,7 @@ async fn ingest(binary: &std::path::Path, cli: &Cli, report: &mut Report) -> any
             // the projector would otherwise share the two cores.
             let server = CdpServer::start_with(binary, &[("CDP_PROJECTOR_WORKERS", "0")]).await?;
             let tenant = server.create_tenant(&format!("bench-{run}"))?;
-            let bodies = data::batches(42 + run as u64, batch, 200);
+            let bodies = data::batches(42 + run as u64, batch, data::BODIES);
             let outcome = load::drive(
                 &server,
                 &tenant.write_key,
@@ -156,7 +156,7 @@ async fn latency(binary: &std::path::Path, cli: &Cli, report: &mut Report) -> an
                 CdpServer::start_with(binary, &[("CDP_PROJECTOR_WORKERS", projector_workers)])
                     .await?;
             let tenant = server.create_tenant(&format!("latency-{run}"))?;
-            let bodies = data::batches(300 + run as u64, 1, 2_000);
+            let bodies = data::batches(300 + run as u64, 1, data::BODIES * 10);
             let peak = load::drive(&server, &tenant.write_key, &bodies, 1, 64, duration).await?;
             let half = peak.events_per_second() / 2.0;
             let outcome =
@@ -192,7 +192,7 @@ async fn overhead(binary: &std::path::Path, cli: &Cli, report: &mut Report) -> a
     let rate = |outcome: &load::Outcome| outcome.events_per_second();
     let mut runs: [(Vec<f64>, Vec<report::Sample>); 4] = Default::default();
     for run in 0..cli.runs {
-        let bodies = data::batches(500 + run as u64, 100, 200);
+        let bodies = data::batches(500 + run as u64, 100, data::BODIES);
         // The ingest role alone in each: the projector would share the cores.
         for (i, (store, cipher, path)) in [
             ("noop", "real", "/v1/batch"),
@@ -322,7 +322,7 @@ async fn memory(binary: &std::path::Path, cli: &Cli, report: &mut Report) -> any
     let tenant = server.create_tenant("memory")?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle = mb(server.stats()?.rss_kb);
-    let bodies = data::batches(700, 100, 200);
+    let bodies = data::batches(700, 100, data::BODIES);
     let peak = load::drive(&server, &tenant.write_key, &bodies, 100, 16, duration).await?;
     let peak_rss = mb(server.stats()?.peak_rss_kb);
     let peak_rate = peak.events_per_second();
@@ -395,7 +395,7 @@ async fn freshness(binary: &std::path::Path, cli: &Cli, report: &mut Report) -> 
         for run in 0..cli.runs {
             let server = CdpServer::start(binary).await?;
             let tenant = server.create_tenant(&format!("fresh-{run}"))?;
-            let bodies = data::batches(7 + run as u64, 100, 200);
+            let bodies = data::batches(7 + run as u64, 100, data::BODIES);
             let probes = freshness::probe(&server, &tenant, run, duration, 50);
             let probes = if load_clients == 0 {
                 probes.await?
@@ -438,7 +438,7 @@ async fn projection(
     for run in 0..cli.runs {
         let server = CdpServer::start_with(binary, &[("CDP_PROJECTOR_WORKERS", "0")]).await?;
         let tenant = server.create_tenant(&format!("backlog-{run}"))?;
-        let bodies = data::batches(99 + run as u64, 100, 200);
+        let bodies = data::batches(99 + run as u64, 100, data::BODIES);
         let ingested = load::drive(&server, &tenant.write_key, &bodies, 100, 16, duration).await?;
         let server = server
             .restart_with(&[("CDP_PROJECTOR_WORKERS", "2")])
