@@ -800,6 +800,33 @@ async fn platform_admins_manage_workspaces() {
         .find(|t| t["id"] == id)
         .unwrap();
     assert_eq!(gone["status"], "deleted");
+    // Its profiles are removed in the background, and the workspace shows how far that is.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (status, shown) = call(
+            &server,
+            "GET",
+            &format!("/v1/admin/tenants/{id}"),
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{shown}");
+        let purge = &shown["purge"];
+        assert!(
+            purge["status"] == "in_progress" || purge["status"] == "done",
+            "{shown}"
+        );
+        if purge["status"] == "done" {
+            assert_eq!(purge["profiles_left"], 0);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the purge never finished: {shown}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 
     // Rotating the signing key logs nobody out.
     assert_eq!(

@@ -145,7 +145,65 @@ pub async fn erase_tenant(server: &CdpServer, token: &str, tenant: &Tenant) -> a
         response.status(),
         response.text().await.unwrap_or_default()
     );
+    let live = live_tenant_keys(&crate::baseline::database_url(&server.data_dir()), tenant).await?;
+    anyhow::ensure!(
+        live == 0,
+        "{live} tenant keys still readable after the deletion answered"
+    );
     Ok(ms)
+}
+
+/// Tenant key versions that can still unwrap anything: none once the tenant is erased.
+async fn live_tenant_keys(url: &str, tenant: &Tenant) -> anyhow::Result<i64> {
+    use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+    let db = Database::connect(url).await?;
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT COUNT(*) FROM tenant_keys WHERE tenant_id = $1 AND wrapped_key IS NOT NULL"
+        }
+        _ => "SELECT COUNT(*) FROM tenant_keys WHERE tenant_id = ? AND wrapped_key IS NOT NULL",
+    };
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [tenant.tenant_id.into()],
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no count"))?;
+    let live = row.try_get_by_index::<i64>(0)?;
+    db.close().await?;
+    Ok(live)
+}
+
+/// Waits until the deleted tenant's projected rows are all removed; answers milliseconds.
+pub async fn purged(
+    server: &CdpServer,
+    token: &str,
+    tenant: &Tenant,
+    within: Duration,
+) -> anyhow::Result<f64> {
+    let id = format!("ten_{}", tenant.tenant_id.simple());
+    let started = Instant::now();
+    loop {
+        let shown: Value = reqwest::Client::new()
+            .get(format!("{}/v1/admin/tenants/{id}", server.base_url))
+            .bearer_auth(token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        if shown["purge"]["status"] == "done" {
+            return Ok(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        anyhow::ensure!(
+            started.elapsed() < within,
+            "the purge did not finish: {shown}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Signs in as a platform admin; answers the access token.

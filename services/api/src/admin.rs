@@ -112,8 +112,18 @@ async fn show(
     let stored = cdp_log::stored_bytes(&state.db, id)
         .await
         .map_err(ApiError::storage)?;
+    // Once deleted: how far the removal of its projected data has come.
+    let purge = match tenant.status {
+        TenantStatus::Deleted => Some(
+            cdp_profile_store::purge_status(&state.db, id)
+                .await
+                .map_err(crate::profiles::store_error)?,
+        ),
+        _ => None,
+    };
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "tenant": tenant,
+        "purge": purge,
         "quotas": quotas,
         "usage": {"stored_bytes": stored},
     })))
@@ -203,7 +213,8 @@ async fn delete(
         .map_err(ApiError::internal)?;
     let txn = cdp_storage::begin_write(&state.db).await?;
     cdp_tenancy::mark_tenant_deleted(&txn, id).await?;
-    // Profiles are projections kept in clear: they go with the keys.
+    // Profiles are projections kept in clear: they stop being readable now and are
+    // removed in the background (`GET` shows how far that has come).
     cdp_profile_store::forget_tenant(&txn, id)
         .await
         .map_err(crate::profiles::store_error)?;
@@ -220,10 +231,14 @@ async fn delete(
     .await?;
     txn.commit().await?;
     cdp_tenancy::credentials_changed();
+    if let Some(projector) = &state.projector {
+        projector.forget_tenant(id);
+    }
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "tenant_id": id,
         "status": "deleted",
         "keys_shredded": true,
+        "purge": {"status": "in_progress"},
     })))
 }
 

@@ -67,9 +67,6 @@ pub async fn project_tenant(
 pub(crate) async fn run(s: &Settings<'_>, tenant: TenantId) -> Result<Progress, ProjectionError> {
     let mut progress = Progress::default();
     store::ensure_active(s.db, tenant).await?;
-    for generation in store::retired_generations(s.db, tenant).await? {
-        store::drop_generation(s.db, tenant, generation).await?;
-    }
     loop {
         let head = cdp_log::head(s.db, tenant).await?.0;
         let generations = store::generations(s.db, tenant).await?;
@@ -208,8 +205,8 @@ async fn switch_if_caught_up(
     }
     store::switch_over(&txn, tenant, active.generation, building.generation).await?;
     txn.commit().await?;
+    // The replaced generation's rows go in the background (`purge`).
     tracing::info!(tenant_id = %tenant, generation = building.generation, "rebuilt profiles took over");
-    store::drop_generation(s.db, tenant, active.generation).await?;
     Ok(true)
 }
 

@@ -126,7 +126,13 @@ impl GenerationCache {
 /// Every cached generation, within one budget of profiles for the whole process.
 pub struct ProfileCaches {
     budget: usize,
-    caches: Mutex<LruCache<(TenantId, i64), GenerationCache>>,
+    caches: Mutex<Caches>,
+}
+
+struct Caches {
+    generations: LruCache<(TenantId, i64), GenerationCache>,
+    /// Deleted workspaces: a worker still busy with one must not put its profiles back.
+    forgotten: HashSet<TenantId>,
 }
 
 impl ProfileCaches {
@@ -134,7 +140,10 @@ impl ProfileCaches {
     pub fn new(budget: usize) -> Self {
         Self {
             budget,
-            caches: Mutex::new(LruCache::unbounded()),
+            caches: Mutex::new(Caches {
+                generations: LruCache::unbounded(),
+                forgotten: HashSet::new(),
+            }),
         }
     }
 
@@ -147,9 +156,24 @@ impl ProfileCaches {
         checkpoint: i64,
     ) -> Option<GenerationCache> {
         let capacity = NonZeroUsize::new(self.budget)?;
-        match self.caches.lock().pop(&(tenant, generation)) {
+        match self.caches.lock().generations.pop(&(tenant, generation)) {
             Some(cache) if cache.valid_at == checkpoint => Some(cache),
             _ => Some(GenerationCache::new(capacity, checkpoint)),
+        }
+    }
+
+    /// Drops every cached generation of a tenant, for good.
+    pub(crate) fn forget_tenant(&self, tenant: TenantId) {
+        let mut caches = self.caches.lock();
+        caches.forgotten.insert(tenant);
+        let doomed: Vec<(TenantId, i64)> = caches
+            .generations
+            .iter()
+            .map(|(key, _)| *key)
+            .filter(|(t, _)| *t == tenant)
+            .collect();
+        for key in doomed {
+            caches.generations.pop(&key);
         }
     }
 
@@ -157,10 +181,13 @@ impl ProfileCaches {
     /// generations go when the budget is exceeded.
     pub(crate) fn put_back(&self, tenant: TenantId, generation: i64, cache: GenerationCache) {
         let mut caches = self.caches.lock();
-        caches.put((tenant, generation), cache);
-        let mut total: usize = caches.iter().map(|(_, c)| c.len()).sum();
-        while total > self.budget && caches.len() > 1 {
-            match caches.pop_lru() {
+        if caches.forgotten.contains(&tenant) {
+            return;
+        }
+        caches.generations.put((tenant, generation), cache);
+        let mut total: usize = caches.generations.iter().map(|(_, c)| c.len()).sum();
+        while total > self.budget && caches.generations.len() > 1 {
+            match caches.generations.pop_lru() {
                 Some((_, dropped)) => total -= dropped.len(),
                 None => break,
             }

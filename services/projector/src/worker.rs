@@ -51,6 +51,7 @@ impl Default for ProjectorOptions {
 #[derive(Clone)]
 pub struct Projector {
     queue: Arc<Queue>,
+    caches: Arc<ProfileCaches>,
 }
 
 impl Projector {
@@ -93,6 +94,7 @@ impl Projector {
                 }
             });
         }
+        tokio::spawn(purge(db.clone()));
         let caches = Arc::new(ProfileCaches::new(options.cache_profiles));
         for _ in 0..options.workers.max(1) {
             let (db, keyring, queue, options, holder, caches) = (
@@ -111,7 +113,12 @@ impl Projector {
                 }
             });
         }
-        Projector { queue }
+        Projector { queue, caches }
+    }
+
+    /// Drops every profile of the tenant kept in memory (its workspace is being deleted).
+    pub fn forget_tenant(&self, tenant: TenantId) {
+        self.caches.forget_tenant(tenant);
     }
 
     /// Asks for a tenant to be brought up to date (after a rebuild request, say).
@@ -158,5 +165,29 @@ async fn work(
     }
     if let Err(e) = store::release_lease(db, tenant, holder).await {
         tracing::warn!(error = %e, tenant_id = %tenant, "could not release a projector lease");
+    }
+}
+
+/// Deletes the rows of retired generations (replaced by a rebuild, or of a deleted
+/// workspace) in small steps, with a pause between them so that other writers get the
+/// database in between; looks for more every second once none are left.
+async fn purge(db: DatabaseConnection) {
+    const BETWEEN_STEPS: Duration = Duration::from_millis(20);
+    const IDLE: Duration = Duration::from_secs(1);
+    loop {
+        let pause = match store::purge_step(&db).await {
+            Ok(Some(step)) => {
+                if step.finished_generation {
+                    tracing::info!("removed the rows of a retired generation");
+                }
+                BETWEEN_STEPS
+            }
+            Ok(None) => IDLE,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not remove rows of a retired generation");
+                IDLE
+            }
+        };
+        tokio::time::sleep(pause).await;
     }
 }

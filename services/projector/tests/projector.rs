@@ -501,7 +501,20 @@ async fn a_stricter_rule_and_a_rebuild_split_what_was_merged() {
         "the address stays with the first"
     );
     assert_eq!(t.timeline(bob.id).await.len(), 2);
-    // The old generation's rows are gone.
+    // The old generation is retired; the purge removes its rows, a chunk at a time, and
+    // then the generation itself.
+    let status = store::purge_status(t.db(), t.id).await.unwrap();
+    assert_eq!((status.status, status.generations_left), ("in_progress", 1));
+    assert!(status.profiles_left > 0);
+    let mut steps = 0;
+    while store::purge_step(t.db()).await.unwrap().is_some() {
+        steps += 1;
+        assert!(steps < 1000, "the purge never ends");
+    }
+    assert_eq!(
+        store::purge_status(t.db(), t.id).await.unwrap().status,
+        "done"
+    );
     let left = sql(
         &t,
         "SELECT COUNT(*) FROM profiles WHERE tenant_id = $1 AND generation <> $2",

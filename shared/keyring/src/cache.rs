@@ -65,19 +65,6 @@ impl<K: Hash + Eq + Clone, V: Clone> BoundedCache<K, V> {
         entries.put(key, (Instant::now(), value));
     }
 
-    /// Drops every entry whose key matches; linear in the cache size, used only on erasure.
-    pub(crate) fn remove_where(&self, mut matches: impl FnMut(&K) -> bool) {
-        let mut entries = self.entries.lock();
-        let doomed: Vec<K> = entries
-            .iter()
-            .filter(|(k, _)| matches(k))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in doomed {
-            entries.pop(&k);
-        }
-    }
-
     pub(crate) fn counts(&self) -> (u64, u64) {
         (
             self.hits.load(Ordering::Relaxed),
@@ -116,16 +103,5 @@ mod tests {
         assert_eq!(cache.get(&1), Some("tombstone"));
         cache.put_unless(2, "live", |v| *v == "tombstone");
         assert_eq!(cache.get(&2), Some("live"));
-    }
-
-    #[test]
-    fn remove_where_drops_matching_keys_only() {
-        let cache = BoundedCache::new(8, Duration::from_secs(60));
-        for k in 0..6 {
-            cache.put(k, k);
-        }
-        cache.remove_where(|k| k % 2 == 0);
-        assert_eq!(cache.get(&2), None);
-        assert_eq!(cache.get(&3), Some(3));
     }
 }

@@ -1,6 +1,6 @@
 //! The keyring service: finds or creates keys, caches unwrapped ones, seals, opens, shreds.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +8,7 @@ use std::time::Duration;
 use cdp_domain::{DataKeyId, EventId, KeySubject, TenantId, TenantKeyId};
 use chrono::Utc;
 use hmac::{Hmac, KeyInit, Mac};
+use parking_lot::RwLock;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
@@ -126,6 +127,8 @@ struct Inner {
     data_keys: BoundedCache<(TenantId, DataKeyId), DataKeyEntry>,
     subjects: BoundedCache<(TenantId, String), DataKeyId>,
     pending: PendingKeys,
+    /// Tenants whose keys this process destroyed.
+    shredded_tenants: RwLock<HashSet<TenantId>>,
 }
 
 impl fmt::Debug for Keyring {
@@ -146,6 +149,7 @@ impl Keyring {
                 data_keys: BoundedCache::new(options.data_key_capacity, options.cache_ttl),
                 subjects: BoundedCache::new(options.data_key_capacity, options.cache_ttl),
                 pending: PendingKeys::default(),
+                shredded_tenants: RwLock::default(),
             }),
         }
     }
@@ -334,9 +338,19 @@ impl Keyring {
         self.inner.pending.forget(new);
     }
 
+    /// A cached data key; every key of a tenant shredded by this process reads as
+    /// shredded, whatever the cache still holds, so shredding a tenant need not visit
+    /// its cached keys (however many there are).
+    fn cached_data_key(&self, tenant: TenantId, key_id: DataKeyId) -> Option<DataKeyEntry> {
+        if self.inner.shredded_tenants.read().contains(&tenant) {
+            return Some(DataKeyEntry::Shredded);
+        }
+        self.inner.data_keys.get(&(tenant, key_id))
+    }
+
     fn cached_subject_key(&self, tenant: TenantId, subject_ref: &str) -> Option<SubjectKey> {
         let key_id = self.inner.subjects.get(&(tenant, subject_ref.to_owned()))?;
-        match self.inner.data_keys.get(&(tenant, key_id))? {
+        match self.cached_data_key(tenant, key_id)? {
             DataKeyEntry::Live(cipher) => Some(SubjectKey {
                 tenant,
                 key_id,
@@ -404,7 +418,7 @@ impl Keyring {
         key_id: DataKeyId,
         sealed: &[u8],
     ) -> Result<Opened, KeyringError> {
-        let entry = match self.inner.data_keys.get(&(tenant, key_id)) {
+        let entry = match self.cached_data_key(tenant, key_id) {
             Some(entry) => entry,
             None => self.load_data_key(tenant, key_id).await?,
         };
@@ -425,7 +439,7 @@ impl Keyring {
     ) -> Result<(), KeyringError> {
         let mut missing: Vec<uuid::Uuid> = key_ids
             .iter()
-            .filter(|id| self.inner.data_keys.get(&(tenant, **id)).is_none())
+            .filter(|id| self.cached_data_key(tenant, **id).is_none())
             .map(|id| id.as_uuid())
             .collect();
         missing.sort_unstable();
@@ -462,7 +476,7 @@ impl Keyring {
         tenant: TenantId,
         key_id: DataKeyId,
     ) -> Result<Option<SubjectKey>, KeyringError> {
-        let entry = match self.inner.data_keys.get(&(tenant, key_id)) {
+        let entry = match self.cached_data_key(tenant, key_id) {
             Some(entry) => entry,
             None => self.load_data_key(tenant, key_id).await?,
         };
@@ -556,8 +570,8 @@ impl Keyring {
         self.inner
             .tenants
             .put(tenant, Arc::new(TenantKeys::Shredded));
-        self.inner.data_keys.remove_where(|(t, _)| *t == tenant);
-        self.inner.subjects.remove_where(|(t, _)| *t == tenant);
+        // Its cached keys stay until they age out, unusable (`cached_data_key`).
+        self.inner.shredded_tenants.write().insert(tenant);
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 mod entities;
 mod error;
 mod lease;
+mod purge;
 mod read;
 mod rules;
 mod state;
@@ -11,6 +12,7 @@ mod write;
 
 pub use error::StoreError;
 pub use lease::{acquire_lease, hold_lease, release_lease};
+pub use purge::{PURGE_CHUNK, PurgeStatus, PurgeStep, purge_status, purge_step};
 pub use read::{
     ProfileView, SearchCondition, SearchOp, TimelineFilter, TimelineRow, find_by_identity,
     find_profile, load_for, profile_identities, profiles_by_id, search, timeline,
@@ -18,8 +20,7 @@ pub use read::{
 pub use rules::{identity_rules, set_identity_rules};
 pub use state::{
     GenerationMetric, GenerationState, Status, active_generation, advance, clear_failure,
-    drop_generation, ensure_active, forget_tenant, generation_metrics, generations,
-    lagging_tenants, record_failure, refresh_statistics, retired_generations, start_rebuild,
-    switch_over,
+    ensure_active, forget_tenant, generation_metrics, generations, lagging_tenants, record_failure,
+    refresh_statistics, start_rebuild, switch_over,
 };
 pub use write::write_batch;

@@ -11,7 +11,7 @@ use sea_orm::{
 use serde::Serialize;
 
 use crate::StoreError;
-use crate::entities::{consent, count, event, group, identity, profile, profile_trait, state};
+use crate::entities::state;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -168,7 +168,7 @@ pub async fn start_rebuild<C: ConnectionTrait>(
         .filter(state::Column::TenantId.eq(tenant.as_uuid()))
         .all(conn)
         .await?;
-    // An unfinished rebuild is only marked: its rows go under the projector's lease, and a
+    // An unfinished rebuild is only marked: its rows go in the background (`purge`), and a
     // batch it is writing right now fails to advance a retired generation, so rolls back.
     for building in all.iter().filter(|g| g.status == Status::Building.as_str()) {
         state::Entity::update_many()
@@ -298,90 +298,25 @@ pub async fn switch_over<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Generations replaced by a rebuild whose rows are still there (the process that
-/// switched over stopped before removing them).
-pub async fn retired_generations<C: ConnectionTrait>(
-    conn: &C,
-    tenant: TenantId,
-) -> Result<Vec<i64>, StoreError> {
-    Ok(state::Entity::find()
-        .filter(state::Column::TenantId.eq(tenant.as_uuid()))
-        .filter(state::Column::Status.eq(Status::Retired.as_str()))
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|row| row.generation)
-        .collect())
-}
-
-/// Removes everything projected for a tenant (its profiles hold personal data in clear),
-/// with its identity rules: for a workspace being deleted.
+/// Retires everything projected for a tenant (its profiles hold personal data in clear)
+/// and removes its identity rules: for a workspace being deleted. Nothing reads a retired
+/// generation; its rows are deleted in the background ([`crate::purge_step`]), so this
+/// costs the same whatever the tenant's size.
 pub async fn forget_tenant<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
 ) -> Result<(), StoreError> {
-    let all = state::Entity::find()
+    state::Entity::update_many()
+        .col_expr(state::Column::Status, Expr::value(Status::Retired.as_str()))
+        .col_expr(state::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(state::Column::TenantId.eq(tenant.as_uuid()))
-        .all(conn)
+        .exec(conn)
         .await?;
-    for generation in all {
-        drop_generation(conn, tenant, generation.generation).await?;
-    }
     crate::entities::rules::Entity::delete_by_id(tenant.as_uuid())
         .exec(conn)
         .await?;
     crate::entities::lease::Entity::delete_by_id(tenant.as_uuid())
         .exec(conn)
-        .await?;
-    Ok(())
-}
-
-/// Removes every row of a generation, its state last.
-pub async fn drop_generation<C: ConnectionTrait>(
-    db: &C,
-    tenant: TenantId,
-    generation: i64,
-) -> Result<(), StoreError> {
-    let (t, g) = (tenant.as_uuid(), generation);
-    profile::Entity::delete_many()
-        .filter(profile::Column::TenantId.eq(t))
-        .filter(profile::Column::Generation.eq(g))
-        .exec(db)
-        .await?;
-    identity::Entity::delete_many()
-        .filter(identity::Column::TenantId.eq(t))
-        .filter(identity::Column::Generation.eq(g))
-        .exec(db)
-        .await?;
-    profile_trait::Entity::delete_many()
-        .filter(profile_trait::Column::TenantId.eq(t))
-        .filter(profile_trait::Column::Generation.eq(g))
-        .exec(db)
-        .await?;
-    count::Entity::delete_many()
-        .filter(count::Column::TenantId.eq(t))
-        .filter(count::Column::Generation.eq(g))
-        .exec(db)
-        .await?;
-    group::Entity::delete_many()
-        .filter(group::Column::TenantId.eq(t))
-        .filter(group::Column::Generation.eq(g))
-        .exec(db)
-        .await?;
-    consent::Entity::delete_many()
-        .filter(consent::Column::TenantId.eq(t))
-        .filter(consent::Column::Generation.eq(g))
-        .exec(db)
-        .await?;
-    event::Entity::delete_many()
-        .filter(event::Column::TenantId.eq(t))
-        .filter(event::Column::Generation.eq(g))
-        .exec(db)
-        .await?;
-    state::Entity::delete_many()
-        .filter(state::Column::TenantId.eq(t))
-        .filter(state::Column::Generation.eq(g))
-        .exec(db)
         .await?;
     Ok(())
 }
