@@ -167,7 +167,18 @@ async fn spawn(
     env: &[(String, String)],
     dir: &Path,
 ) -> anyhow::Result<(Child, String)> {
-    let mut child = Command::new(binary)
+    // `CDP_BENCH_WRAPPER="heaptrack -o /tmp/cdp"` (or `perf record -g -o …`) runs the
+    // server under a profiler; the process figures are then the wrapper's.
+    let mut command = match std::env::var("CDP_BENCH_WRAPPER") {
+        Ok(wrapper) if !wrapper.trim().is_empty() => {
+            let mut words = wrapper.split_whitespace();
+            let mut command = Command::new(words.next().expect("a word"));
+            command.args(words).arg(binary);
+            command
+        }
+        _ => Command::new(binary),
+    };
+    let mut child = command
         .arg("serve")
         .envs(env.iter().cloned())
         .env("CDP_HTTP_ADDR", "127.0.0.1:0")
