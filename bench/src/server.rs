@@ -47,6 +47,9 @@ pub fn build_cdp() -> anyhow::Result<PathBuf> {
         .context("finding the built cdp binary")
 }
 
+/// The bearer token of the server's `/metrics`.
+const METRICS_TOKEN: &str = "bench-metrics-token";
+
 pub struct Tenant {
     pub tenant_id: uuid::Uuid,
     pub write_key: String,
@@ -77,6 +80,7 @@ impl CdpServer {
             ("CDP_INGEST_EVENTS_PER_SECOND".into(), "100000000".into()),
             ("CDP_INGEST_BURST".into(), "100000000".into()),
             ("RUST_LOG".into(), "warn,cdp::http=info".into()),
+            ("CDP_METRICS_TOKEN".into(), METRICS_TOKEN.into()),
         ];
         for var in ["DATABASE_URL", "REDIS_URL"] {
             if let Ok(value) = std::env::var(var) {
@@ -150,6 +154,26 @@ impl CdpServer {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// One figure of `/metrics`, summed over its labels (0 when absent).
+    pub async fn metric(&self, name: &str) -> anyhow::Result<f64> {
+        let text = reqwest::Client::new()
+            .get(format!("{}/metrics", self.base_url))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        Ok(text
+            .lines()
+            .filter(|line| {
+                line.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum())
     }
 
     pub fn stats(&self) -> anyhow::Result<ProcessStats> {

@@ -4,6 +4,13 @@ use cdp::cli::Cli;
 use cdp_config::{Config, LogFormat};
 use clap::Parser;
 
+// The ingest path allocates a great deal (parsed events, their sealed copies, SQL
+// arguments) on many threads at once: with glibc's allocator a fifth of the server's CPU
+// went to malloc and free, and mimalloc takes a third less CPU for the same load
+// (cdp-bench overhead group: 18k to 28k requests/s into the no-op store).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match Config::load() {

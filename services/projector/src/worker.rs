@@ -135,7 +135,11 @@ async fn work(
     caches: &ProfileCaches,
     tenant: TenantId,
 ) {
-    match store::acquire_lease(db, tenant, holder, options.lease_ttl).await {
+    let acquired = {
+        let _turn = cdp_storage::write_turn(db).await;
+        store::acquire_lease(db, tenant, holder, options.lease_ttl).await
+    };
+    match acquired {
         Ok(true) => {}
         Ok(false) => return,
         Err(e) => {
@@ -163,7 +167,11 @@ async fn work(
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
-    if let Err(e) = store::release_lease(db, tenant, holder).await {
+    let released = {
+        let _turn = cdp_storage::write_turn(db).await;
+        store::release_lease(db, tenant, holder).await
+    };
+    if let Err(e) = released {
         tracing::warn!(error = %e, tenant_id = %tenant, "could not release a projector lease");
     }
 }

@@ -65,6 +65,8 @@ pub async fn purge_step(db: &DatabaseConnection) -> Result<Option<PurgeStep>, St
                  WHERE tenant_id = ? AND generation = ? LIMIT ?)"
             ),
         };
+        // One short statement at a time, each in its turn: ingest commits come in between.
+        let _turn = cdp_storage::write_turn(db).await;
         let deleted = db
             .execute_raw(Statement::from_sql_and_values(
                 backend,
@@ -80,6 +82,7 @@ pub async fn purge_step(db: &DatabaseConnection) -> Result<Option<PurgeStep>, St
         step.rows += deleted;
     }
     if step.rows == 0 {
+        let _turn = cdp_storage::write_turn(db).await;
         state::Entity::delete_many()
             .filter(state::Column::TenantId.eq(tenant))
             .filter(state::Column::Generation.eq(generation))

@@ -40,6 +40,8 @@ pub async fn run_checkpoints(db: DatabaseConnection) {
 async fn checkpoint(db: &DatabaseConnection) -> Result<(), DbErr> {
     let pages = run(db, "PASSIVE").await?;
     if pages >= RESTART_AFTER_PAGES {
+        // It takes the write lock: in its turn, like any writer of this process.
+        let _turn = crate::write_turn(db).await;
         run(db, "RESTART").await?;
     }
     Ok(())
