@@ -48,6 +48,36 @@ impl<K: Hash + Eq + Clone, V: Clone> BoundedCache<K, V> {
         found
     }
 
+    /// Several lookups under one lock: a request looks up a key per event, and taking
+    /// the lock (which every request thread wants) once per event was a sixth of the
+    /// ingest path's time.
+    pub(crate) fn get_many<'a>(&self, keys: impl IntoIterator<Item = &'a K>) -> Vec<Option<V>>
+    where
+        K: 'a,
+    {
+        let now = Instant::now();
+        let found: Vec<Option<V>> = {
+            let mut entries = self.entries.lock();
+            keys.into_iter()
+                .map(|key| match entries.get(key) {
+                    Some((stored, value)) if now.duration_since(*stored) < self.ttl => {
+                        Some(value.clone())
+                    }
+                    Some(_) => {
+                        entries.pop(key);
+                        None
+                    }
+                    None => None,
+                })
+                .collect()
+        };
+        let hits = found.iter().filter(|f| f.is_some()).count() as u64;
+        self.hits.fetch_add(hits, Ordering::Relaxed);
+        self.misses
+            .fetch_add(found.len() as u64 - hits, Ordering::Relaxed);
+        found
+    }
+
     pub(crate) fn put(&self, key: K, value: V) {
         self.entries.lock().put(key, (Instant::now(), value));
     }

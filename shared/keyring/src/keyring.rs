@@ -276,16 +276,14 @@ impl Keyring {
             return Err(KeyringError::TenantShredded(tenant.to_string()));
         };
         let refs: Vec<String> = subjects.iter().map(|s| subject_ref(index, s)).collect();
-        let mut found: HashMap<String, SubjectKey> = HashMap::new();
+        let mut found = self.cached_subject_keys(tenant, &refs);
         let mut new_rows: Vec<PendingRow> = Vec::new();
         let mut unknown: Vec<String> = Vec::new();
         for subject_ref in &refs {
             if found.contains_key(subject_ref) || unknown.contains(subject_ref) {
                 continue;
             }
-            if let Some(key) = self.cached_subject_key(tenant, subject_ref) {
-                found.insert(subject_ref.clone(), key);
-            } else if let Some(row) = self.inner.pending.get(tenant, subject_ref) {
+            if let Some(row) = self.inner.pending.get(tenant, subject_ref) {
                 found.insert(subject_ref.clone(), pending_key(tenant, &row));
                 new_rows.push(row);
             } else {
@@ -348,16 +346,38 @@ impl Keyring {
         self.inner.data_keys.get(&(tenant, key_id))
     }
 
-    fn cached_subject_key(&self, tenant: TenantId, subject_ref: &str) -> Option<SubjectKey> {
-        let key_id = self.inner.subjects.get(&(tenant, subject_ref.to_owned()))?;
-        match self.cached_data_key(tenant, key_id)? {
-            DataKeyEntry::Live(cipher) => Some(SubjectKey {
-                tenant,
-                key_id,
-                cipher,
-            }),
-            DataKeyEntry::Shredded => None,
+    /// The cached keys of these subjects (those the caches hold), two lock takings in all.
+    fn cached_subject_keys(
+        &self,
+        tenant: TenantId,
+        refs: &[String],
+    ) -> HashMap<String, SubjectKey> {
+        let mut found = HashMap::new();
+        if self.inner.shredded_tenants.read().contains(&tenant) {
+            return found;
         }
+        let subject_keys: Vec<(TenantId, String)> =
+            refs.iter().map(|r| (tenant, r.clone())).collect();
+        let key_ids = self.inner.subjects.get_many(&subject_keys);
+        let wanted: Vec<(TenantId, DataKeyId)> =
+            key_ids.iter().flatten().map(|id| (tenant, *id)).collect();
+        let mut entries = self.inner.data_keys.get_many(&wanted).into_iter();
+        for (subject_ref, key_id) in refs.iter().zip(key_ids) {
+            let Some(key_id) = key_id else {
+                continue;
+            };
+            if let Some(DataKeyEntry::Live(cipher)) = entries.next().flatten() {
+                found.insert(
+                    subject_ref.clone(),
+                    SubjectKey {
+                        tenant,
+                        key_id,
+                        cipher,
+                    },
+                );
+            }
+        }
+        found
     }
 
     /// Unwraps found key rows into `found`, caching them.
