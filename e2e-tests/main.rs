@@ -7,6 +7,7 @@ mod access;
 mod cli;
 mod helpers;
 mod ingest;
+mod privacy;
 mod profiles;
 mod sdk;
 mod server;

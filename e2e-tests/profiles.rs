@@ -10,7 +10,7 @@ use crate::access::{call, platform_admin};
 use crate::helpers::{Server, Tenant, http, isolated_env, suite_env};
 
 /// Polls a profile until `ready` holds, for at most 30 seconds.
-async fn profile_when(
+pub(crate) async fn profile_when(
     server: &Server,
     tenant: &Tenant,
     key: &str,
@@ -43,7 +43,7 @@ async fn profile_when(
 }
 
 /// Waits until the tenant's profiles have caught up with its log (and no rebuild is left).
-async fn caught_up(server: &Server, tenant: &Tenant) -> Value {
+pub(crate) async fn caught_up(server: &Server, tenant: &Tenant) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (status, projection) =
@@ -64,7 +64,7 @@ async fn caught_up(server: &Server, tenant: &Tenant) -> Value {
     }
 }
 
-async fn send(server: &Server, tenant: &Tenant, batch: Vec<Value>) {
+pub(crate) async fn send(server: &Server, tenant: &Tenant, batch: Vec<Value>) {
     let (status, answer) = server
         .track(tenant, "/v1/batch", &json!({ "batch": batch }))
         .await;

@@ -10,6 +10,7 @@ mod m20261128_000001_foundation;
 mod m20261129_000002_ingestion;
 mod m20261129_000003_access;
 mod m20261129_000004_profiles;
+mod m20261202_000005_privacy;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_ingestion::Migration),
             Box::new(m20261129_000003_access::Migration),
             Box::new(m20261129_000004_profiles::Migration),
+            Box::new(m20261202_000005_privacy::Migration),
         ]
     }
 }

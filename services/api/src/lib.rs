@@ -10,6 +10,7 @@ mod events;
 mod gate;
 mod keys;
 mod members;
+mod privacy;
 mod profiles;
 mod projection;
 mod sources;
@@ -49,6 +50,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     keys::routes(cfg);
     events::routes(cfg);
     profiles::routes(cfg);
+    privacy::routes(cfg);
     projection::routes(cfg);
     sources::routes(cfg);
     audit::routes(cfg);

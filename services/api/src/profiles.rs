@@ -192,7 +192,10 @@ async fn resolve(
 }
 
 /// The rules of the generation serving reads (lookups name types they know).
-async fn generation_rules(state: &ApiState, tenant: TenantId) -> Result<IdentityRules, ApiError> {
+pub(crate) async fn generation_rules(
+    state: &ApiState,
+    tenant: TenantId,
+) -> Result<IdentityRules, ApiError> {
     let generations = store::generations(&state.db, tenant)
         .await
         .map_err(store_error)?;

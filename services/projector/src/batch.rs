@@ -133,7 +133,7 @@ async fn catch_up(
                 let done = match &decoded {
                     Ok(Some(d)) => {
                         after = d.last;
-                        d.failure.is_some() || d.events < size
+                        d.failure.is_some() || d.erasure.is_some() || d.events < size
                     }
                     Ok(None) => return,
                     Err(_) => true,
@@ -157,6 +157,18 @@ async fn catch_up(
         };
         if let Some((seq, reason)) = &decoded.failure {
             stop(s, tenant, generation, *seq, reason).await?;
+        }
+        if let Some((seq, order)) = decoded.erasure {
+            crate::erase::carry_out(s, tenant, generation, seq, &order).await?;
+            // Profiles kept in memory may hold the erased person: none of the tenant's
+            // are trusted any more.
+            cache = None;
+            if let Some(caches) = s.caches {
+                caches.forget_tenant(tenant);
+            }
+            turn.events += 1;
+            turn.batches += 1;
+            continue;
         }
         turn.events += apply_batch(
             s,

@@ -5,6 +5,7 @@
 
 use cdp_domain::{DataKeyId, Seq, TenantId};
 use cdp_keyring::{Keyring, KeyringError, Opened};
+use cdp_privacy::{ERASURE_EVENT_TYPE, ErasureOrder};
 use cdp_profiles::{IdentityRules, Observation, observe};
 use cdp_storage::DatabaseConnection;
 use chrono::{DateTime, Utc};
@@ -33,6 +34,10 @@ pub(crate) struct Decoded {
     pub shredded: i64,
     /// An event that cannot be applied, and why: the batch stops there.
     pub failure: Option<(i64, String)>,
+    /// An erasure order, at this position. It comes alone in its batch: what the batch
+    /// before it holds is applied first, and nothing after it is opened until it is
+    /// carried out (the keys it destroys seal what follows).
+    pub erasure: Option<(i64, ErasureOrder)>,
 }
 
 /// Reads up to `size` events after `after` and opens them. `None` when there are none.
@@ -61,6 +66,7 @@ pub(crate) async fn decode_batch(
         observations: Vec::with_capacity(events.len()),
         shredded: 0,
         failure: None,
+        erasure: None,
     };
     for (i, event) in events.iter().enumerate() {
         if i % YIELD_EVERY == YIELD_EVERY - 1 {
@@ -92,6 +98,18 @@ pub(crate) async fn decode_batch(
                 }
             },
         };
+        if event.source_id.is_none()
+            && event.event_type == ERASURE_EVENT_TYPE
+            && let Some(order) = ErasureOrder::from_event(&body)
+        {
+            if i == 0 {
+                decoded.erasure = Some((event.seq.0, order));
+            } else {
+                decoded.last = events[i - 1].seq.0;
+                decoded.events = i as u64;
+            }
+            return Ok(Some(decoded));
+        }
         let source = event.source_id.map(|id| id.to_string());
         if let Some(observation) = observe(event.seq.0, source, event.occurred_at, &body, rules) {
             decoded.observations.push(Observed {

@@ -16,4 +16,8 @@ pub enum ProjectionError {
     Db(#[from] sea_orm::DbErr),
     #[error("the key store is unavailable")]
     Keyring(#[source] cdp_keyring::KeyringError),
+    #[error("the audit log is unavailable")]
+    Audit(#[source] cdp_audit::AuditError),
+    #[error("the privacy request store is unavailable")]
+    Privacy(#[source] cdp_privacy::PrivacyError),
 }

@@ -10,6 +10,7 @@
 mod batch;
 mod cache;
 mod decode;
+mod erase;
 mod error;
 mod listen;
 mod queue;

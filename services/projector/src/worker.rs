@@ -177,8 +177,9 @@ async fn work(
 }
 
 /// Deletes the rows of retired generations (replaced by a rebuild, or of a deleted
-/// workspace) in small steps, with a pause between them so that other writers get the
-/// database in between; looks for more every second once none are left.
+/// workspace) and the timelines of erased profiles in small steps, with a pause between
+/// them so that other writers get the database in between; looks for more every second
+/// once none are left.
 async fn purge(db: DatabaseConnection) {
     const BETWEEN_STEPS: Duration = Duration::from_millis(20);
     const IDLE: Duration = Duration::from_secs(1);
@@ -190,7 +191,14 @@ async fn purge(db: DatabaseConnection) {
                 }
                 BETWEEN_STEPS
             }
-            Ok(None) => IDLE,
+            Ok(None) => match purge_erased(&db).await {
+                Ok(true) => BETWEEN_STEPS,
+                Ok(false) => IDLE,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not remove the timeline of an erased profile");
+                    IDLE
+                }
+            },
             Err(e) => {
                 tracing::warn!(error = %e, "could not remove rows of a retired generation");
                 IDLE
@@ -198,4 +206,35 @@ async fn purge(db: DatabaseConnection) {
         };
         tokio::time::sleep(pause).await;
     }
+}
+
+/// One step of removing erased profiles' timelines; completes a request whose last rows
+/// went. Whether there was anything to do.
+async fn purge_erased(db: &DatabaseConnection) -> Result<bool, ProjectionError> {
+    let Some(step) = store::purge_erasure_step(db).await? else {
+        return Ok(false);
+    };
+    if let Some((tenant, request)) = step.finished {
+        let request = cdp_domain::PrivacyRequestId::from_uuid(request);
+        let txn = cdp_storage::begin_write(db).await?;
+        let completed = cdp_privacy::mark_completed(&txn, tenant, request, chrono::Utc::now())
+            .await
+            .map_err(ProjectionError::Privacy)?;
+        if let Some(receipt) = completed {
+            let entry = cdp_audit::AuditEntry::of(
+                cdp_audit::Actor::system(),
+                None,
+                "privacy.erasure.completed",
+                Some(("privacy_request", request.to_string())),
+                cdp_audit::Outcome::Success,
+                serde_json::json!({ "erased_at": receipt.erased_at, "erasure_audit_seq": receipt.audit_seq }),
+            );
+            cdp_audit::append(&txn, cdp_audit::Chain::Tenant(tenant), entry)
+                .await
+                .map_err(ProjectionError::Audit)?;
+        }
+        txn.commit().await?;
+        tracing::info!(tenant_id = %tenant, request_id = %request, "an erasure is complete");
+    }
+    Ok(true)
 }

@@ -736,3 +736,153 @@ mod incremental_equals_rebuild {
         }
     }
 }
+
+/// Files an erasure request and appends its order the way the API does.
+async fn order_erasure(
+    t: &Tenant,
+    kind: IdentityKind,
+    value: &str,
+) -> cdp_domain::PrivacyRequestId {
+    let identity = Identity::new(kind, value).unwrap();
+    let key = t
+        .keyring
+        .subject_key(t.id, &KeySubject::Identity(identity.clone()))
+        .await
+        .unwrap();
+    let txn = begin_write(t.db()).await.unwrap();
+    let request = cdp_privacy::insert(
+        &txn,
+        t.id,
+        cdp_privacy::RequestKind::Erasure,
+        identity.kind().as_str(),
+        cdp_privacy::Regulation::Gdpr,
+        None,
+    )
+    .await
+    .unwrap();
+    let order = cdp_privacy::ErasureOrder::new(
+        request.id,
+        cdp_privacy::OrderSubject {
+            kind: identity.kind().as_str().to_owned(),
+            value: value.to_owned(),
+        },
+    );
+    let event_id = EventId::new();
+    append(
+        &txn,
+        t.id,
+        vec![NewEvent {
+            event_id,
+            message_id: order.message_id(),
+            event_type: cdp_privacy::ERASURE_EVENT_TYPE.to_owned(),
+            source_id: None,
+            received_at: Utc::now(),
+            occurred_at: Utc::now(),
+            key_id: key.key_id(),
+            payload: key.seal(event_id, &order.to_json()).unwrap(),
+        }],
+    )
+    .await
+    .unwrap();
+    txn.commit().await.unwrap();
+    request.id
+}
+
+#[tokio::test]
+async fn an_erasure_order_erases_the_person_once_and_a_rebuild_agrees() {
+    let mut t = Tenant::new().await;
+    t.cache = Some(ProfileCaches::new(1000));
+    t.send(&[
+        track_anonymous("a-ann", "Viewed"),
+        identify(
+            "ann",
+            Some("a-ann"),
+            json!({"email": "Ann@Example.com", "plan": "pro"}),
+        ),
+        track("ann", "Ordered"),
+        identify("bob", None, json!({"email": "bob@example.org"})),
+    ])
+    .await;
+    t.project(3).await.unwrap();
+    let ann = t.profile("user_id", "ann").await;
+    assert_eq!(ann.identities.len(), 3);
+
+    // Batches of three from here: [bob, order, bob] is cut before the order, which then
+    // comes alone.
+    t.send(&[track("bob", "Ordered")]).await;
+    let request = order_erasure(&t, IdentityKind::Email, "ann@example.com").await;
+    // Events behind the order: bob's are applied, ann's (sealed before the erasure) are not.
+    t.send(&[track("bob", "Ordered"), track("ann", "Late")])
+        .await;
+    t.project(3).await.unwrap();
+
+    for (kind, value) in [
+        ("user_id", "ann"),
+        ("anonymous_id", "a-ann"),
+        ("email", "ann@example.com"),
+    ] {
+        assert!(
+            t.find(kind, value).await.is_none(),
+            "{kind}:{value} is gone"
+        );
+    }
+    assert_eq!(t.profile("user_id", "bob").await.counts["Ordered"].count, 2);
+    let shown = cdp_privacy::get(t.db(), t.id, request)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(shown.status, cdp_privacy::RequestStatus::InProgress);
+    let receipt = shown.receipt.clone().unwrap();
+    assert_eq!(
+        (
+            receipt.keys_shredded.len(),
+            receipt.identities_erased,
+            receipt.profiles_erased
+        ),
+        (3, 3, 1)
+    );
+    // Every one of ann's events, and the order itself, is unreadable now.
+    let keyring = t.test.keyring();
+    let mut unreadable = 0;
+    for event in read_after(t.db(), t.id, cdp_domain::Seq(0), 100)
+        .await
+        .unwrap()
+    {
+        let opened = keyring
+            .open(t.id, event.event_id, event.key_id, &event.payload)
+            .await
+            .unwrap();
+        if matches!(opened, Opened::Shredded) {
+            unreadable += 1;
+        }
+    }
+    assert_eq!(
+        unreadable, 5,
+        "three of ann's events, the order, and the late one"
+    );
+
+    // The timeline rows go in the background; then the request is complete.
+    let mut finished = None;
+    while let Some(step) = store::purge_erasure_step(t.db()).await.unwrap() {
+        finished = step.finished.or(finished);
+    }
+    assert_eq!(finished, Some((t.id, request.as_uuid())));
+    let left = sql(
+        &t,
+        "SELECT COUNT(*) FROM profile_events WHERE tenant_id = $1 AND profile_id = $2",
+        vec![t.id.as_uuid().into(), ann.id.as_uuid().into()],
+    )
+    .await
+    .unwrap()
+    .try_get_by_index::<i64>(0)
+    .unwrap();
+    assert_eq!(left, 0);
+
+    // Projecting again does nothing more; a rebuild ends where the projection is.
+    let before = t.snapshot().await;
+    let again = t.project(3).await.unwrap();
+    assert_eq!(again.events, 0);
+    t.rebuild(2).await;
+    assert_eq!(t.snapshot().await, before, "a rebuild brings nothing back");
+    assert!(t.find("user_id", "ann").await.is_none());
+}

@@ -57,6 +57,15 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// The system itself, for what a background job does.
+    pub fn system() -> Actor {
+        Actor {
+            kind: ActorKind::System,
+            id: None,
+            role: None,
+        }
+    }
+
     pub fn cli() -> Actor {
         Actor {
             kind: ActorKind::Cli,

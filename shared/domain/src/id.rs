@@ -179,7 +179,14 @@ impl IdKind for Profile {
     const NAME: &'static str = "profile";
 }
 
+pub enum PrivacyRequest {}
+impl IdKind for PrivacyRequest {
+    const PREFIX: &'static str = "dsr";
+    const NAME: &'static str = "privacy request";
+}
+
 pub type TenantId = Id<Tenant>;
+pub type PrivacyRequestId = Id<PrivacyRequest>;
 pub type ProfileId = Id<Profile>;
 pub type UserId = Id<User>;
 pub type ImportId = Id<Import>;

@@ -547,25 +547,52 @@ impl Keyring {
         tenant: TenantId,
         key_id: DataKeyId,
     ) -> Result<bool, KeyringError> {
-        let result = data_key::Entity::update_many()
-            .col_expr(
-                data_key::Column::WrappedKey,
-                Expr::value(Option::<Vec<u8>>::None),
-            )
-            .col_expr(
-                data_key::Column::SubjectRef,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(data_key::Column::ShreddedAt, Expr::value(Some(Utc::now())))
-            .filter(data_key::Column::TenantId.eq(tenant.as_uuid()))
-            .filter(data_key::Column::KeyId.eq(key_id.as_uuid()))
-            .filter(data_key::Column::WrappedKey.is_not_null())
-            .exec(&self.inner.db)
-            .await?;
-        self.inner
-            .data_keys
-            .put((tenant, key_id), DataKeyEntry::Shredded);
-        Ok(result.rows_affected > 0)
+        let destroyed = destroy_data_keys(&self.inner.db, tenant, &[key_id]).await?;
+        self.shredded_keys_committed(tenant, &[key_id]);
+        Ok(destroyed > 0)
+    }
+
+    /// Destroys the data keys of these subjects inside the caller's transaction, so that
+    /// an erasure and its record commit together; returns the ids of the keys destroyed.
+    /// Once the transaction has committed, call [`Keyring::shredded_keys_committed`].
+    pub async fn shred_subjects_in<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        tenant: TenantId,
+        subjects: &[KeySubject],
+    ) -> Result<Vec<DataKeyId>, KeyringError> {
+        let keys = self.tenant_keys(tenant).await?;
+        let TenantKeys::Live { index, .. } = keys.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let refs: Vec<String> = subjects.iter().map(|s| subject_ref(index, s)).collect();
+        let mut ids = Vec::new();
+        for chunk in refs.chunks(512) {
+            let rows = data_key::Entity::find()
+                .filter(data_key::Column::TenantId.eq(tenant.as_uuid()))
+                .filter(one_of(
+                    conn.get_database_backend(),
+                    data_key::Column::SubjectRef,
+                    chunk.to_vec(),
+                ))
+                .all(conn)
+                .await?;
+            ids.extend(rows.iter().map(|row| DataKeyId::from_uuid(row.key_id)));
+        }
+        ids.sort_by_key(|id| id.as_uuid());
+        ids.dedup();
+        destroy_data_keys(conn, tenant, &ids).await?;
+        Ok(ids)
+    }
+
+    /// Tells this process's caches that these keys are destroyed (after the transaction
+    /// that destroyed them committed): nothing here seals or opens with them again.
+    pub fn shredded_keys_committed(&self, tenant: TenantId, key_ids: &[DataKeyId]) {
+        for key_id in key_ids {
+            self.inner
+                .data_keys
+                .put((tenant, *key_id), DataKeyEntry::Shredded);
+        }
     }
 
     /// Destroys every key of a tenant: all of its sealed data becomes unreadable at once.
@@ -743,6 +770,39 @@ impl Keyring {
 
 /// A keyed hash naming a subject in the key table without revealing it. The kinds are
 /// snake-case words, so the tenant marker `@tenant` cannot collide with an identity.
+/// Drops the wrapped keys (and the subject hashes, so the subject gets a new key if it
+/// comes back) of live data keys; returns how many were live.
+async fn destroy_data_keys<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    key_ids: &[DataKeyId],
+) -> Result<u64, KeyringError> {
+    let mut destroyed = 0;
+    for chunk in key_ids.chunks(512) {
+        let result = data_key::Entity::update_many()
+            .col_expr(
+                data_key::Column::WrappedKey,
+                Expr::value(Option::<Vec<u8>>::None),
+            )
+            .col_expr(
+                data_key::Column::SubjectRef,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(data_key::Column::ShreddedAt, Expr::value(Some(Utc::now())))
+            .filter(data_key::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(one_of(
+                conn.get_database_backend(),
+                data_key::Column::KeyId,
+                chunk.iter().map(|id| id.as_uuid()).collect::<Vec<_>>(),
+            ))
+            .filter(data_key::Column::WrappedKey.is_not_null())
+            .exec(conn)
+            .await?;
+        destroyed += result.rows_affected;
+    }
+    Ok(destroyed)
+}
+
 fn subject_ref(index: &KeyMaterial, subject: &KeySubject) -> String {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(index.expose())
         .expect("HMAC accepts keys of any length");

@@ -233,3 +233,21 @@ pub(crate) mod event {
     }
     relationless!();
 }
+
+pub(crate) mod erasure_purge {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "erasure_purges")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub request_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub generation: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub profile_id: Uuid,
+    }
+    relationless!();
+}

@@ -2,6 +2,7 @@
 //! tenant's active generation while a rebuild fills the next one.
 
 mod entities;
+mod erase;
 mod error;
 mod lease;
 mod purge;
@@ -10,6 +11,7 @@ mod rules;
 mod state;
 mod write;
 
+pub use erase::{ErasedProfiles, ErasurePurgeStep, erase_profiles, purge_erasure_step};
 pub use error::StoreError;
 pub use lease::{acquire_lease, hold_lease, release_lease};
 pub use purge::{PURGE_CHUNK, PurgeStatus, PurgeStep, purge_status, purge_step};

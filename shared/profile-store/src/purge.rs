@@ -52,34 +52,15 @@ pub async fn purge_step(db: &DatabaseConnection) -> Result<Option<PurgeStep>, St
         return Ok(None);
     };
     let (tenant, generation) = (row.tenant_id, row.generation);
-    let backend = db.get_database_backend();
     let mut step = PurgeStep::default();
     for table in TABLES {
-        let sql = match backend {
-            DbBackend::Postgres => format!(
-                "DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} \
-                 WHERE tenant_id = $1 AND generation = $2 LIMIT $3))"
-            ),
-            _ => format!(
-                "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} \
-                 WHERE tenant_id = ? AND generation = ? LIMIT ?)"
-            ),
-        };
-        // One short statement at a time, each in its turn: ingest commits come in between.
-        let _turn = cdp_storage::write_turn(db).await;
-        let deleted = db
-            .execute_raw(Statement::from_sql_and_values(
-                backend,
-                sql,
-                [
-                    tenant.into(),
-                    generation.into(),
-                    (PURGE_CHUNK as i64).into(),
-                ],
-            ))
-            .await?
-            .rows_affected();
-        step.rows += deleted;
+        step.rows += delete_chunk(
+            db,
+            table,
+            "tenant_id = ? AND generation = ?",
+            vec![tenant.into(), generation.into()],
+        )
+        .await?;
     }
     if step.rows == 0 {
         let _turn = cdp_storage::write_turn(db).await;
@@ -92,6 +73,44 @@ pub async fn purge_step(db: &DatabaseConnection) -> Result<Option<PurgeStep>, St
         step.finished_generation = true;
     }
     Ok(Some(step))
+}
+
+/// Deletes up to [`PURGE_CHUNK`] rows of `table` matching `filter` (with `?` for each of
+/// `values`), as one short statement in its write turn, so that ingest commits come in
+/// between. Returns how many it deleted.
+pub(crate) async fn delete_chunk(
+    db: &DatabaseConnection,
+    table: &str,
+    filter: &str,
+    mut values: Vec<sea_orm::Value>,
+) -> Result<u64, StoreError> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            let mut numbered = String::new();
+            for (i, part) in filter.split('?').enumerate() {
+                if i > 0 {
+                    numbered.push_str(&format!("${i}"));
+                }
+                numbered.push_str(part);
+            }
+            let limit = values.len() + 1;
+            format!(
+                "DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} \
+                 WHERE {numbered} LIMIT ${limit}))"
+            )
+        }
+        _ => format!(
+            "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} \
+             WHERE {filter} LIMIT ?)"
+        ),
+    };
+    values.push((PURGE_CHUNK as i64).into());
+    let _turn = cdp_storage::write_turn(db).await;
+    Ok(db
+        .execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?
+        .rows_affected())
 }
 
 /// How far the purge of a tenant's retired generations has come.

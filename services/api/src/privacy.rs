@@ -1,0 +1,263 @@
+//! Data-subject requests, for compliance officers: an erasure request is recorded, its
+//! order appended to the tenant's log (sealed under the subject's own key), and the
+//! projector carries it out; the request shows its progress and, once done, its receipt.
+
+use actix_web::{HttpResponse, web};
+use cdp_auth::TenantPrincipal;
+use cdp_domain::{EventId, Identity, IdentityKind, KeySubject, PrivacyRequestId};
+use cdp_keyring::KeyringError;
+use cdp_privacy::{
+    ERASURE_EVENT_TYPE, ErasureOrder, OrderSubject, PrivacyRequest, Regulation, RequestFilter,
+    RequestKind, RequestStatus,
+};
+use cdp_profiles::normalize;
+use cdp_storage::begin_write;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use crate::{ApiError, ApiState};
+
+const MAX_LIMIT: u64 = 500;
+const MAX_VALUE_CHARS: usize = 1024;
+
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/privacy/requests", web::post().to(create))
+        .route("/v1/privacy/requests", web::get().to(list))
+        .route("/v1/privacy/requests/{request_id}", web::get().to(show));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewRequest {
+    #[serde(rename = "type")]
+    kind: String,
+    subject: SubjectInput,
+    regulation: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubjectInput {
+    #[serde(rename = "type")]
+    kind: String,
+    value: String,
+}
+
+fn privacy_error(e: cdp_privacy::PrivacyError) -> ApiError {
+    ApiError::storage(e)
+}
+
+async fn create(
+    principal: TenantPrincipal,
+    state: web::Data<ApiState>,
+    body: web::Json<NewRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = principal.tenant_id;
+    let body = body.into_inner();
+    let kind = RequestKind::parse(&body.kind).ok_or_else(|| {
+        ApiError::Invalid("type must be one of access, erasure, suppression, unsuppression".into())
+    })?;
+    if kind != RequestKind::Erasure {
+        return Err(ApiError::Invalid(format!(
+            "requests of type {} are not supported yet; erasure is",
+            kind.as_str()
+        )));
+    }
+    let regulation = match body.regulation.as_deref() {
+        None => Regulation::default(),
+        Some(r) => Regulation::parse(r)
+            .ok_or_else(|| ApiError::Invalid("regulation must be gdpr or ccpa".into()))?,
+    };
+    let identity = subject_identity(&state, tenant, &body.subject).await?;
+    let key = state
+        .keyring
+        .subject_key(tenant, &KeySubject::Identity(identity.clone()))
+        .await
+        .map_err(keyring_error)?;
+
+    let txn = begin_write(&state.db).await?;
+    let request = cdp_privacy::insert(
+        &txn,
+        tenant,
+        kind,
+        identity.kind().as_str(),
+        regulation,
+        principal.actor().id,
+    )
+    .await
+    .map_err(privacy_error)?;
+    let order = ErasureOrder::new(
+        request.id,
+        OrderSubject {
+            kind: identity.kind().as_str().to_owned(),
+            value: identity.value().to_owned(),
+        },
+    );
+    let event_id = EventId::new();
+    let payload = key
+        .seal(event_id, &order.to_json())
+        .map_err(ApiError::internal)?;
+    let now = Utc::now();
+    let appended = cdp_log::append(
+        &txn,
+        tenant,
+        vec![cdp_log::NewEvent {
+            event_id,
+            message_id: order.message_id(),
+            event_type: ERASURE_EVENT_TYPE.to_owned(),
+            source_id: None,
+            received_at: now,
+            occurred_at: now,
+            key_id: key.key_id(),
+            payload,
+        }],
+    )
+    .await
+    .map_err(ApiError::storage)?;
+    if let Some(seq) = appended.first().map(|a| a.seq().0) {
+        cdp_privacy::set_log_seq(&txn, tenant, request.id, seq)
+            .await
+            .map_err(privacy_error)?;
+    }
+    cdp_audit::append(
+        &txn,
+        cdp_audit::Chain::Tenant(tenant),
+        principal.audit_entry(
+            "privacy.request.create",
+            Some(("privacy_request", request.id.to_string())),
+            cdp_audit::Outcome::Success,
+            serde_json::json!({
+                "type": kind.as_str(),
+                "subject_type": identity.kind().as_str(),
+                "regulation": regulation.as_str(),
+            }),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    state.wake_projector(tenant);
+    Ok(HttpResponse::Accepted().json(request))
+}
+
+/// The subject as the projections store it: a known identity type, its value normalized.
+async fn subject_identity(
+    state: &ApiState,
+    tenant: cdp_domain::TenantId,
+    subject: &SubjectInput,
+) -> Result<Identity, ApiError> {
+    let rules = crate::profiles::generation_rules(state, tenant).await?;
+    if !rules.is_known_type(&subject.kind) {
+        return Err(ApiError::Invalid(format!(
+            "unknown subject type {:?}: use user_id, anonymous_id, email, phone, or a custom type of the identity rules",
+            subject.kind
+        )));
+    }
+    if subject.value.trim().is_empty() || subject.value.chars().count() > MAX_VALUE_CHARS {
+        return Err(ApiError::Invalid(format!(
+            "subject value must be 1 to {MAX_VALUE_CHARS} characters"
+        )));
+    }
+    let kind = IdentityKind::parse(&subject.kind).map_err(|e| ApiError::Invalid(e.to_string()))?;
+    Identity::new(kind, normalize(&subject.kind, &subject.value))
+        .map_err(|e| ApiError::Invalid(e.to_string()))
+}
+
+fn keyring_error(e: KeyringError) -> ApiError {
+    match e {
+        KeyringError::TenantShredded(_) | KeyringError::UnknownTenant(_) => {
+            ApiError::NotFound("tenant")
+        }
+        other => ApiError::storage(other),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    overdue: bool,
+    before: Option<String>,
+    #[serde(default = "default_limit")]
+    limit: u64,
+}
+
+fn default_limit() -> u64 {
+    100
+}
+
+#[derive(Serialize)]
+struct RequestPage {
+    requests: Vec<PrivacyRequest>,
+    /// Pass as `before` for the next page; absent on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_before: Option<PrivacyRequestId>,
+}
+
+async fn list(
+    principal: TenantPrincipal,
+    state: web::Data<ApiState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    if query.limit == 0 || query.limit > MAX_LIMIT {
+        return Err(ApiError::Invalid(format!(
+            "limit must be between 1 and {MAX_LIMIT}"
+        )));
+    }
+    let filter = RequestFilter {
+        status: query
+            .status
+            .map(|s| {
+                RequestStatus::parse(&s).ok_or_else(|| {
+                    ApiError::Invalid(
+                        "status must be received, in_progress, completed or failed".into(),
+                    )
+                })
+            })
+            .transpose()?,
+        kind: query
+            .kind
+            .map(|k| {
+                RequestKind::parse(&k).ok_or_else(|| {
+                    ApiError::Invalid(
+                        "type must be access, erasure, suppression or unsuppression".into(),
+                    )
+                })
+            })
+            .transpose()?,
+        overdue: query.overdue,
+        before: query.before.map(|b| parse_id(&b)).transpose()?,
+        limit: query.limit,
+    };
+    let requests = cdp_privacy::list(&state.db, principal.tenant_id, &filter)
+        .await
+        .map_err(privacy_error)?;
+    let next_before = (requests.len() as u64 == filter.limit)
+        .then(|| requests.last().map(|r| r.id))
+        .flatten();
+    Ok(HttpResponse::Ok().json(RequestPage {
+        requests,
+        next_before,
+    }))
+}
+
+fn parse_id(raw: &str) -> Result<PrivacyRequestId, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::Invalid("a privacy request id looks like dsr_…".into()))
+}
+
+async fn show(
+    principal: TenantPrincipal,
+    state: web::Data<ApiState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let request = cdp_privacy::get(&state.db, principal.tenant_id, id)
+        .await
+        .map_err(privacy_error)?
+        .ok_or(ApiError::NotFound("privacy request"))?;
+    Ok(HttpResponse::Ok().json(request))
+}

@@ -1,0 +1,99 @@
+//! Carrying out an erasure order when the projector reaches it in the log.
+//!
+//! One transaction, under the tenant's lease: the profiles go from every generation, the
+//! data keys of every identity they held are destroyed, the request records its receipt,
+//! the audit chain records the erasure, and the checkpoint moves past the order. A crash
+//! before the commit leaves the order to be carried out again; after it, the order is
+//! sealed under a destroyed key and reads as shredded, so no generation (and no rebuild)
+//! carries it out twice or brings anything back.
+
+use cdp_audit::{Actor, AuditEntry, Chain, Outcome};
+use cdp_domain::{Identity, IdentityKind, KeySubject, TenantId};
+use cdp_privacy::{ErasureOrder, Receipt};
+use cdp_profile_store::{self as store, GenerationState};
+use cdp_storage::begin_write;
+use chrono::Utc;
+use serde_json::json;
+
+use crate::ProjectionError;
+use crate::batch::Settings;
+
+pub(crate) async fn carry_out(
+    s: &Settings<'_>,
+    tenant: TenantId,
+    generation: &GenerationState,
+    seq: i64,
+    order: &ErasureOrder,
+) -> Result<(), ProjectionError> {
+    let txn = begin_write(s.db).await?;
+    if !store::hold_lease(&txn, tenant, s.holder, s.lease_ttl).await? {
+        return Err(ProjectionError::LeaseLost);
+    }
+    let subject = (order.subject.kind.clone(), order.subject.value.clone());
+    let erased = store::erase_profiles(&txn, tenant, order.request_id.as_uuid(), subject).await?;
+    let subjects: Vec<KeySubject> = erased
+        .identities
+        .iter()
+        .filter_map(|(kind, value)| {
+            let kind = IdentityKind::parse(kind).ok()?;
+            Identity::new(kind, value.clone()).ok()
+        })
+        .map(KeySubject::Identity)
+        .collect();
+    let keys = s
+        .keyring
+        .shred_subjects_in(&txn, tenant, &subjects)
+        .await
+        .map_err(ProjectionError::Keyring)?;
+    store::advance(&txn, tenant, generation.generation, seq, 1, 0, 0).await?;
+    let audit = cdp_audit::append(
+        &txn,
+        Chain::Tenant(tenant),
+        AuditEntry::of(
+            Actor::system(),
+            None,
+            "privacy.erasure.erased",
+            Some(("privacy_request", order.request_id.to_string())),
+            Outcome::Success,
+            json!({
+                "keys_shredded": keys.iter().map(|k| k.to_string()).collect::<Vec<_>>(),
+                "identities_erased": erased.identities.len(),
+                "profiles_erased": erased.profiles,
+                "log_seq": seq,
+            }),
+        ),
+    )
+    .await
+    .map_err(ProjectionError::Audit)?;
+    let receipt = Receipt {
+        keys_shredded: keys.clone(),
+        identities_erased: erased.identities.len() as u64,
+        profiles_erased: erased.profiles,
+        log_seq: seq,
+        erased_at: audit.at,
+        audit_seq: audit.seq,
+        audit_hash: audit.hash,
+        completed_at: None,
+    };
+    // Without profiles there is no timeline to purge: the request is complete now.
+    cdp_privacy::mark_erased(
+        &txn,
+        tenant,
+        order.request_id,
+        &receipt,
+        erased.profiles == 0,
+    )
+    .await
+    .map_err(ProjectionError::Privacy)?;
+    txn.commit().await?;
+    s.keyring.shredded_keys_committed(tenant, &keys);
+    tracing::info!(
+        tenant_id = %tenant,
+        request_id = %order.request_id,
+        keys = keys.len(),
+        profiles = erased.profiles,
+        at = Utc::now().to_rfc3339(),
+        "erased a data subject"
+    );
+    Ok(())
+}

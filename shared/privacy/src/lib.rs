@@ -1,0 +1,14 @@
+//! Data-subject requests (GDPR, CCPA): what was asked, by whom, by when it is due, and
+//! what was done. The subject's identity is never stored with the request: it travels in
+//! the tenant's log as an [`ErasureOrder`], sealed under the subject's own data key, so
+//! carrying out the erasure also makes the order unreadable.
+
+mod error;
+mod order;
+mod request;
+mod store;
+
+pub use error::PrivacyError;
+pub use order::{ERASURE_EVENT_TYPE, ErasureOrder, OrderSubject};
+pub use request::{PrivacyRequest, Receipt, Regulation, RequestFilter, RequestKind, RequestStatus};
+pub use store::{get, insert, list, mark_completed, mark_erased, set_log_seq};
