@@ -38,6 +38,10 @@ struct Cli {
     /// People (and so profiles and events) of the large tenant of `scale`.
     #[arg(long, default_value_t = 1_000_000, global = true)]
     profiles: usize,
+    /// Events of the projection group's backlog (0: whatever `--seconds` of ingest gives;
+    /// up to 10,000,000 is a nightly-sized run).
+    #[arg(long, default_value_t = 0, global = true)]
+    backlog_events: u64,
     /// Minutes of the memory soak.
     #[arg(long, default_value_t = 10, global = true)]
     soak_minutes: u64,
@@ -287,6 +291,8 @@ async fn scale(binary: &std::path::Path, cli: &Cli, report: &mut Report) -> anyh
     row.ratio_to_baseline = Some(p99(&by_identity) / p99(&by_id));
     report.push(row);
 
+    subject_erasure(&server, cli, report).await?;
+
     // Erasure: tenants of a thousand events first, as the baseline (the median of a few:
     // a single request is at the mercy of whatever else the machine does).
     let token = scale::sign_in(&server, email, password).await?;
@@ -326,6 +332,57 @@ async fn scale(binary: &std::path::Path, cli: &Cli, report: &mut Report) -> anyh
     row.baseline = Some(small_purge);
     report.push(row);
     server.stop();
+    Ok(())
+}
+
+/// Erasing a person with 100,000 events against erasing people with 100 (the median of
+/// a few), each measured from the request's receipt until the keys are destroyed and the
+/// profile is gone; the background removal of the timeline is reported beside it.
+async fn subject_erasure(server: &CdpServer, cli: &Cli, report: &mut Report) -> anyhow::Result<()> {
+    const HEAVY: usize = 100_000;
+    let tenant = server.create_tenant("subjects")?;
+    let light: Vec<String> = (0..cli.runs.max(3)).map(|i| format!("light-{i}")).collect();
+    for user in &light {
+        scale::track_person(server, &tenant, user, 100, 1).await?;
+    }
+    scale::track_person(server, &tenant, "heavy", HEAVY, 8).await?;
+    scale::caught_up(server, &tenant, Duration::from_secs(1800)).await?;
+    let within = Duration::from_secs(1800);
+    let (mut light_erased, mut light_completed) = (Vec::new(), Vec::new());
+    for user in &light {
+        let (erased, completed) = scale::erase_subject(server, &tenant, user, within).await?;
+        light_erased.push(erased);
+        light_completed.push(completed);
+    }
+    let (heavy_erased, heavy_completed) =
+        scale::erase_subject(server, &tenant, "heavy", within).await?;
+    let (light_ms, light_done) = (
+        report::median(&light_erased),
+        report::median(&light_completed),
+    );
+    eprintln!(
+        "  subject erasure (until keys are destroyed and the profile is gone): 100 events {light_ms:.1} ms, \
+         {HEAVY} events {heavy_erased:.1} ms; timelines purged after {light_done:.0} ms and {heavy_completed:.0} ms"
+    );
+    let stats = server.stats()?;
+    let mut row = Row::latency(
+        &format!("subject erasure, {HEAVY} events"),
+        &[heavy_erased],
+        &[heavy_erased],
+        &light_erased,
+        &[stats],
+    );
+    row.baseline = Some(light_ms);
+    report.push(row);
+    let mut row = Row::latency(
+        &format!("subject timeline purge in the background, {HEAVY} events"),
+        &[heavy_completed],
+        &[heavy_completed],
+        &light_completed,
+        &[stats],
+    );
+    row.baseline = Some(light_done);
+    report.push(row);
     Ok(())
 }
 
@@ -465,6 +522,27 @@ async fn freshness(binary: &std::path::Path, cli: &Cli, report: &mut Report) -> 
     Ok(())
 }
 
+/// Ingests a backlog: for `duration`, or in steps of it until `events` are in. Answers the
+/// whole of it as one outcome (its rate is the ingest rate the projection is compared to).
+async fn backlog(
+    server: &CdpServer,
+    tenant: &server::Tenant,
+    bodies: &[Vec<u8>],
+    events: u64,
+    duration: Duration,
+) -> anyhow::Result<load::Outcome> {
+    let mut total = load::drive(server, &tenant.write_key, bodies, 100, 16, duration).await?;
+    while total.events < events {
+        let more = load::drive(server, &tenant.write_key, bodies, 100, 16, duration).await?;
+        total.events += more.events;
+        total.failures += more.failures;
+        total.elapsed += more.elapsed;
+        total.server_cpu_seconds += more.server_cpu_seconds;
+        total.client_cpu_seconds += more.client_cpu_seconds;
+    }
+    Ok(total)
+}
+
 async fn projection(
     binary: &std::path::Path,
     cli: &Cli,
@@ -477,13 +555,14 @@ async fn projection(
         let server = CdpServer::start_with(binary, &[("CDP_PROJECTOR_WORKERS", "0")]).await?;
         let tenant = server.create_tenant(&format!("backlog-{run}"))?;
         let bodies = data::batches(99 + run as u64, 100, data::BODIES);
-        let ingested = load::drive(&server, &tenant.write_key, &bodies, 100, 16, duration).await?;
+        let ingested = backlog(&server, &tenant, &bodies, cli.backlog_events, duration).await?;
         let server = server
             .restart_with(&[("CDP_PROJECTOR_WORKERS", "2")])
             .await?;
         let before = server.stats()?;
         let started = std::time::Instant::now();
-        let head = scale::caught_up(&server, &tenant, Duration::from_secs(600)).await?;
+        let within = Duration::from_secs(600.max(ingested.events / 1000));
+        let head = scale::caught_up(&server, &tenant, within).await?;
         let elapsed = started.elapsed();
         let after = server.stats()?;
         let rate = head as f64 / elapsed.as_secs_f64();

@@ -1,5 +1,5 @@
-//! Figures that need a large tenant: profile lookups among a million profiles, and the
-//! erasure of a tenant holding a million events.
+//! Figures that need a large tenant: profile lookups among a million profiles, the
+//! erasure of a person with a hundred thousand events, and of a tenant holding a million.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,11 +19,48 @@ pub async fn identify_people(
     count: usize,
     clients: usize,
 ) -> anyhow::Result<()> {
+    let prefix = prefix.to_owned();
+    send_batches(server, tenant, count, clients, move |i| {
+        json!({"type": "identify", "userId": format!("{prefix}-{i}"),
+               "traits": {"email": format!("{prefix}-{i}@example.com"), "plan": "pro"}})
+    })
+    .await
+}
+
+/// Sends `count` events of one person (`userId` = `user`), an order every tenth.
+pub async fn track_person(
+    server: &CdpServer,
+    tenant: &Tenant,
+    user: &str,
+    count: usize,
+    clients: usize,
+) -> anyhow::Result<()> {
+    let user = user.to_owned();
+    send_batches(server, tenant, count, clients, move |i| {
+        if i % 10 == 0 {
+            json!({"type": "track", "userId": user, "event": "Order Completed",
+                   "properties": {"order_id": format!("o-{i}"), "total": (i % 97) as f64 + 0.5}})
+        } else {
+            json!({"type": "page", "userId": user, "name": "Product", "properties": {"sku": format!("S-{}", i % 500)}})
+        }
+    })
+    .await
+}
+
+/// Sends `count` events made by `event(i)` in batches of 100 from `clients` concurrent
+/// clients.
+async fn send_batches(
+    server: &CdpServer,
+    tenant: &Tenant,
+    count: usize,
+    clients: usize,
+    event: impl Fn(usize) -> Value + Clone + Send + 'static,
+) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..clients {
-        let (client, next, prefix) = (client.clone(), next.clone(), prefix.to_owned());
+        let (client, next, event) = (client.clone(), next.clone(), event.clone());
         let url = format!("{}/v1/batch", server.base_url);
         let key = tenant.write_key.clone();
         tasks.spawn(async move {
@@ -32,12 +69,7 @@ pub async fn identify_people(
                 if first >= count {
                     return anyhow::Ok(());
                 }
-                let batch: Vec<Value> = (first..(first + 100).min(count))
-                    .map(|i| {
-                        json!({"type": "identify", "userId": format!("{prefix}-{i}"),
-                               "traits": {"email": format!("{prefix}-{i}@example.com"), "plan": "pro"}})
-                    })
-                    .collect();
+                let batch: Vec<Value> = (first..(first + 100).min(count)).map(&event).collect();
                 let response = client
                     .post(&url)
                     .basic_auth(&key, Some(""))
@@ -56,6 +88,67 @@ pub async fn identify_people(
         done??;
     }
     Ok(())
+}
+
+/// Erases one person through a data-subject request. Answers the milliseconds from the
+/// request's receipt until the person was erased (keys destroyed, profile gone), and
+/// until the request completed (timeline rows purged too), both by the server's clock.
+pub async fn erase_subject(
+    server: &CdpServer,
+    tenant: &Tenant,
+    user: &str,
+    within: Duration,
+) -> anyhow::Result<(f64, f64)> {
+    let client = reqwest::Client::new();
+    let request: Value = client
+        .post(format!("{}/v1/privacy/requests", server.base_url))
+        .bearer_auth(&tenant.api_key)
+        .json(&json!({"type": "erasure", "subject": {"type": "user_id", "value": user}}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let id = request["id"].as_str().unwrap_or_default().to_owned();
+    let started = Instant::now();
+    let done = loop {
+        let shown: Value = client
+            .get(format!("{}/v1/privacy/requests/{id}", server.base_url))
+            .bearer_auth(&tenant.api_key)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        anyhow::ensure!(shown["status"] != "failed", "the erasure failed: {shown}");
+        if shown["status"] == "completed" {
+            break shown;
+        }
+        anyhow::ensure!(
+            started.elapsed() < within,
+            "the erasure did not finish: {shown}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let at = |field: &str| -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+        Ok(done[field]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("no {field} in {done}"))?
+            .parse()?)
+    };
+    let ms = |delta: chrono::TimeDelta| delta.num_microseconds().unwrap_or(0) as f64 / 1000.0;
+    let (received, erased, completed) = (at("received_at")?, at("erased_at")?, at("completed_at")?);
+    let profile = client
+        .get(format!("{}/v1/profiles/user_id:{user}", server.base_url))
+        .bearer_auth(&tenant.api_key)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        profile.status() == 404,
+        "the erased profile still answers {}",
+        profile.status()
+    );
+    Ok((ms(erased - received), ms(completed - received)))
 }
 
 /// Waits until the tenant's projection has applied its whole log; answers the log head.
