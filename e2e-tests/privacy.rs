@@ -38,7 +38,7 @@ async fn request_when(server: &Server, tenant: &Tenant, id: &str, status: &str) 
 
 /// No identity of hers leads to a profile.
 async fn ann_is_gone(server: &Server, tenant: &Tenant, when: &str) {
-    for key in ["user_id:42", "anonymous_id:a-1", "email:ann@example.com"] {
+    for key in ["user_id:42", "anonymous_id:ann-device-1", "email:ann@example.com"] {
         let path = format!("/v1/profiles/{key}");
         let (status, body) = call(server, "GET", &path, &tenant.api_key, None).await;
         assert_eq!(status, 404, "{when}, {key}: {body}");
@@ -66,8 +66,8 @@ async fn an_erased_subject_is_unreadable_gone_from_profiles_and_stays_gone_after
         &server,
         &tenant,
         vec![
-            json!({"type": "page", "anonymousId": "a-1", "name": "Home"}),
-            json!({"type": "identify", "userId": "42", "anonymousId": "a-1",
+            json!({"type": "page", "anonymousId": "ann-device-1", "name": "Home"}),
+            json!({"type": "identify", "userId": "42", "anonymousId": "ann-device-1",
                    "traits": {"email": "Ann@Example.com", "name": "Ann Lee"}}),
             json!({"type": "track", "userId": "42", "event": "Order Completed", "properties": {"total": 99.5}}),
             json!({"type": "identify", "userId": "77", "traits": {"email": "bob@example.org"}}),
@@ -129,7 +129,7 @@ async fn an_erased_subject_is_unreadable_gone_from_profiles_and_stays_gone_after
         "her three events and the erasure order: {events:?}"
     );
     let everything = serde_json::to_string(&events).unwrap();
-    for personal in ["Ann Lee", "ann@example.com", "Ann@Example.com", "a-1"] {
+    for personal in ["Ann Lee", "ann@example.com", "Ann@Example.com", "ann-device-1"] {
         assert!(!everything.contains(personal), "{personal} in {everything}");
     }
     assert!(everything.contains("bob@example.org"));
@@ -183,6 +183,45 @@ async fn an_erased_subject_is_unreadable_gone_from_profiles_and_stays_gone_after
     ann_is_gone(&server, &tenant, "after the rebuild").await;
     let bob = profile_when(&server, &tenant, "user_id:77", |_| true).await;
     assert_eq!(bob["event_counts"], bob_before["event_counts"]);
+
+    // Her identities are suppressed: what her browser sends next is dropped, not stored.
+    assert_eq!(receipt["identities_suppressed"], 3, "{done}");
+    let logged = server.events(&tenant).await.len();
+    send(
+        &server,
+        &tenant,
+        vec![
+            json!({"type": "page", "anonymousId": "ann-device-1", "name": "Back again"}),
+            json!({"type": "identify", "userId": "42", "traits": {"plan": "free"}}),
+            json!({"type": "identify", "userId": "new-account", "traits": {"email": "ann@example.com"}}),
+        ],
+    )
+    .await;
+    assert_eq!(server.events(&tenant).await.len(), logged, "nothing stored");
+    // Lifted for her user id (she signed up again, say): that one is stored once more.
+    let (status, lifted) = call(
+        &server,
+        "POST",
+        "/v1/privacy/requests",
+        &tenant.api_key,
+        Some(&json!({"type": "unsuppression", "subject": {"type": "user_id", "value": "42"}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{lifted}");
+    assert_eq!(lifted["status"], "completed");
+    send(
+        &server,
+        &tenant,
+        vec![json!({"type": "identify", "userId": "42", "traits": {"plan": "free"}})],
+    )
+    .await;
+    assert_eq!(server.events(&tenant).await.len(), logged + 1);
+    let back = profile_when(&server, &tenant, "user_id:42", |_| true).await;
+    assert_eq!(
+        back["traits"]["plan"]["value"], "free",
+        "a new profile, from now on"
+    );
+    assert!(back["traits"].get("name").is_none(), "{back}");
 
     // Listed with its filters; another tenant sees nothing of it.
     let (status, page) = call(
@@ -257,6 +296,50 @@ async fn erasing_someone_never_seen_completes_and_bad_requests_are_refused() {
     let due: chrono::DateTime<chrono::Utc> = ccpa["due_at"].as_str().unwrap().parse().unwrap();
     assert_eq!(due - received, chrono::TimeDelta::days(45));
 
+    // Suppressing someone who was never erased: their events are dropped from then on.
+    let (status, suppressed) = call(
+        &server,
+        "POST",
+        "/v1/privacy/requests",
+        &tenant.api_key,
+        Some(&json!({"type": "suppression", "subject": {"type": "email", "value": "Opted.Out@example.com"}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{suppressed}");
+    send(
+        &server,
+        &tenant,
+        vec![
+            json!({"type": "identify", "userId": "x-1", "traits": {"email": "opted.out@EXAMPLE.com"}}),
+            json!({"type": "track", "userId": "x-2", "event": "Kept"}),
+        ],
+    )
+    .await;
+    let stored: Vec<Value> = server.events(&tenant).await;
+    let names: Vec<&str> = stored
+        .iter()
+        .filter_map(|e| e["payload"]["userId"].as_str())
+        .collect();
+    assert_eq!(names, vec!["x-2"], "{stored:?}");
+    // An erasure that leaves the identities free to come back.
+    let (status, unsuppressed) = call(
+        &server,
+        "POST",
+        "/v1/privacy/requests",
+        &tenant.api_key,
+        Some(&json!({"type": "erasure", "suppress": false, "subject": {"type": "user_id", "value": "x-2"}})),
+    )
+    .await;
+    assert_eq!(status, 202, "{unsuppressed}");
+    let done = request_when(
+        &server,
+        &tenant,
+        unsuppressed["id"].as_str().unwrap(),
+        "completed",
+    )
+    .await;
+    assert_eq!(done["receipt"]["identities_suppressed"], 0, "{done}");
+
     let long = "x".repeat(2000);
     for (body, why) in [
         (
@@ -319,15 +402,15 @@ async fn erasing_someone_never_seen_completes_and_bad_requests_are_refused() {
         None,
     )
     .await;
-    assert_eq!(first["requests"][0]["id"], ccpa["id"]);
+    assert_eq!(first["requests"][0]["id"], unsuppressed["id"]);
     let before = first["next_before"].as_str().unwrap();
     let (_, second) = call(
         &server,
         "GET",
-        &format!("/v1/privacy/requests?limit=1&before={before}"),
+        &format!("/v1/privacy/requests?limit=1&type=erasure&before={before}"),
         &tenant.api_key,
         None,
     )
     .await;
-    assert_eq!(second["requests"][0]["id"], request["id"]);
+    assert_eq!(second["requests"][0]["id"], ccpa["id"]);
 }

@@ -11,6 +11,7 @@ mod m20261129_000002_ingestion;
 mod m20261129_000003_access;
 mod m20261129_000004_profiles;
 mod m20261202_000005_privacy;
+mod m20261202_000006_suppressions;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000003_access::Migration),
             Box::new(m20261129_000004_profiles::Migration),
             Box::new(m20261202_000005_privacy::Migration),
+            Box::new(m20261202_000006_suppressions::Migration),
         ]
     }
 }

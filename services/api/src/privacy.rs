@@ -33,6 +33,8 @@ struct NewRequest {
     kind: String,
     subject: SubjectInput,
     regulation: Option<String>,
+    /// For an erasure: put the erased identities on the suppression list (the default).
+    suppress: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -57,11 +59,15 @@ async fn create(
     let kind = RequestKind::parse(&body.kind).ok_or_else(|| {
         ApiError::Invalid("type must be one of access, erasure, suppression, unsuppression".into())
     })?;
-    if kind != RequestKind::Erasure {
-        return Err(ApiError::Invalid(format!(
-            "requests of type {} are not supported yet; erasure is",
-            kind.as_str()
-        )));
+    if kind == RequestKind::Access {
+        return Err(ApiError::Invalid(
+            "requests of type access are not supported yet; erasure, suppression and unsuppression are".into(),
+        ));
+    }
+    if body.suppress.is_some() && kind != RequestKind::Erasure {
+        return Err(ApiError::Invalid(
+            "suppress applies to erasure requests only".into(),
+        ));
     }
     let regulation = match body.regulation.as_deref() {
         None => Regulation::default(),
@@ -69,6 +75,9 @@ async fn create(
             .ok_or_else(|| ApiError::Invalid("regulation must be gdpr or ccpa".into()))?,
     };
     let identity = subject_identity(&state, tenant, &body.subject).await?;
+    if kind != RequestKind::Erasure {
+        return change_suppression(&principal, &state, kind, identity, regulation).await;
+    }
     let key = state
         .keyring
         .subject_key(tenant, &KeySubject::Identity(identity.clone()))
@@ -92,6 +101,7 @@ async fn create(
             kind: identity.kind().as_str().to_owned(),
             value: identity.value().to_owned(),
         },
+        body.suppress.unwrap_or(true),
     );
     let event_id = EventId::new();
     let payload = key
@@ -119,24 +129,101 @@ async fn create(
             .await
             .map_err(privacy_error)?;
     }
-    cdp_audit::append(
+    record(
         &txn,
-        cdp_audit::Chain::Tenant(tenant),
-        principal.audit_entry(
-            "privacy.request.create",
-            Some(("privacy_request", request.id.to_string())),
-            cdp_audit::Outcome::Success,
-            serde_json::json!({
-                "type": kind.as_str(),
-                "subject_type": identity.kind().as_str(),
-                "regulation": regulation.as_str(),
-            }),
-        ),
+        &principal,
+        "privacy.request.create",
+        request.id,
+        serde_json::json!({
+            "type": kind.as_str(),
+            "subject_type": identity.kind().as_str(),
+            "regulation": regulation.as_str(),
+        }),
     )
     .await?;
     txn.commit().await?;
     state.wake_projector(tenant);
     Ok(HttpResponse::Accepted().json(request))
+}
+
+/// A suppression or unsuppression: carried out at once, in the request's transaction.
+async fn change_suppression(
+    principal: &TenantPrincipal,
+    state: &ApiState,
+    kind: RequestKind,
+    identity: Identity,
+    regulation: Regulation,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = principal.tenant_id;
+    let subject_type = identity.kind().as_str().to_owned();
+    let hash = state
+        .keyring
+        .suppression_refs(tenant, &[KeySubject::Identity(identity)])
+        .await
+        .map_err(keyring_error)?
+        .pop()
+        .ok_or(ApiError::NotFound("tenant"))?;
+    let txn = begin_write(&state.db).await?;
+    let request = cdp_privacy::insert(
+        &txn,
+        tenant,
+        kind,
+        &subject_type,
+        regulation,
+        principal.actor().id,
+    )
+    .await
+    .map_err(privacy_error)?;
+    let changed = if kind == RequestKind::Suppression {
+        cdp_privacy::suppress(
+            &txn,
+            tenant,
+            &[(subject_type.clone(), hash)],
+            Some(request.id),
+        )
+        .await
+    } else {
+        cdp_privacy::unsuppress(&txn, tenant, &[hash]).await
+    }
+    .map_err(privacy_error)?;
+    let now = Utc::now();
+    cdp_privacy::mark_done(&txn, tenant, request.id, now)
+        .await
+        .map_err(privacy_error)?;
+    record(
+        &txn,
+        principal,
+        &format!("privacy.{}", kind.as_str()),
+        request.id,
+        serde_json::json!({"subject_type": subject_type, "changed": changed}),
+    )
+    .await?;
+    txn.commit().await?;
+    cdp_privacy::suppressions_changed();
+    let done = cdp_privacy::get(&state.db, tenant, request.id)
+        .await
+        .map_err(privacy_error)?
+        .ok_or(ApiError::NotFound("privacy request"))?;
+    Ok(HttpResponse::Ok().json(done))
+}
+
+/// Records a request in the tenant's audit chain, in the request's transaction (never the
+/// subject's value: only its type).
+async fn record(
+    txn: &sea_orm::DatabaseTransaction,
+    principal: &TenantPrincipal,
+    action: &str,
+    request: PrivacyRequestId,
+    details: serde_json::Value,
+) -> Result<(), ApiError> {
+    let entry = principal.audit_entry(
+        action,
+        Some(("privacy_request", request.to_string())),
+        cdp_audit::Outcome::Success,
+        details,
+    );
+    cdp_audit::append(txn, cdp_audit::Chain::Tenant(principal.tenant_id), entry).await?;
+    Ok(())
 }
 
 /// The subject as the projections store it: a known identity type, its value normalized.

@@ -54,6 +54,8 @@ pub struct IngestState {
     limiter: Arc<RateLimiter>,
     dedupe: Option<dedupe::RedisDedupe>,
     write_keys: Arc<WriteKeyCache>,
+    suppressions: Arc<cdp_privacy::SuppressionCache>,
+    suppressed: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl IngestState {
@@ -72,10 +74,19 @@ impl IngestState {
             )),
             dedupe: redis.map(dedupe::RedisDedupe::new),
             write_keys: Arc::new(WriteKeyCache::default()),
+            suppressions: Arc::default(),
+            suppressed: Arc::default(),
             db,
             keyring,
             committer,
         }
+    }
+}
+
+impl IngestState {
+    /// Events dropped since start because they named a suppressed person.
+    pub fn suppressed_events(&self) -> u64 {
+        self.suppressed.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

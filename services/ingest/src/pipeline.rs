@@ -1,7 +1,7 @@
 //! The one way events enter the log: seal each under its subject's key, append through the
 //! group committer, and answer only once committed.
 
-use cdp_domain::{EventId, KeySubject, SourceId, TenantId};
+use cdp_domain::{EventId, Identity, IdentityKind, KeySubject, SourceId, TenantId};
 use cdp_keyring::{KeyringError, SubjectKey};
 use cdp_log::{Appended, CommitError, LogError, NewEvent};
 use cdp_tracking::TrackedEvent;
@@ -15,6 +15,8 @@ pub struct Stored {
     pub stored: usize,
     /// Already in the log (the same message id), so not stored again.
     pub duplicates: usize,
+    /// About a suppressed person (erased, or asked not to be tracked): dropped, counted.
+    pub suppressed: usize,
 }
 
 /// Stores valid events of one tenant (from one source, when known). All of them are
@@ -41,6 +43,7 @@ pub async fn store(
         }
         None => events,
     };
+    let events = drop_suppressed(state, tenant, events, &mut outcome).await?;
     if events.is_empty() {
         return Ok(outcome);
     }
@@ -97,6 +100,62 @@ pub async fn store(
         dedupe.remember(tenant, &ids).await;
     }
     Ok(outcome)
+}
+
+/// Leaves out the events that name a suppressed identity. A tenant with an empty list
+/// (most) pays one cache lookup per request and no hashing.
+async fn drop_suppressed(
+    state: &IngestState,
+    tenant: TenantId,
+    events: Vec<TrackedEvent>,
+    outcome: &mut Stored,
+) -> Result<Vec<TrackedEvent>, IngestError> {
+    let suppressed = state
+        .suppressions
+        .refs(&state.db, tenant)
+        .await
+        .map_err(IngestError::unavailable)?;
+    if suppressed.is_empty() {
+        return Ok(events);
+    }
+    let rules = cdp_profiles::IdentityRules::default();
+    let named: Vec<Vec<KeySubject>> = events
+        .iter()
+        .map(|event| {
+            cdp_profiles::identities_in(&event.body, &rules)
+                .into_iter()
+                .filter_map(|ident| {
+                    let kind = IdentityKind::parse(&ident.kind).ok()?;
+                    Identity::new(kind, ident.value).ok()
+                })
+                .map(KeySubject::Identity)
+                .collect()
+        })
+        .collect();
+    let all: Vec<KeySubject> = named.iter().flatten().cloned().collect();
+    let hashes = state
+        .keyring
+        .suppression_refs(tenant, &all)
+        .await
+        .map_err(keyring_error)?;
+    let mut hashes = hashes.into_iter();
+    let before = events.len();
+    let kept: Vec<TrackedEvent> = events
+        .into_iter()
+        .zip(&named)
+        .filter_map(|(event, names)| {
+            // Every one of the event's hashes is taken, hit or not: the next event's follow.
+            let mine: Vec<String> = hashes.by_ref().take(names.len()).collect();
+            let hit = mine.iter().any(|hash| suppressed.contains(hash));
+            (!hit).then_some(event)
+        })
+        .collect();
+    let dropped = before - kept.len();
+    outcome.suppressed += dropped;
+    state
+        .suppressed
+        .fetch_add(dropped as u64, std::sync::atomic::Ordering::Relaxed);
+    Ok(kept)
 }
 
 /// Every event sealed under its subject's key, as the log stores it.

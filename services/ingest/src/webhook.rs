@@ -72,5 +72,6 @@ async fn receive(
         "success": true,
         "stored": stored.stored,
         "duplicates": stored.duplicates,
+        "suppressed": stored.suppressed,
     })))
 }

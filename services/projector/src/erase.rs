@@ -1,7 +1,8 @@
 //! Carrying out an erasure order when the projector reaches it in the log.
 //!
 //! One transaction, under the tenant's lease: the profiles go from every generation, the
-//! data keys of every identity they held are destroyed, the request records its receipt,
+//! data keys of every identity they held are destroyed, those identities go on the
+//! suppression list (unless the request said not to), the request records its receipt,
 //! the audit chain records the erasure, and the checkpoint moves past the order. A crash
 //! before the commit leaves the order to be carried out again; after it, the order is
 //! sealed under a destroyed key and reads as shredded, so no generation (and no rebuild)
@@ -45,6 +46,27 @@ pub(crate) async fn carry_out(
         .shred_subjects_in(&txn, tenant, &subjects)
         .await
         .map_err(ProjectionError::Keyring)?;
+    let identities_suppressed = if order.suppress {
+        let refs = s
+            .keyring
+            .suppression_refs(tenant, &subjects)
+            .await
+            .map_err(ProjectionError::Keyring)?;
+        let entries: Vec<(String, String)> = subjects
+            .iter()
+            .zip(refs)
+            .filter_map(|(subject, hash)| match subject {
+                KeySubject::Identity(identity) => Some((identity.kind().as_str().to_owned(), hash)),
+                KeySubject::Tenant => None,
+            })
+            .collect();
+        cdp_privacy::suppress(&txn, tenant, &entries, Some(order.request_id))
+            .await
+            .map_err(ProjectionError::Privacy)?;
+        entries.len() as u64
+    } else {
+        0
+    };
     store::advance(&txn, tenant, generation.generation, seq, 1, 0, 0).await?;
     let audit = cdp_audit::append(
         &txn,
@@ -59,6 +81,7 @@ pub(crate) async fn carry_out(
                 "keys_shredded": keys.iter().map(|k| k.to_string()).collect::<Vec<_>>(),
                 "identities_erased": erased.identities.len(),
                 "profiles_erased": erased.profiles,
+                "identities_suppressed": identities_suppressed,
                 "log_seq": seq,
             }),
         ),
@@ -69,6 +92,7 @@ pub(crate) async fn carry_out(
         keys_shredded: keys.clone(),
         identities_erased: erased.identities.len() as u64,
         profiles_erased: erased.profiles,
+        identities_suppressed,
         log_seq: seq,
         erased_at: audit.at,
         audit_seq: audit.seq,
@@ -87,6 +111,9 @@ pub(crate) async fn carry_out(
     .map_err(ProjectionError::Privacy)?;
     txn.commit().await?;
     s.keyring.shredded_keys_committed(tenant, &keys);
+    if identities_suppressed > 0 {
+        cdp_privacy::suppressions_changed();
+    }
     tracing::info!(
         tenant_id = %tenant,
         request_id = %order.request_id,

@@ -766,6 +766,7 @@ async fn order_erasure(
             kind: identity.kind().as_str().to_owned(),
             value: value.to_owned(),
         },
+        false,
     );
     let event_id = EventId::new();
     append(

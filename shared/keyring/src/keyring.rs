@@ -585,6 +585,25 @@ impl Keyring {
         Ok(ids)
     }
 
+    /// Keyed hashes of identities (in the same order) for the tenant's suppression list:
+    /// they let ingestion recognise a suppressed person without the list holding who they
+    /// are. (Another label than the data keys' subject hash, so the two cannot be matched.)
+    /// Empty once the tenant's keys are destroyed.
+    pub async fn suppression_refs(
+        &self,
+        tenant: TenantId,
+        subjects: &[KeySubject],
+    ) -> Result<Vec<String>, KeyringError> {
+        let keys = self.tenant_keys(tenant).await?;
+        let TenantKeys::Live { index, .. } = keys.as_ref() else {
+            return Ok(Vec::new());
+        };
+        Ok(subjects
+            .iter()
+            .map(|s| keyed_hash(index, b"cdp.suppression.v1\0", s))
+            .collect())
+    }
+
     /// Tells this process's caches that these keys are destroyed (after the transaction
     /// that destroyed them committed): nothing here seals or opens with them again.
     pub fn shredded_keys_committed(&self, tenant: TenantId, key_ids: &[DataKeyId]) {
@@ -804,9 +823,13 @@ async fn destroy_data_keys<C: ConnectionTrait>(
 }
 
 fn subject_ref(index: &KeyMaterial, subject: &KeySubject) -> String {
+    keyed_hash(index, b"cdp.subject.v1\0", subject)
+}
+
+fn keyed_hash(index: &KeyMaterial, label: &[u8], subject: &KeySubject) -> String {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(index.expose())
         .expect("HMAC accepts keys of any length");
-    mac.update(b"cdp.subject.v1\0");
+    mac.update(label);
     match subject {
         KeySubject::Identity(identity) => {
             mac.update(identity.kind().as_str().as_bytes());

@@ -7,8 +7,12 @@ mod error;
 mod order;
 mod request;
 mod store;
+mod suppression;
 
 pub use error::PrivacyError;
 pub use order::{ERASURE_EVENT_TYPE, ErasureOrder, OrderSubject};
 pub use request::{PrivacyRequest, Receipt, Regulation, RequestFilter, RequestKind, RequestStatus};
-pub use store::{get, insert, list, mark_completed, mark_erased, set_log_seq};
+pub use store::{get, insert, list, mark_completed, mark_done, mark_erased, set_log_seq};
+pub use suppression::{
+    SUPPRESSION_TTL, SuppressionCache, suppress, suppressions_changed, unsuppress,
+};

@@ -24,14 +24,23 @@ pub struct ErasureOrder {
     event_type: String,
     pub request_id: PrivacyRequestId,
     pub subject: OrderSubject,
+    /// Put the erased identities on the suppression list, so that their later events are
+    /// dropped instead of starting a new profile.
+    #[serde(default = "suppress_by_default")]
+    pub suppress: bool,
+}
+
+fn suppress_by_default() -> bool {
+    true
 }
 
 impl ErasureOrder {
-    pub fn new(request_id: PrivacyRequestId, subject: OrderSubject) -> Self {
+    pub fn new(request_id: PrivacyRequestId, subject: OrderSubject, suppress: bool) -> Self {
         Self {
             event_type: ERASURE_EVENT_TYPE.to_owned(),
             request_id,
             subject,
+            suppress,
         }
     }
 
@@ -78,6 +87,7 @@ mod tests {
                 kind: "email".into(),
                 value: "ann@example.com".into(),
             },
+            true,
         );
         let body: serde_json::Value = serde_json::from_slice(&order.to_json()).unwrap();
         assert_eq!(ErasureOrder::from_event(&body), Some(order.clone()));

@@ -115,6 +115,9 @@ pub struct Receipt {
     pub identities_erased: u64,
     /// Profiles removed, counted once per projection generation.
     pub profiles_erased: u64,
+    /// Identities put on the suppression list (none if the request said not to).
+    #[serde(default)]
+    pub identities_suppressed: u64,
     /// The log position of the erasure order, after which nothing before it is readable.
     pub log_seq: i64,
     /// When the keys were destroyed and the profile removed.

@@ -172,6 +172,26 @@ pub async fn mark_erased<C: ConnectionTrait>(
     Ok(())
 }
 
+/// A request carried out at once (suppression, unsuppression).
+pub async fn mark_done<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    id: PrivacyRequestId,
+    at: DateTime<Utc>,
+) -> Result<(), PrivacyError> {
+    request::Entity::update_many()
+        .col_expr(
+            request::Column::Status,
+            Expr::value(RequestStatus::Completed.as_str()),
+        )
+        .col_expr(request::Column::CompletedAt, Expr::value(at))
+        .filter(request::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(request::Column::RequestId.eq(id.as_uuid()))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
 /// The last of an erased subject's rows is gone. Returns the receipt, or `None` if the
 /// request is not an erasure in progress.
 pub async fn mark_completed<C: ConnectionTrait>(

@@ -58,32 +58,46 @@ pub fn normalize(kind: &str, value: &str) -> String {
     }
 }
 
-/// Reads an event of the tracking spec; `None` for the system's own events, which the
-/// profile projection does not apply.
-pub fn observe(
-    seq: i64,
-    source: Option<String>,
-    at: DateTime<Utc>,
-    body: &Value,
-    rules: &IdentityRules,
-) -> Option<Observation> {
-    let event_type = body.get("type")?.as_str()?.to_owned();
-    if !["identify", "track", "page", "screen", "group", "alias"].contains(&event_type.as_str()) {
-        return None;
-    }
-    let empty = Map::new();
-    let object = |v: Option<&Value>| v.and_then(Value::as_object).cloned().unwrap_or_default();
-    let context = body
-        .get("context")
+fn context_of<'a>(
+    body: &'a Map<String, Value>,
+    empty: &'a Map<String, Value>,
+) -> &'a Map<String, Value> {
+    body.get("context")
         .and_then(Value::as_object)
-        .unwrap_or(&empty);
+        .unwrap_or(empty)
+}
 
-    // Traits: an identify's own, and the context traits any call may carry.
+/// Traits: an identify's own, over the context traits any call may carry.
+fn traits_of(
+    event_type: &str,
+    body: &Map<String, Value>,
+    context: &Map<String, Value>,
+) -> Map<String, Value> {
+    let object = |v: Option<&Value>| v.and_then(Value::as_object).cloned().unwrap_or_default();
     let mut traits = object(context.get("traits"));
     if event_type == "identify" {
         traits.extend(object(body.get("traits")));
     }
+    traits
+}
 
+/// The identities an event of the tracking spec names (normalized, blocked values left
+/// out), as the projection would link them: what ingestion checks against the
+/// suppression list.
+pub fn identities_in(body: &Map<String, Value>, rules: &IdentityRules) -> Vec<Ident> {
+    let event_type = body.get("type").and_then(Value::as_str).unwrap_or_default();
+    let empty = Map::new();
+    let context = context_of(body, &empty);
+    let traits = traits_of(event_type, body, context);
+    identities_from(body, context, &traits, rules)
+}
+
+fn identities_from(
+    body: &Map<String, Value>,
+    context: &Map<String, Value>,
+    traits: &Map<String, Value>,
+    rules: &IdentityRules,
+) -> Vec<Ident> {
     let mut identities = Vec::new();
     let mut push = |kind: &str, value: Option<String>| {
         if let Some(value) = value {
@@ -125,6 +139,29 @@ pub fn observe(
     }
     identities.sort();
     identities.dedup();
+    identities
+}
+
+/// Reads an event of the tracking spec; `None` for the system's own events, which the
+/// profile projection does not apply.
+pub fn observe(
+    seq: i64,
+    source: Option<String>,
+    at: DateTime<Utc>,
+    body: &Value,
+    rules: &IdentityRules,
+) -> Option<Observation> {
+    let event_type = body.get("type")?.as_str()?.to_owned();
+    if !["identify", "track", "page", "screen", "group", "alias"].contains(&event_type.as_str()) {
+        return None;
+    }
+    let body_map = body.as_object()?;
+    let empty = Map::new();
+    let context = context_of(body_map, &empty);
+    let traits = traits_of(&event_type, body_map, context);
+    let object = |v: Option<&Value>| v.and_then(Value::as_object).cloned().unwrap_or_default();
+
+    let identities = identities_from(body_map, context, &traits, rules);
 
     let counted_as = match event_type.as_str() {
         "track" => text(body.get("event")),
@@ -224,6 +261,25 @@ mod tests {
             ]
         );
         assert_eq!(o.traits["plan"], "pro");
+        // What ingestion checks against the suppression list is what the projection links.
+        assert_eq!(
+            identities_in(body.as_object().unwrap(), &rules),
+            o.identities
+        );
+        let track = json!({"type": "track", "anonymousId": "a-1", "event": "x",
+            "traits": {"email": "not-an-identify@example.com"},
+            "context": {"traits": {"email": "Ctx@Example.com"}}});
+        let named: Vec<(String, String)> = identities_in(track.as_object().unwrap(), &rules)
+            .into_iter()
+            .map(|i| (i.kind, i.value))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("anonymous_id".to_owned(), "a-1".to_owned()),
+                ("email".to_owned(), "ctx@example.com".to_owned())
+            ]
+        );
     }
 
     #[test]

@@ -62,6 +62,12 @@ async fn metrics(
          # TYPE cdp_ingest_queued_events gauge\ncdp_ingest_queued_events {}",
         ingest.committer.queued_events()
     );
+    let _ = writeln!(
+        text,
+        "# HELP cdp_ingest_suppressed_events_total Events dropped because they named a suppressed person.\n\
+         # TYPE cdp_ingest_suppressed_events_total counter\ncdp_ingest_suppressed_events_total {}",
+        ingest.suppressed_events()
+    );
     let mut series =
         |name: &str,
          kind: &str,
