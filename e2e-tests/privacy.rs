@@ -38,7 +38,11 @@ async fn request_when(server: &Server, tenant: &Tenant, id: &str, status: &str) 
 
 /// No identity of hers leads to a profile.
 async fn ann_is_gone(server: &Server, tenant: &Tenant, when: &str) {
-    for key in ["user_id:42", "anonymous_id:ann-device-1", "email:ann@example.com"] {
+    for key in [
+        "user_id:42",
+        "anonymous_id:ann-device-1",
+        "email:ann@example.com",
+    ] {
         let path = format!("/v1/profiles/{key}");
         let (status, body) = call(server, "GET", &path, &tenant.api_key, None).await;
         assert_eq!(status, 404, "{when}, {key}: {body}");
@@ -129,7 +133,12 @@ async fn an_erased_subject_is_unreadable_gone_from_profiles_and_stays_gone_after
         "her three events and the erasure order: {events:?}"
     );
     let everything = serde_json::to_string(&events).unwrap();
-    for personal in ["Ann Lee", "ann@example.com", "Ann@Example.com", "ann-device-1"] {
+    for personal in [
+        "Ann Lee",
+        "ann@example.com",
+        "Ann@Example.com",
+        "ann-device-1",
+    ] {
         assert!(!everything.contains(personal), "{personal} in {everything}");
     }
     assert!(everything.contains("bob@example.org"));

@@ -180,7 +180,13 @@ impl CdpServer {
         ProcessStats::read(self.pid())
     }
 
-    pub fn stop(mut self) {
+    pub fn stop(self) {}
+}
+
+// A group that fails part-way must not leave its server running (and holding the
+// database) for the next one.
+impl Drop for CdpServer {
+    fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

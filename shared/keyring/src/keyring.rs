@@ -327,7 +327,7 @@ impl Keyring {
                 .subjects
                 .put((tenant, row.subject_ref.clone()), row.key_id);
         }
-        self.inner.pending.forget(new);
+        self.inner.pending.stored(new);
     }
 
     /// New keys were not stored (their transaction failed): they are offered no more, and
@@ -607,6 +607,7 @@ impl Keyring {
     /// Tells this process's caches that these keys are destroyed (after the transaction
     /// that destroyed them committed): nothing here seals or opens with them again.
     pub fn shredded_keys_committed(&self, tenant: TenantId, key_ids: &[DataKeyId]) {
+        self.inner.pending.shredded(tenant, key_ids);
         for key_id in key_ids {
             self.inner
                 .data_keys

@@ -32,6 +32,15 @@ use crate::store::data_key;
 /// only a key whose request vanished before telling the outcome ever reaches it.
 const PENDING_TTL: Duration = Duration::from_secs(60);
 
+/// How long a key is still offered once stored. A request that looked for the subject's
+/// key in the database just before the commit (and so did not see it) must be given this
+/// key, not make a second one: the second would be refused by the unique index on the
+/// subject, and with it the request's events. Longer than any key lookup takes.
+const STORED_LINGER: Duration = Duration::from_secs(5);
+
+/// Pending keys beyond which expired ones are swept out (at most once a second).
+const SWEEP_ABOVE: usize = 10_000;
+
 /// The row of a key that is not stored yet.
 #[derive(Clone)]
 pub(crate) struct PendingRow {
@@ -153,14 +162,31 @@ async fn insert_rows<C: ConnectionTrait>(
 }
 
 struct Pending {
-    made: Instant,
+    /// Offered until then.
+    until: Instant,
     row: PendingRow,
 }
 
-/// The keys of this process that are made but not known to be stored.
-#[derive(Default)]
+struct Entries {
+    pending: HashMap<(TenantId, String), Pending>,
+    swept: Instant,
+}
+
+/// The keys of this process that are made but not known to be stored (or stored a
+/// moment ago, see [`STORED_LINGER`]).
 pub(crate) struct PendingKeys {
-    entries: Mutex<HashMap<(TenantId, String), Pending>>,
+    entries: Mutex<Entries>,
+}
+
+impl Default for PendingKeys {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::new(Entries {
+                pending: HashMap::new(),
+                swept: Instant::now(),
+            }),
+        }
+    }
 }
 
 impl PendingKeys {
@@ -168,10 +194,10 @@ impl PendingKeys {
     pub(crate) fn get(&self, tenant: TenantId, subject_ref: &str) -> Option<PendingRow> {
         let mut entries = self.entries.lock();
         let key = (tenant, subject_ref.to_owned());
-        match entries.get(&key) {
-            Some(p) if p.made.elapsed() < PENDING_TTL => Some(p.row.clone()),
+        match entries.pending.get(&key) {
+            Some(p) if Instant::now() < p.until => Some(p.row.clone()),
             Some(_) => {
-                entries.remove(&key);
+                entries.pending.remove(&key);
                 None
             }
             None => None,
@@ -182,20 +208,54 @@ impl PendingKeys {
     /// raced this one): then that one is answered, and the new one dropped.
     pub(crate) fn offer(&self, tenant: TenantId, row: PendingRow) -> PendingRow {
         let mut entries = self.entries.lock();
-        if entries.len() >= 10_000 {
-            entries.retain(|_, p| p.made.elapsed() < PENDING_TTL);
+        let now = Instant::now();
+        if entries.pending.len() >= SWEEP_ABOVE && entries.swept.elapsed() > Duration::from_secs(1)
+        {
+            entries.pending.retain(|_, p| now < p.until);
+            entries.swept = now;
         }
-        entries
+        let entry = entries
+            .pending
             .entry((tenant, row.subject_ref.clone()))
             .or_insert(Pending {
-                made: Instant::now(),
+                until: now + PENDING_TTL,
+                row: row.clone(),
+            });
+        if now >= entry.until {
+            *entry = Pending {
+                until: now + PENDING_TTL,
                 row,
-            })
-            .row
-            .clone()
+            };
+        }
+        entry.row.clone()
     }
 
-    /// Stops offering these keys: they are stored, or were refused.
+    /// These keys are stored: still offered for [`STORED_LINGER`], then forgotten.
+    pub(crate) fn stored(&self, keys: &NewKeys) {
+        let Some(tenant) = keys.tenant else {
+            return;
+        };
+        let linger = Instant::now() + STORED_LINGER;
+        let mut entries = self.entries.lock();
+        for row in &keys.rows {
+            if let Some(p) = entries.pending.get_mut(&(tenant, row.subject_ref.clone()))
+                && p.row.key_id == row.key_id
+            {
+                p.until = p.until.min(linger);
+            }
+        }
+    }
+
+    /// Stops offering keys that were destroyed (a key lingering after its commit must not
+    /// seal anything once shredded).
+    pub(crate) fn shredded(&self, tenant: TenantId, key_ids: &[DataKeyId]) {
+        self.entries
+            .lock()
+            .pending
+            .retain(|(t, _), p| *t != tenant || !key_ids.contains(&p.row.key_id));
+    }
+
+    /// Stops offering these keys: they were refused.
     pub(crate) fn forget(&self, keys: &NewKeys) {
         let Some(tenant) = keys.tenant else {
             return;
@@ -205,11 +265,58 @@ impl PendingKeys {
             let key = (tenant, row.subject_ref.clone());
             // Only our key: a later one for the same subject is someone else's to settle.
             if entries
+                .pending
                 .get(&key)
                 .is_some_and(|p| p.row.key_id == row.key_id)
             {
-                entries.remove(&key);
+                entries.pending.remove(&key);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KeyMaterial;
+
+    fn row(subject_ref: &str) -> PendingRow {
+        PendingRow {
+            key_id: DataKeyId::new(),
+            subject_ref: subject_ref.to_owned(),
+            tenant_key_id: TenantKeyId::new(),
+            wrapped_key: Vec::new(),
+            created_at: Utc::now(),
+            cipher: Arc::new(Cipher::new(&KeyMaterial::generate().unwrap())),
+        }
+    }
+
+    #[test]
+    fn a_stored_key_is_still_offered_for_a_moment_and_never_once_shredded() {
+        let pending = PendingKeys::default();
+        let tenant = TenantId::new();
+        let first = pending.offer(tenant, row("subject"));
+        let raced = pending.offer(tenant, row("subject"));
+        assert_eq!(raced.key_id, first.key_id, "a racing request gets the same key");
+
+        // Stored; a request that looked in the database just before the commit, and so
+        // made a key of its own, is still given the stored one.
+        pending.stored(&NewKeys::new(tenant, vec![first.clone()]));
+        let late = pending.offer(tenant, row("subject"));
+        assert_eq!(late.key_id, first.key_id);
+        assert_eq!(
+            pending.get(tenant, "subject").map(|r| r.key_id),
+            Some(first.key_id)
+        );
+
+        // Shredded: never offered again; the next request makes a new key.
+        pending.shredded(tenant, &[first.key_id]);
+        assert!(pending.get(tenant, "subject").is_none());
+        let next = pending.offer(tenant, row("subject"));
+        assert_ne!(next.key_id, first.key_id);
+
+        // Refused: forgotten at once.
+        pending.forget(&NewKeys::new(tenant, vec![next.clone()]));
+        assert!(pending.get(tenant, "subject").is_none());
     }
 }
