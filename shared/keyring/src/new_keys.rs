@@ -297,7 +297,10 @@ mod tests {
         let tenant = TenantId::new();
         let first = pending.offer(tenant, row("subject"));
         let raced = pending.offer(tenant, row("subject"));
-        assert_eq!(raced.key_id, first.key_id, "a racing request gets the same key");
+        assert_eq!(
+            raced.key_id, first.key_id,
+            "a racing request gets the same key"
+        );
 
         // Stored; a request that looked in the database just before the commit, and so
         // made a key of its own, is still given the stored one.
