@@ -129,8 +129,10 @@ async fn an_erased_subject_is_unreadable_gone_from_profiles_and_stays_gone_after
     let events = server.events(&tenant).await;
     let shredded = events.iter().filter(|e| e["shredded"] == true).count();
     assert_eq!(
-        shredded, 4,
-        "her three events and the erasure order: {events:?}"
+        shredded,
+        4,
+        "her three events and the erasure order: {events:?}\nreceipt: {done}\n{}",
+        server.log()
     );
     let everything = serde_json::to_string(&events).unwrap();
     for personal in [

@@ -30,6 +30,8 @@ pub enum KeyringError {
     UnknownDataKey(String),
     #[error("another key was stored first for a subject this new key was made for")]
     SubjectTaken,
+    #[error("found {found} data keys to destroy but destroyed {destroyed}")]
+    ShredIncomplete { found: u64, destroyed: u64 },
     #[error("the operating system's random generator failed")]
     Randomness,
     #[error("could not read or write the master key file {path}")]

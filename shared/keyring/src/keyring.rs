@@ -581,7 +581,16 @@ impl Keyring {
         }
         ids.sort_by_key(|id| id.as_uuid());
         ids.dedup();
-        destroy_data_keys(conn, tenant, &ids).await?;
+        // Rows found by their subject hash are live ones (destroying a key clears its
+        // hash), so every one of them must be destroyed now; anything else is reported
+        // rather than recorded as erased.
+        let destroyed = destroy_data_keys(conn, tenant, &ids).await?;
+        if destroyed != ids.len() as u64 {
+            return Err(KeyringError::ShredIncomplete {
+                found: ids.len() as u64,
+                destroyed,
+            });
+        }
         Ok(ids)
     }
 
