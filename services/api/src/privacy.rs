@@ -4,11 +4,11 @@
 
 use actix_web::{HttpResponse, web};
 use cdp_auth::TenantPrincipal;
-use cdp_domain::{EventId, Identity, IdentityKind, KeySubject, PrivacyRequestId};
+use cdp_domain::{Identity, KeySubject, PrivacyRequestId};
 use cdp_keyring::KeyringError;
 use cdp_privacy::{
-    ERASURE_EVENT_TYPE, ErasureOrder, OrderSubject, PrivacyRequest, Regulation, RequestFilter,
-    RequestKind, RequestStatus,
+    ErasureOrder, OrderSubject, PrivacyRequest, Regulation, RequestFilter, RequestKind,
+    RequestStatus,
 };
 use cdp_profiles::normalize;
 use cdp_storage::begin_write;
@@ -18,7 +18,6 @@ use serde::{Deserialize, Serialize};
 use crate::{ApiError, ApiState};
 
 const MAX_LIMIT: u64 = 500;
-const MAX_VALUE_CHARS: usize = 1024;
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/privacy/requests", web::post().to(create))
@@ -103,27 +102,10 @@ async fn create(
         },
         body.suppress.unwrap_or(true),
     );
-    let event_id = EventId::new();
-    let payload = key
-        .seal(event_id, &order.to_json())
-        .map_err(ApiError::internal)?;
-    let now = Utc::now();
-    let appended = cdp_log::append(
-        &txn,
-        tenant,
-        vec![cdp_log::NewEvent {
-            event_id,
-            message_id: order.message_id(),
-            event_type: ERASURE_EVENT_TYPE.to_owned(),
-            source_id: None,
-            received_at: now,
-            occurred_at: now,
-            key_id: key.key_id(),
-            payload,
-        }],
-    )
-    .await
-    .map_err(ApiError::storage)?;
+    let event = order.sealed_event(&key).map_err(ApiError::internal)?;
+    let appended = cdp_log::append(&txn, tenant, vec![event])
+        .await
+        .map_err(ApiError::storage)?;
     if let Some(seq) = appended.first().map(|a| a.seq().0) {
         cdp_privacy::set_log_seq(&txn, tenant, request.id, seq)
             .await
@@ -158,7 +140,7 @@ async fn change_suppression(
     let subject_type = identity.kind().as_str().to_owned();
     let hash = state
         .keyring
-        .suppression_refs(tenant, &[KeySubject::Identity(identity)])
+        .suppression_refs(tenant, &[identity])
         .await
         .map_err(keyring_error)?
         .pop()
@@ -239,13 +221,14 @@ async fn subject_identity(
             subject.kind
         )));
     }
-    if subject.value.trim().is_empty() || subject.value.chars().count() > MAX_VALUE_CHARS {
+    // The same bound as every identity's, said in the request's terms.
+    if subject.value.trim().is_empty() || subject.value.len() > Identity::MAX_VALUE_BYTES {
         return Err(ApiError::Invalid(format!(
-            "subject value must be 1 to {MAX_VALUE_CHARS} characters"
+            "subject value must be 1 to {} bytes",
+            Identity::MAX_VALUE_BYTES
         )));
     }
-    let kind = IdentityKind::parse(&subject.kind).map_err(|e| ApiError::Invalid(e.to_string()))?;
-    Identity::new(kind, normalize(&subject.kind, &subject.value))
+    Identity::parse(&subject.kind, normalize(&subject.kind, &subject.value))
         .map_err(|e| ApiError::Invalid(e.to_string()))
 }
 

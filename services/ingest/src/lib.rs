@@ -81,9 +81,7 @@ impl IngestState {
             committer,
         }
     }
-}
 
-impl IngestState {
     /// Events dropped since start because they named a suppressed person.
     pub fn suppressed_events(&self) -> u64 {
         self.suppressed.load(std::sync::atomic::Ordering::Relaxed)

@@ -1,7 +1,7 @@
 //! The one way events enter the log: seal each under its subject's key, append through the
 //! group committer, and answer only once committed.
 
-use cdp_domain::{EventId, Identity, IdentityKind, KeySubject, SourceId, TenantId};
+use cdp_domain::{EventId, Identity, KeySubject, SourceId, TenantId};
 use cdp_keyring::{KeyringError, SubjectKey};
 use cdp_log::{Appended, CommitError, LogError, NewEvent};
 use cdp_tracking::TrackedEvent;
@@ -119,20 +119,16 @@ async fn drop_suppressed(
         return Ok(events);
     }
     let rules = cdp_profiles::IdentityRules::default();
-    let named: Vec<Vec<KeySubject>> = events
+    let named: Vec<Vec<Identity>> = events
         .iter()
         .map(|event| {
             cdp_profiles::identities_in(&event.body, &rules)
                 .into_iter()
-                .filter_map(|ident| {
-                    let kind = IdentityKind::parse(&ident.kind).ok()?;
-                    Identity::new(kind, ident.value).ok()
-                })
-                .map(KeySubject::Identity)
+                .filter_map(|ident| Identity::parse(&ident.kind, ident.value).ok())
                 .collect()
         })
         .collect();
-    let all: Vec<KeySubject> = named.iter().flatten().cloned().collect();
+    let all: Vec<Identity> = named.iter().flatten().cloned().collect();
     let hashes = state
         .keyring
         .suppression_refs(tenant, &all)

@@ -9,7 +9,7 @@
 //! carries it out twice or brings anything back.
 
 use cdp_audit::{Actor, AuditEntry, Chain, Outcome};
-use cdp_domain::{Identity, IdentityKind, KeySubject, TenantId};
+use cdp_domain::{Identity, KeySubject, TenantId};
 use cdp_privacy::{ErasureOrder, Receipt};
 use cdp_profile_store::{self as store, GenerationState};
 use cdp_storage::begin_write;
@@ -32,13 +32,14 @@ pub(crate) async fn carry_out(
     }
     let subject = (order.subject.kind.clone(), order.subject.value.clone());
     let erased = store::erase_profiles(&txn, tenant, order.request_id.as_uuid(), subject).await?;
-    let subjects: Vec<KeySubject> = erased
+    let identities: Vec<Identity> = erased
         .identities
         .iter()
-        .filter_map(|(kind, value)| {
-            let kind = IdentityKind::parse(kind).ok()?;
-            Identity::new(kind, value.clone()).ok()
-        })
+        .filter_map(|(kind, value)| Identity::parse(kind, value.clone()).ok())
+        .collect();
+    let subjects: Vec<KeySubject> = identities
+        .iter()
+        .cloned()
         .map(KeySubject::Identity)
         .collect();
     let keys = s
@@ -49,16 +50,13 @@ pub(crate) async fn carry_out(
     let identities_suppressed = if order.suppress {
         let refs = s
             .keyring
-            .suppression_refs(tenant, &subjects)
+            .suppression_refs(tenant, &identities)
             .await
             .map_err(ProjectionError::Keyring)?;
-        let entries: Vec<(String, String)> = subjects
+        let entries: Vec<(String, String)> = identities
             .iter()
             .zip(refs)
-            .filter_map(|(subject, hash)| match subject {
-                KeySubject::Identity(identity) => Some((identity.kind().as_str().to_owned(), hash)),
-                KeySubject::Tenant => None,
-            })
+            .map(|(identity, hash)| (identity.kind().as_str().to_owned(), hash))
             .collect();
         cdp_privacy::suppress(&txn, tenant, &entries, Some(order.request_id))
             .await

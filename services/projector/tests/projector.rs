@@ -768,23 +768,9 @@ async fn order_erasure(
         },
         false,
     );
-    let event_id = EventId::new();
-    append(
-        &txn,
-        t.id,
-        vec![NewEvent {
-            event_id,
-            message_id: order.message_id(),
-            event_type: cdp_privacy::ERASURE_EVENT_TYPE.to_owned(),
-            source_id: None,
-            received_at: Utc::now(),
-            occurred_at: Utc::now(),
-            key_id: key.key_id(),
-            payload: key.seal(event_id, &order.to_json()).unwrap(),
-        }],
-    )
-    .await
-    .unwrap();
+    append(&txn, t.id, vec![order.sealed_event(&key).unwrap()])
+        .await
+        .unwrap();
     txn.commit().await.unwrap();
     request.id
 }

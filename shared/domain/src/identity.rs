@@ -84,6 +84,11 @@ impl Identity {
         Ok(Self { kind, value })
     }
 
+    /// An identity from a stored or requested type name and value.
+    pub fn parse(kind: &str, value: impl Into<String>) -> Result<Self, DomainError> {
+        Self::new(IdentityKind::parse(kind)?, value)
+    }
+
     pub fn kind(&self) -> &IdentityKind {
         &self.kind
     }

@@ -27,18 +27,20 @@ impl<K: Hash + Eq + Clone, V: Clone> BoundedCache<K, V> {
         }
     }
 
-    pub(crate) fn get(&self, key: &K) -> Option<V> {
-        let found = {
-            let mut entries = self.entries.lock();
-            match entries.get(key) {
-                Some((stored, value)) if stored.elapsed() < self.ttl => Some(value.clone()),
-                Some(_) => {
-                    entries.pop(key);
-                    None
-                }
-                None => None,
+    /// A live entry's value; an expired one is dropped.
+    fn live(&self, entries: &mut LruCache<K, (Instant, V)>, key: &K, now: Instant) -> Option<V> {
+        match entries.get(key) {
+            Some((stored, value)) if now.duration_since(*stored) < self.ttl => Some(value.clone()),
+            Some(_) => {
+                entries.pop(key);
+                None
             }
-        };
+            None => None,
+        }
+    }
+
+    pub(crate) fn get(&self, key: &K) -> Option<V> {
+        let found = self.live(&mut self.entries.lock(), key, Instant::now());
         let counter = if found.is_some() {
             &self.hits
         } else {
@@ -59,16 +61,7 @@ impl<K: Hash + Eq + Clone, V: Clone> BoundedCache<K, V> {
         let found: Vec<Option<V>> = {
             let mut entries = self.entries.lock();
             keys.into_iter()
-                .map(|key| match entries.get(key) {
-                    Some((stored, value)) if now.duration_since(*stored) < self.ttl => {
-                        Some(value.clone())
-                    }
-                    Some(_) => {
-                        entries.pop(key);
-                        None
-                    }
-                    None => None,
-                })
+                .map(|key| self.live(&mut entries, key, now))
                 .collect()
         };
         let hits = found.iter().filter(|f| f.is_some()).count() as u64;

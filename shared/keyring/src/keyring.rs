@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cdp_domain::{DataKeyId, EventId, KeySubject, TenantId, TenantKeyId};
+use cdp_domain::{DataKeyId, EventId, Identity, KeySubject, TenantId, TenantKeyId};
 use chrono::Utc;
 use hmac::{Hmac, KeyInit, Mac};
 use parking_lot::RwLock;
@@ -291,7 +291,7 @@ impl Keyring {
             }
         }
         if !unknown.is_empty() {
-            let rows = self.find_by_subjects(tenant, &unknown).await?;
+            let rows = find_by_subjects(&self.inner.db, tenant, &unknown).await?;
             self.adopt(tenant, &keys, rows, &mut found)?;
             for subject_ref in unknown {
                 if found.contains_key(&subject_ref) {
@@ -521,8 +521,7 @@ impl Keyring {
             return Ok(None);
         };
         let subject_ref = subject_ref(index, subject);
-        Ok(self
-            .find_by_subjects(tenant, &[subject_ref])
+        Ok(find_by_subjects(&self.inner.db, tenant, &[subject_ref])
             .await?
             .first()
             .map(|row| DataKeyId::from_uuid(row.key_id)))
@@ -566,19 +565,11 @@ impl Keyring {
             return Ok(Vec::new());
         };
         let refs: Vec<String> = subjects.iter().map(|s| subject_ref(index, s)).collect();
-        let mut ids = Vec::new();
-        for chunk in refs.chunks(512) {
-            let rows = data_key::Entity::find()
-                .filter(data_key::Column::TenantId.eq(tenant.as_uuid()))
-                .filter(one_of(
-                    conn.get_database_backend(),
-                    data_key::Column::SubjectRef,
-                    chunk.to_vec(),
-                ))
-                .all(conn)
-                .await?;
-            ids.extend(rows.iter().map(|row| DataKeyId::from_uuid(row.key_id)));
-        }
+        let mut ids: Vec<DataKeyId> = find_by_subjects(conn, tenant, &refs)
+            .await?
+            .iter()
+            .map(|row| DataKeyId::from_uuid(row.key_id))
+            .collect();
         ids.sort_by_key(|id| id.as_uuid());
         ids.dedup();
         // Rows found by their subject hash are live ones (destroying a key clears its
@@ -601,15 +592,15 @@ impl Keyring {
     pub async fn suppression_refs(
         &self,
         tenant: TenantId,
-        subjects: &[KeySubject],
+        identities: &[Identity],
     ) -> Result<Vec<String>, KeyringError> {
         let keys = self.tenant_keys(tenant).await?;
         let TenantKeys::Live { index, .. } = keys.as_ref() else {
             return Ok(Vec::new());
         };
-        Ok(subjects
+        Ok(identities
             .iter()
-            .map(|s| keyed_hash(index, b"cdp.suppression.v1\0", s))
+            .map(|i| keyed_hash(index, b"cdp.suppression.v1\0", Some(i)))
             .collect())
     }
 
@@ -719,29 +710,6 @@ impl Keyring {
         })
     }
 
-    /// Key rows by subject hash, in chunks that stay under the bound-parameter limits.
-    async fn find_by_subjects(
-        &self,
-        tenant: TenantId,
-        subject_refs: &[String],
-    ) -> Result<Vec<data_key::Model>, KeyringError> {
-        let mut rows = Vec::with_capacity(subject_refs.len());
-        for chunk in subject_refs.chunks(512) {
-            rows.extend(
-                data_key::Entity::find()
-                    .filter(data_key::Column::TenantId.eq(tenant.as_uuid()))
-                    .filter(one_of(
-                        self.inner.db.get_database_backend(),
-                        data_key::Column::SubjectRef,
-                        chunk.to_vec(),
-                    ))
-                    .all(&self.inner.db)
-                    .await?,
-            );
-        }
-        Ok(rows)
-    }
-
     async fn load_data_key(
         &self,
         tenant: TenantId,
@@ -797,8 +765,30 @@ impl Keyring {
     }
 }
 
-/// A keyed hash naming a subject in the key table without revealing it. The kinds are
-/// snake-case words, so the tenant marker `@tenant` cannot collide with an identity.
+/// The key rows of these subject hashes (live ones: destroying a key clears its hash), in
+/// chunks that stay under the bound-parameter limits.
+async fn find_by_subjects<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    subject_refs: &[String],
+) -> Result<Vec<data_key::Model>, KeyringError> {
+    let mut rows = Vec::with_capacity(subject_refs.len());
+    for chunk in subject_refs.chunks(512) {
+        rows.extend(
+            data_key::Entity::find()
+                .filter(data_key::Column::TenantId.eq(tenant.as_uuid()))
+                .filter(one_of(
+                    conn.get_database_backend(),
+                    data_key::Column::SubjectRef,
+                    chunk.to_vec(),
+                ))
+                .all(conn)
+                .await?,
+        );
+    }
+    Ok(rows)
+}
+
 /// Drops the wrapped keys (and the subject hashes, so the subject gets a new key if it
 /// comes back) of live data keys; returns how many were live.
 async fn destroy_data_keys<C: ConnectionTrait>(
@@ -832,21 +822,29 @@ async fn destroy_data_keys<C: ConnectionTrait>(
     Ok(destroyed)
 }
 
+/// A keyed hash naming a subject in the key table without revealing it. The kinds are
+/// snake-case words, so the tenant marker `@tenant` cannot collide with an identity.
 fn subject_ref(index: &KeyMaterial, subject: &KeySubject) -> String {
-    keyed_hash(index, b"cdp.subject.v1\0", subject)
+    let identity = match subject {
+        KeySubject::Identity(identity) => Some(identity),
+        KeySubject::Tenant => None,
+    };
+    keyed_hash(index, b"cdp.subject.v1\0", identity)
 }
 
-fn keyed_hash(index: &KeyMaterial, label: &[u8], subject: &KeySubject) -> String {
+/// HMAC-SHA256 under the tenant's index key of a label and an identity (or, for `None`,
+/// the tenant marker).
+fn keyed_hash(index: &KeyMaterial, label: &[u8], identity: Option<&Identity>) -> String {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(index.expose())
         .expect("HMAC accepts keys of any length");
     mac.update(label);
-    match subject {
-        KeySubject::Identity(identity) => {
+    match identity {
+        Some(identity) => {
             mac.update(identity.kind().as_str().as_bytes());
             mac.update(b"\0");
             mac.update(identity.value().as_bytes());
         }
-        KeySubject::Tenant => mac.update(b"@tenant"),
+        None => mac.update(b"@tenant"),
     }
     hex::encode(mac.finalize().into_bytes())
 }

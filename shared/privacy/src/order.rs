@@ -4,7 +4,10 @@
 //! subject's events: everything before it is erased with the profile, and the projector
 //! carries it out in the transaction that moves its checkpoint past it (exactly once).
 
-use cdp_domain::{PrivacyRequestId, SYSTEM_MESSAGE_ID_PREFIX};
+use cdp_domain::{EventId, PrivacyRequestId, SYSTEM_MESSAGE_ID_PREFIX};
+use cdp_keyring::{KeyringError, SubjectKey};
+use cdp_log::NewEvent;
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 pub const ERASURE_EVENT_TYPE: &str = "privacy.erasure";
@@ -54,6 +57,23 @@ impl ErasureOrder {
 
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("an erasure order serializes")
+    }
+
+    /// The order as the log stores it: a system event (no source), sealed under `key`,
+    /// the data key of the subject it names.
+    pub fn sealed_event(&self, key: &SubjectKey) -> Result<NewEvent, KeyringError> {
+        let event_id = EventId::new();
+        let now = Utc::now();
+        Ok(NewEvent {
+            event_id,
+            message_id: self.message_id(),
+            event_type: ERASURE_EVENT_TYPE.to_owned(),
+            source_id: None,
+            received_at: now,
+            occurred_at: now,
+            key_id: key.key_id(),
+            payload: key.seal(event_id, &self.to_json())?,
+        })
     }
 
     /// The order an opened log payload holds, if it is one.

@@ -56,25 +56,24 @@ pub async fn suppress<C: ConnectionTrait>(
     entries: &[(String, String)],
     request: Option<PrivacyRequestId>,
 ) -> Result<u64, PrivacyError> {
-    let mut added = 0;
     let now = Utc::now();
-    for (subject_type, subject_ref) in entries {
-        let row = entity::Model {
+    let rows = entries.iter().map(|(subject_type, subject_ref)| {
+        entity::ActiveModel::from(entity::Model {
             tenant_id: tenant.as_uuid(),
             subject_ref: subject_ref.clone(),
             subject_type: subject_type.clone(),
             request_id: request.map(|r| r.as_uuid()),
             created_at: now,
-        };
-        let inserted = entity::Entity::insert(entity::ActiveModel::from(row))
-            .on_conflict_do_nothing()
-            .exec_without_returning(conn)
-            .await?;
-        if let sea_orm::TryInsertResult::Inserted(rows) = inserted {
-            added += rows;
-        }
-    }
-    Ok(added)
+        })
+    });
+    let inserted = entity::Entity::insert_many(rows)
+        .on_conflict_do_nothing()
+        .exec_without_returning(conn)
+        .await?;
+    Ok(match inserted {
+        sea_orm::TryInsertResult::Inserted(rows) => rows,
+        _ => 0,
+    })
 }
 
 /// Takes keyed hashes off the list; returns how many were on it.
