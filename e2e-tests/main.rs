@@ -12,3 +12,4 @@ mod profiles;
 mod sdk;
 mod server;
 mod sources;
+mod subject_access;

@@ -11,7 +11,12 @@ use crate::helpers::{Server, Tenant, suite_env};
 use crate::profiles::{caught_up, profile_when, send};
 
 /// Polls a request until its status is `status`, for at most 60 seconds.
-async fn request_when(server: &Server, tenant: &Tenant, id: &str, status: &str) -> Value {
+pub(crate) async fn request_when(
+    server: &Server,
+    tenant: &Tenant,
+    id: &str,
+    status: &str,
+) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (code, request) = call(
@@ -49,7 +54,7 @@ async fn ann_is_gone(server: &Server, tenant: &Tenant, when: &str) {
     }
 }
 
-async fn erase(server: &Server, tenant: &Tenant, subject: Value) -> Value {
+pub(crate) async fn erase(server: &Server, tenant: &Tenant, subject: Value) -> Value {
     let (status, request) = call(
         server,
         "POST",
@@ -374,8 +379,8 @@ async fn erasing_someone_never_seen_completes_and_bad_requests_are_refused() {
             "gdpr or ccpa",
         ),
         (
-            json!({"type": "access", "subject": {"type": "user_id", "value": "1"}}),
-            "not supported yet",
+            json!({"type": "access", "suppress": false, "subject": {"type": "user_id", "value": "1"}}),
+            "suppress applies to erasure requests only",
         ),
     ] {
         let (status, answer) = call(

@@ -12,6 +12,7 @@ mod m20261129_000003_access;
 mod m20261129_000004_profiles;
 mod m20261202_000005_privacy;
 mod m20261202_000006_suppressions;
+mod m20261202_000007_shred_watch;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_profiles::Migration),
             Box::new(m20261202_000005_privacy::Migration),
             Box::new(m20261202_000006_suppressions::Migration),
+            Box::new(m20261202_000007_shred_watch::Migration),
         ]
     }
 }

@@ -91,6 +91,11 @@ pub const ENDPOINTS: &[Endpoint] = &[
     tenant("POST", "/v1/privacy/requests", PrivacyWrite),
     tenant("GET", "/v1/privacy/requests", PrivacyRead),
     tenant("GET", "/v1/privacy/requests/{request_id}", PrivacyRead),
+    tenant(
+        "GET",
+        "/v1/privacy/requests/{request_id}/export",
+        PrivacyRead,
+    ),
     tenant("GET", "/v1/imports", ImportsRead),
     tenant("POST", "/v1/imports", ImportsWrite),
     tenant("GET", "/v1/imports/{import_id}", ImportsRead),

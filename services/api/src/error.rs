@@ -16,6 +16,12 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("{0}")]
     Conflict(&'static str),
+    /// What was asked for existed once and is gone for good.
+    #[error("{0}")]
+    Gone(&'static str),
+    /// Not ready yet; the same request succeeds shortly.
+    #[error("{0}")]
+    NotReady(&'static str),
     #[error("storage is unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("internal error")]
@@ -61,7 +67,8 @@ impl ResponseError for ApiError {
             ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::NotReady(_) => StatusCode::CONFLICT,
+            ApiError::Gone(_) => StatusCode::GONE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -75,6 +82,8 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => problem(status, "not_found", &self.to_string()),
             ApiError::Forbidden(message) => problem(status, "forbidden", message),
             ApiError::Conflict(message) => problem(status, "conflict", message),
+            ApiError::Gone(message) => problem(status, "gone", message),
+            ApiError::NotReady(message) => problem_with_retry(status, "not_ready", message, 1),
             ApiError::Unavailable(source) => {
                 tracing::warn!(error = %source, "management API: storage unavailable");
                 problem_with_retry(status, "unavailable", &self.to_string(), 2)

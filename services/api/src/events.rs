@@ -52,6 +52,20 @@ struct EventPage {
     next_after: i64,
 }
 
+/// Reads the keys of these events in one go, so that opening them costs no query each.
+pub(crate) async fn preload_keys(
+    state: &ApiState,
+    tenant: TenantId,
+    events: &[StoredEvent],
+) -> Result<(), ApiError> {
+    let key_ids: Vec<_> = events.iter().map(|e| e.key_id).collect();
+    state
+        .keyring
+        .preload(tenant, &key_ids)
+        .await
+        .map_err(ApiError::internal)
+}
+
 /// An event's payload as JSON, or `None` (shredded: `true`) once its key is destroyed.
 pub(crate) async fn open_payload(
     state: &ApiState,
@@ -89,12 +103,7 @@ async fn list(
     let stored = cdp_log::read_after(&state.db, tenant, Seq(page.after), page.limit)
         .await
         .map_err(ApiError::storage)?;
-    let key_ids: Vec<_> = stored.iter().map(|e| e.key_id).collect();
-    state
-        .keyring
-        .preload(tenant, &key_ids)
-        .await
-        .map_err(ApiError::internal)?;
+    preload_keys(&state, tenant, &stored).await?;
     let mut events = Vec::with_capacity(stored.len());
     for event in stored {
         let (payload, shredded) = open_payload(&state, tenant, &event).await?;

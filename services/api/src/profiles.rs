@@ -91,7 +91,7 @@ pub(crate) struct ProfileView {
 }
 
 impl ProfileView {
-    fn of(profile: Profile, merged_from: Option<ProfileId>) -> ProfileView {
+    pub(crate) fn of(profile: Profile, merged_from: Option<ProfileId>) -> ProfileView {
         ProfileView {
             profile_id: profile.id,
             merged_from,
@@ -157,7 +157,7 @@ impl ProfileView {
 }
 
 /// The generation reads use; a tenant never projected has no profiles yet.
-async fn active(state: &ApiState, tenant: TenantId) -> Result<i64, ApiError> {
+pub(crate) async fn active(state: &ApiState, tenant: TenantId) -> Result<i64, ApiError> {
     store::active_generation(&state.db, tenant)
         .await
         .map_err(store_error)?
@@ -255,19 +255,51 @@ fn default_limit() -> u64 {
 }
 
 #[derive(Serialize)]
-struct TimelineEvent {
-    seq: i64,
+pub(crate) struct TimelineEvent {
+    pub(crate) seq: i64,
     event_id: EventId,
     message_id: String,
     #[serde(rename = "type")]
     event_type: String,
     name: Option<String>,
-    source_id: Option<SourceId>,
-    occurred_at: DateTime<Utc>,
+    pub(crate) source_id: Option<SourceId>,
+    pub(crate) occurred_at: DateTime<Utc>,
     received_at: DateTime<Utc>,
     /// The event as stored; `null` once its subject's key was shredded.
-    payload: Option<serde_json::Value>,
+    pub(crate) payload: Option<serde_json::Value>,
     shredded: bool,
+}
+
+/// Timeline rows with their events read from the log and opened.
+pub(crate) async fn timeline_events(
+    state: &ApiState,
+    tenant: TenantId,
+    rows: Vec<store::TimelineRow>,
+) -> Result<Vec<TimelineEvent>, ApiError> {
+    let seqs: Vec<Seq> = rows.iter().map(|r| Seq(r.seq)).collect();
+    let stored = cdp_log::read_at(&state.db, tenant, &seqs)
+        .await
+        .map_err(ApiError::storage)?;
+    crate::events::preload_keys(state, tenant, &stored).await?;
+    let names: BTreeMap<i64, Option<String>> =
+        rows.into_iter().map(|r| (r.seq, r.event_name)).collect();
+    let mut events = Vec::with_capacity(stored.len());
+    for event in stored {
+        let (payload, shredded) = crate::events::open_payload(state, tenant, &event).await?;
+        events.push(TimelineEvent {
+            seq: event.seq.0,
+            name: names.get(&event.seq.0).cloned().flatten(),
+            event_id: event.event_id,
+            message_id: event.message_id,
+            event_type: event.event_type,
+            source_id: event.source_id,
+            occurred_at: event.occurred_at,
+            received_at: event.received_at,
+            payload,
+            shredded,
+        });
+    }
+    Ok(events)
 }
 
 async fn events(
@@ -299,28 +331,7 @@ async fn events(
     let rows = store::timeline(&state.db, tenant, generation, found.profile.id, &filter)
         .await
         .map_err(store_error)?;
-    let seqs: Vec<Seq> = rows.iter().map(|r| Seq(r.seq)).collect();
-    let stored = cdp_log::read_at(&state.db, tenant, &seqs)
-        .await
-        .map_err(ApiError::storage)?;
-    let names: BTreeMap<i64, Option<String>> =
-        rows.into_iter().map(|r| (r.seq, r.event_name)).collect();
-    let mut events = Vec::with_capacity(stored.len());
-    for event in stored {
-        let (payload, shredded) = crate::events::open_payload(&state, tenant, &event).await?;
-        events.push(TimelineEvent {
-            seq: event.seq.0,
-            name: names.get(&event.seq.0).cloned().flatten(),
-            event_id: event.event_id,
-            message_id: event.message_id,
-            event_type: event.event_type,
-            source_id: event.source_id,
-            occurred_at: event.occurred_at,
-            received_at: event.received_at,
-            payload,
-            shredded,
-        });
-    }
+    let events = timeline_events(&state, tenant, rows).await?;
     let next_before = (events.len() as u64 == filter.limit)
         .then(|| events.last().map(|e| e.seq))
         .flatten();

@@ -151,3 +151,17 @@ fn redis_manager(url: &str) -> Result<ConnectionManager, Error> {
         .set_number_of_retries(2);
     ConnectionManager::new_lazy_with_config(client, config).map_err(Error::RedisUrl)
 }
+
+/// Looks for keys destroyed by other processes, for as long as the server runs (see
+/// `cdp_keyring::watch`). A failed look is retried at the next tick; meanwhile the
+/// keyring stops trusting its cache.
+pub(crate) async fn watch_destroyed_keys(keyring: Keyring) {
+    let mut tick = tokio::time::interval(cdp_keyring::WATCH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = keyring.look_for_destroyed_keys().await {
+            tracing::warn!(error = %e, "could not look for destroyed keys");
+        }
+    }
+}

@@ -5,7 +5,7 @@
 
 use cdp_domain::{DataKeyId, Seq, TenantId};
 use cdp_keyring::{Keyring, KeyringError, Opened};
-use cdp_privacy::{ERASURE_EVENT_TYPE, ErasureOrder};
+use cdp_privacy::{ERASURE_EVENT_TYPE, RequestEvent};
 use cdp_profiles::{IdentityRules, Observation, observe};
 use cdp_storage::DatabaseConnection;
 use chrono::{DateTime, Utc};
@@ -37,7 +37,7 @@ pub(crate) struct Decoded {
     /// An erasure order, at this position. It comes alone in its batch: what the batch
     /// before it holds is applied first, and nothing after it is opened until it is
     /// carried out (the keys it destroys seal what follows).
-    pub erasure: Option<(i64, ErasureOrder)>,
+    pub erasure: Option<(i64, RequestEvent)>,
 }
 
 /// Reads up to `size` events after `after` and opens them. `None` when there are none.
@@ -100,7 +100,7 @@ pub(crate) async fn decode_batch(
         };
         if event.source_id.is_none()
             && event.event_type == ERASURE_EVENT_TYPE
-            && let Some(order) = ErasureOrder::from_event(&body)
+            && let Some(order) = RequestEvent::from_event(&body)
         {
             if i == 0 {
                 decoded.erasure = Some((event.seq.0, order));

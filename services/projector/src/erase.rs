@@ -10,7 +10,7 @@
 
 use cdp_audit::{Actor, AuditEntry, Chain, Outcome};
 use cdp_domain::{Identity, KeySubject, TenantId};
-use cdp_privacy::{ErasureOrder, Receipt};
+use cdp_privacy::{Receipt, RequestEvent};
 use cdp_profile_store::{self as store, GenerationState};
 use cdp_storage::begin_write;
 use chrono::Utc;
@@ -24,7 +24,7 @@ pub(crate) async fn carry_out(
     tenant: TenantId,
     generation: &GenerationState,
     seq: i64,
-    order: &ErasureOrder,
+    order: &RequestEvent,
 ) -> Result<(), ProjectionError> {
     let txn = begin_write(s.db).await?;
     if !store::hold_lease(&txn, tenant, s.holder, s.lease_ttl).await? {
@@ -97,16 +97,9 @@ pub(crate) async fn carry_out(
         audit_hash: audit.hash,
         completed_at: None,
     };
-    // Without profiles there is no timeline to purge: the request is complete now.
-    cdp_privacy::mark_erased(
-        &txn,
-        tenant,
-        order.request_id,
-        &receipt,
-        erased.profiles == 0,
-    )
-    .await
-    .map_err(ProjectionError::Privacy)?;
+    cdp_privacy::mark_erased(&txn, tenant, order.request_id, &receipt)
+        .await
+        .map_err(ProjectionError::Privacy)?;
     txn.commit().await?;
     s.keyring.shredded_keys_committed(tenant, &keys);
     if identities_suppressed > 0 {

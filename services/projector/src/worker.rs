@@ -208,33 +208,52 @@ async fn purge(db: DatabaseConnection) {
     }
 }
 
-/// One step of removing erased profiles' timelines; completes a request whose last rows
-/// went. Whether there was anything to do.
+/// One step of removing erased profiles' timelines; once none are left, completes the
+/// erasures that are purged and old enough to have reached every process's key cache.
+/// Whether there was anything to do.
 async fn purge_erased(db: &DatabaseConnection) -> Result<bool, ProjectionError> {
-    let Some(step) = store::purge_erasure_step(db).await? else {
-        return Ok(false);
-    };
-    if let Some((tenant, request)) = step.finished {
-        let request = cdp_domain::PrivacyRequestId::from_uuid(request);
-        let txn = cdp_storage::begin_write(db).await?;
-        let completed = cdp_privacy::mark_completed(&txn, tenant, request, chrono::Utc::now())
-            .await
-            .map_err(ProjectionError::Privacy)?;
-        if let Some(receipt) = completed {
-            let entry = cdp_audit::AuditEntry::of(
-                cdp_audit::Actor::system(),
-                None,
-                "privacy.erasure.completed",
-                Some(("privacy_request", request.to_string())),
-                cdp_audit::Outcome::Success,
-                serde_json::json!({ "erased_at": receipt.erased_at, "erasure_audit_seq": receipt.audit_seq }),
-            );
-            cdp_audit::append(&txn, cdp_audit::Chain::Tenant(tenant), entry)
-                .await
-                .map_err(ProjectionError::Audit)?;
-        }
-        txn.commit().await?;
-        tracing::info!(tenant_id = %tenant, request_id = %request, "an erasure is complete");
+    if store::purge_erasure_step(db).await?.is_some() {
+        return Ok(true);
     }
-    Ok(true)
+    let reached_everywhere = chrono::Utc::now()
+        - chrono::TimeDelta::from_std(cdp_keyring::SHREDDED_EVERYWHERE_AFTER)
+            .expect("a few seconds fit");
+    let due = cdp_privacy::erasures_in_progress(db, reached_everywhere, 100)
+        .await
+        .map_err(ProjectionError::Privacy)?;
+    for (tenant, request) in due {
+        if store::erasure_purge_pending(db, tenant, request.as_uuid()).await? {
+            continue;
+        }
+        complete_erasure(db, tenant, request).await?;
+    }
+    Ok(false)
+}
+
+async fn complete_erasure(
+    db: &DatabaseConnection,
+    tenant: cdp_domain::TenantId,
+    request: cdp_domain::PrivacyRequestId,
+) -> Result<(), ProjectionError> {
+    let txn = cdp_storage::begin_write(db).await?;
+    let completed = cdp_privacy::mark_completed(&txn, tenant, request, chrono::Utc::now())
+        .await
+        .map_err(ProjectionError::Privacy)?;
+    let Some(receipt) = completed else {
+        return Ok(());
+    };
+    let entry = cdp_audit::AuditEntry::of(
+        cdp_audit::Actor::system(),
+        None,
+        "privacy.erasure.completed",
+        Some(("privacy_request", request.to_string())),
+        cdp_audit::Outcome::Success,
+        serde_json::json!({ "erased_at": receipt.erased_at, "erasure_audit_seq": receipt.audit_seq }),
+    );
+    cdp_audit::append(&txn, cdp_audit::Chain::Tenant(tenant), entry)
+        .await
+        .map_err(ProjectionError::Audit)?;
+    txn.commit().await?;
+    tracing::info!(tenant_id = %tenant, request_id = %request, "an erasure is complete");
+    Ok(())
 }

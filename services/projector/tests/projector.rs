@@ -760,7 +760,7 @@ async fn order_erasure(
     )
     .await
     .unwrap();
-    let order = cdp_privacy::ErasureOrder::new(
+    let order = cdp_privacy::RequestEvent::erasure(
         request.id,
         cdp_privacy::OrderSubject {
             kind: identity.kind().as_str().to_owned(),
@@ -849,11 +849,17 @@ async fn an_erasure_order_erases_the_person_once_and_a_rebuild_agrees() {
     );
 
     // The timeline rows go in the background; then the request is complete.
-    let mut finished = None;
-    while let Some(step) = store::purge_erasure_step(t.db()).await.unwrap() {
-        finished = step.finished.or(finished);
-    }
-    assert_eq!(finished, Some((t.id, request.as_uuid())));
+    assert!(
+        store::erasure_purge_pending(t.db(), t.id, request.as_uuid())
+            .await
+            .unwrap()
+    );
+    while store::purge_erasure_step(t.db()).await.unwrap().is_some() {}
+    assert!(
+        !store::erasure_purge_pending(t.db(), t.id, request.as_uuid())
+            .await
+            .unwrap()
+    );
     let left = sql(
         &t,
         "SELECT COUNT(*) FROM profile_events WHERE tenant_id = $1 AND profile_id = $2",

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cdp_domain::{DataKeyId, EventId, Identity, KeySubject, TenantId, TenantKeyId};
 use chrono::Utc;
@@ -22,6 +22,7 @@ use crate::cache::BoundedCache;
 use crate::cipher::Cipher;
 use crate::new_keys::{NewKeys, PendingKeys, PendingRow};
 use crate::store::{data_key, tenant_key};
+use crate::watch::{Watch, destroyed_since};
 use crate::{KeyMaterial, KeyringError, MasterKey, aad};
 
 /// Cache sizes and lifetimes.
@@ -127,8 +128,9 @@ struct Inner {
     data_keys: BoundedCache<(TenantId, DataKeyId), DataKeyEntry>,
     subjects: BoundedCache<(TenantId, String), DataKeyId>,
     pending: PendingKeys,
-    /// Tenants whose keys this process destroyed.
+    /// Tenants whose keys were destroyed (seen by this process).
     shredded_tenants: RwLock<HashSet<TenantId>>,
+    watch: Watch,
 }
 
 impl fmt::Debug for Keyring {
@@ -150,6 +152,7 @@ impl Keyring {
                 subjects: BoundedCache::new(options.data_key_capacity, options.cache_ttl),
                 pending: PendingKeys::default(),
                 shredded_tenants: RwLock::default(),
+                watch: Watch::default(),
             }),
         }
     }
@@ -343,7 +346,10 @@ impl Keyring {
         if self.inner.shredded_tenants.read().contains(&tenant) {
             return Some(DataKeyEntry::Shredded);
         }
-        self.inner.data_keys.get(&(tenant, key_id))
+        match self.inner.data_keys.get(&(tenant, key_id))? {
+            DataKeyEntry::Live(_) if !self.inner.watch.trusts_cache() => None,
+            entry => Some(entry),
+        }
     }
 
     /// The cached keys of these subjects (those the caches hold), two lock takings in all.
@@ -353,7 +359,8 @@ impl Keyring {
         refs: &[String],
     ) -> HashMap<String, SubjectKey> {
         let mut found = HashMap::new();
-        if self.inner.shredded_tenants.read().contains(&tenant) {
+        if self.inner.shredded_tenants.read().contains(&tenant) || !self.inner.watch.trusts_cache()
+        {
             return found;
         }
         let subject_keys: Vec<(TenantId, String)> =
@@ -615,6 +622,26 @@ impl Keyring {
         }
     }
 
+    /// One look for keys other processes destroyed lately (see [`crate::watch`]): they are
+    /// dropped from this process's caches. Returns how many keys and tenants it saw.
+    pub async fn look_for_destroyed_keys(&self) -> Result<usize, KeyringError> {
+        let began = Instant::now();
+        let at = Utc::now();
+        let destroyed = destroyed_since(&self.inner.db, self.inner.watch.since(at)).await?;
+        let mut by_tenant: HashMap<TenantId, Vec<DataKeyId>> = HashMap::new();
+        for (tenant, key_id) in &destroyed.data_keys {
+            by_tenant.entry(*tenant).or_default().push(*key_id);
+        }
+        for (tenant, key_ids) in by_tenant {
+            self.shredded_keys_committed(tenant, &key_ids);
+        }
+        for tenant in &destroyed.tenants {
+            self.tenant_shredded(*tenant);
+        }
+        self.inner.watch.looked(began, at);
+        Ok(destroyed.data_keys.len() + destroyed.tenants.len())
+    }
+
     /// Destroys every key of a tenant: all of its sealed data becomes unreadable at once.
     pub async fn shred_tenant(&self, tenant: TenantId) -> Result<(), KeyringError> {
         tenant_key::Entity::update_many()
@@ -634,12 +661,16 @@ impl Keyring {
             .filter(tenant_key::Column::TenantId.eq(tenant.as_uuid()))
             .exec(&self.inner.db)
             .await?;
+        self.tenant_shredded(tenant);
+        Ok(())
+    }
+
+    fn tenant_shredded(&self, tenant: TenantId) {
         self.inner
             .tenants
             .put(tenant, Arc::new(TenantKeys::Shredded));
         // Its cached keys stay until they age out, unusable (`cached_data_key`).
         self.inner.shredded_tenants.write().insert(tenant);
-        Ok(())
     }
 
     async fn tenant_keys(&self, tenant: TenantId) -> Result<Arc<TenantKeys>, KeyringError> {

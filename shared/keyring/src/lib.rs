@@ -17,6 +17,7 @@ mod master;
 mod material;
 mod new_keys;
 mod store;
+pub mod watch;
 
 pub use cipher::SEALED_OVERHEAD;
 pub use error::KeyringError;
@@ -24,3 +25,4 @@ pub use keyring::{CacheStats, Keyring, KeyringOptions, Opened, SubjectKey};
 pub use master::MasterKey;
 pub use material::KeyMaterial;
 pub use new_keys::NewKeys;
+pub use watch::{SHREDDED_EVERYWHERE_AFTER, WATCH_EVERY};

@@ -223,3 +223,58 @@ async fn concurrent_key_creation_in_opposite_orders_agrees_and_never_fails() {
         }
     }
 }
+
+#[tokio::test]
+async fn keys_destroyed_by_another_process_stop_opening_once_this_one_looks() {
+    let t = TestDb::new().await;
+    let here = t.keyring();
+    let there = t.keyring();
+    let tenant = tenant_with_key(&t, &here).await;
+    let event = EventId::new();
+    let (key_id, sealed) = here
+        .seal(tenant, event, &email("ann@example.com"), b"x")
+        .await
+        .unwrap();
+    let opened = |keyring: Keyring, tenant, key_id, sealed: Vec<u8>| async move {
+        keyring.open(tenant, event, key_id, &sealed).await.unwrap()
+    };
+    assert!(matches!(
+        opened(here.clone(), tenant, key_id, sealed.clone()).await,
+        Opened::Plain(_)
+    ));
+
+    assert!(there.shred_data_key(tenant, key_id).await.unwrap());
+    // Until it looks, this process still holds the unwrapped key: the window the look
+    // closes.
+    assert!(matches!(
+        opened(here.clone(), tenant, key_id, sealed.clone()).await,
+        Opened::Plain(_)
+    ));
+    assert!(here.look_for_destroyed_keys().await.unwrap() >= 1);
+    assert!(matches!(
+        opened(here.clone(), tenant, key_id, sealed.clone()).await,
+        Opened::Shredded
+    ));
+
+    // A whole tenant destroyed elsewhere, likewise; other tenants' keys keep working.
+    let other = tenant_with_key(&t, &here).await;
+    let (other_key, other_sealed) = here
+        .seal(other, event, &email("bob@example.org"), b"y")
+        .await
+        .unwrap();
+    let third = tenant_with_key(&t, &here).await;
+    let (third_key, third_sealed) = here
+        .seal(third, event, &email("cy@example.net"), b"z")
+        .await
+        .unwrap();
+    there.shred_tenant(other).await.unwrap();
+    here.look_for_destroyed_keys().await.unwrap();
+    assert!(matches!(
+        opened(here.clone(), other, other_key, other_sealed).await,
+        Opened::Shredded
+    ));
+    assert!(matches!(
+        opened(here.clone(), third, third_key, third_sealed).await,
+        Opened::Plain(_)
+    ));
+}

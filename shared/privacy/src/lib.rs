@@ -1,6 +1,6 @@
 //! Data-subject requests (GDPR, CCPA): what was asked, by whom, by when it is due, and
 //! what was done. The subject's identity is never stored with the request: it travels in
-//! the tenant's log as an [`ErasureOrder`], sealed under the subject's own data key, so
+//! the tenant's log as a [`RequestEvent`], sealed under the subject's own data key, so
 //! carrying out the erasure also makes the order unreadable.
 
 mod error;
@@ -10,9 +10,11 @@ mod store;
 mod suppression;
 
 pub use error::PrivacyError;
-pub use order::{ERASURE_EVENT_TYPE, ErasureOrder, OrderSubject};
+pub use order::{ACCESS_EVENT_TYPE, ERASURE_EVENT_TYPE, OrderSubject, RequestEvent};
 pub use request::{PrivacyRequest, Receipt, Regulation, RequestFilter, RequestKind, RequestStatus};
-pub use store::{get, insert, list, mark_completed, mark_done, mark_erased, set_log_seq};
+pub use store::{
+    erasures_in_progress, get, insert, list, mark_completed, mark_done, mark_erased, set_log_seq,
+};
 pub use suppression::{
     SUPPRESSION_TTL, SuppressionCache, suppress, suppressions_changed, unsuppress,
 };

@@ -147,6 +147,12 @@ pub struct PrivacyRequest {
     pub completed_at: Option<DateTime<Utc>>,
     pub failure: Option<String>,
     pub receipt: Option<Receipt>,
+    /// An access request's export, to download (streamed JSON).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub export_url: Option<String>,
+    /// Where the request's event sits in the log (an erasure order, an access record).
+    #[serde(skip)]
+    pub log_seq: Option<i64>,
 }
 
 /// Which requests a list shows, newest first.

@@ -3,10 +3,7 @@
 use cdp_domain::{PrivacyRequestId, TenantId};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::{
     PrivacyError, PrivacyRequest, Receipt, Regulation, RequestFilter, RequestKind, RequestStatus,
@@ -138,29 +135,20 @@ pub async fn list<C: ConnectionTrait>(
 }
 
 /// The subject is erased: keys destroyed, profile gone. The request stays `in_progress`
-/// until its timeline rows are purged too, unless there were none (`done`).
+/// until the erasure has reached every process and the timeline rows are purged too
+/// ([`mark_completed`]).
 pub async fn mark_erased<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
     id: PrivacyRequestId,
     receipt: &Receipt,
-    done: bool,
 ) -> Result<(), PrivacyError> {
-    let mut receipt = receipt.clone();
-    let status = if done {
-        receipt.completed_at = Some(receipt.erased_at);
-        RequestStatus::Completed
-    } else {
-        RequestStatus::InProgress
-    };
     request::Entity::update_many()
-        .col_expr(request::Column::Status, Expr::value(status.as_str()))
-        .col_expr(request::Column::ErasedAt, Expr::value(receipt.erased_at))
         .col_expr(
-            request::Column::CompletedAt,
-            Expr::value(receipt.completed_at),
+            request::Column::Status,
+            Expr::value(RequestStatus::InProgress.as_str()),
         )
-        .col_expr(request::Column::LogSeq, Expr::value(receipt.log_seq))
+        .col_expr(request::Column::ErasedAt, Expr::value(receipt.erased_at))
         .col_expr(
             request::Column::Receipt,
             Expr::value(serde_json::to_string(&receipt).expect("a receipt serializes")),
@@ -192,8 +180,33 @@ pub async fn mark_done<C: ConnectionTrait>(
     Ok(())
 }
 
-/// The last of an erased subject's rows is gone. Returns the receipt, or `None` if the
-/// request is not an erasure in progress.
+/// Erasures carried out before `erased_before` and not completed yet, oldest first.
+pub async fn erasures_in_progress<C: ConnectionTrait>(
+    conn: &C,
+    erased_before: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<(TenantId, PrivacyRequestId)>, PrivacyError> {
+    let rows: Vec<(uuid::Uuid, uuid::Uuid)> = request::Entity::find()
+        .select_only()
+        .column(request::Column::TenantId)
+        .column(request::Column::RequestId)
+        .filter(request::Column::Kind.eq(RequestKind::Erasure.as_str()))
+        .filter(request::Column::Status.eq(RequestStatus::InProgress.as_str()))
+        .filter(request::Column::ErasedAt.lte(erased_before))
+        .order_by_asc(request::Column::ErasedAt)
+        .limit(limit)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(t, r)| (TenantId::from_uuid(t), PrivacyRequestId::from_uuid(r)))
+        .collect())
+}
+
+/// An erasure has reached every process and its last rows are gone. Returns the receipt,
+/// or `None` if the request is not an erasure in progress (another process completed it
+/// first, say).
 pub async fn mark_completed<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
@@ -206,21 +219,27 @@ pub async fn mark_completed<C: ConnectionTrait>(
     else {
         return Ok(None);
     };
-    if row.status != RequestStatus::InProgress.as_str() {
-        return Ok(None);
-    }
     let Some(mut receipt) = parse_receipt(row.receipt.as_deref())? else {
         return Ok(None);
     };
     receipt.completed_at = Some(at);
-    let mut active: request::ActiveModel = row.into();
-    active.status = Set(RequestStatus::Completed.as_str().to_owned());
-    active.completed_at = Set(Some(at));
-    active.receipt = Set(Some(
-        serde_json::to_string(&receipt).expect("a receipt serializes"),
-    ));
-    request::Entity::update(active).exec(conn).await?;
-    Ok(Some(receipt))
+    // Conditional on the status, so that of two processes completing it only one does.
+    let updated = request::Entity::update_many()
+        .col_expr(
+            request::Column::Status,
+            Expr::value(RequestStatus::Completed.as_str()),
+        )
+        .col_expr(request::Column::CompletedAt, Expr::value(at))
+        .col_expr(
+            request::Column::Receipt,
+            Expr::value(serde_json::to_string(&receipt).expect("a receipt serializes")),
+        )
+        .filter(request::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(request::Column::RequestId.eq(id.as_uuid()))
+        .filter(request::Column::Status.eq(RequestStatus::InProgress.as_str()))
+        .exec(conn)
+        .await?;
+    Ok((updated.rows_affected == 1).then_some(receipt))
 }
 
 fn parse_receipt(stored: Option<&str>) -> Result<Option<Receipt>, PrivacyError> {
@@ -246,5 +265,12 @@ fn view(row: request::Model, now: DateTime<Utc>) -> Result<PrivacyRequest, Priva
         completed_at: row.completed_at,
         failure: row.failure,
         receipt: parse_receipt(row.receipt.as_deref())?,
+        export_url: (row.kind == RequestKind::Access.as_str()).then(|| {
+            format!(
+                "/v1/privacy/requests/{}/export",
+                PrivacyRequestId::from_uuid(row.request_id)
+            )
+        }),
+        log_seq: row.log_seq,
     })
 }

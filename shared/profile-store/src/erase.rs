@@ -141,8 +141,20 @@ pub async fn erase_profiles<C: ConnectionTrait>(
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ErasurePurgeStep {
     pub rows: u64,
-    /// A request whose every erased timeline is gone now.
-    pub finished: Option<(TenantId, Uuid)>,
+}
+
+/// Whether timeline rows of an erasure request's profiles are still to be removed.
+pub async fn erasure_purge_pending<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    request: Uuid,
+) -> Result<bool, StoreError> {
+    Ok(erasure_purge::Entity::find()
+        .filter(erasure_purge::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(erasure_purge::Column::RequestId.eq(request))
+        .one(conn)
+        .await?
+        .is_some())
 }
 
 /// Deletes up to [`PURGE_CHUNK`] timeline rows of one erased profile. `None` when no
@@ -164,10 +176,6 @@ pub async fn purge_erasure_step(
         ],
     )
     .await?;
-    let mut step = ErasurePurgeStep {
-        rows,
-        finished: None,
-    };
     if rows < PURGE_CHUNK {
         let _turn = cdp_storage::write_turn(db).await;
         erasure_purge::Entity::delete_by_id((
@@ -178,14 +186,6 @@ pub async fn purge_erasure_step(
         ))
         .exec(db)
         .await?;
-        let left = erasure_purge::Entity::find()
-            .filter(erasure_purge::Column::TenantId.eq(row.tenant_id))
-            .filter(erasure_purge::Column::RequestId.eq(row.request_id))
-            .one(db)
-            .await?;
-        if left.is_none() {
-            step.finished = Some((TenantId::from_uuid(row.tenant_id), row.request_id));
-        }
     }
-    Ok(Some(step))
+    Ok(Some(ErasurePurgeStep { rows }))
 }

@@ -11,7 +11,9 @@ mod rules;
 mod state;
 mod write;
 
-pub use erase::{ErasedProfiles, ErasurePurgeStep, erase_profiles, purge_erasure_step};
+pub use erase::{
+    ErasedProfiles, ErasurePurgeStep, erase_profiles, erasure_purge_pending, purge_erasure_step,
+};
 pub use error::StoreError;
 pub use lease::{acquire_lease, hold_lease, release_lease};
 pub use purge::{PURGE_CHUNK, PurgeStatus, PurgeStep, purge_status, purge_step};

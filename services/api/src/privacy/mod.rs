@@ -1,13 +1,16 @@
-//! Data-subject requests, for compliance officers: an erasure request is recorded, its
+//! Data-subject requests, for compliance officers. An erasure request is recorded, its
 //! order appended to the tenant's log (sealed under the subject's own key), and the
 //! projector carries it out; the request shows its progress and, once done, its receipt.
+//! An access request is recorded the same way, and its export is read on download.
+
+mod export;
 
 use actix_web::{HttpResponse, web};
 use cdp_auth::TenantPrincipal;
 use cdp_domain::{Identity, KeySubject, PrivacyRequestId};
 use cdp_keyring::KeyringError;
 use cdp_privacy::{
-    ErasureOrder, OrderSubject, PrivacyRequest, Regulation, RequestFilter, RequestKind,
+    OrderSubject, PrivacyRequest, Regulation, RequestEvent, RequestFilter, RequestKind,
     RequestStatus,
 };
 use cdp_profiles::normalize;
@@ -22,7 +25,11 @@ const MAX_LIMIT: u64 = 500;
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/privacy/requests", web::post().to(create))
         .route("/v1/privacy/requests", web::get().to(list))
-        .route("/v1/privacy/requests/{request_id}", web::get().to(show));
+        .route("/v1/privacy/requests/{request_id}", web::get().to(show))
+        .route(
+            "/v1/privacy/requests/{request_id}/export",
+            web::get().to(export::download),
+        );
 }
 
 #[derive(Deserialize)]
@@ -58,11 +65,6 @@ async fn create(
     let kind = RequestKind::parse(&body.kind).ok_or_else(|| {
         ApiError::Invalid("type must be one of access, erasure, suppression, unsuppression".into())
     })?;
-    if kind == RequestKind::Access {
-        return Err(ApiError::Invalid(
-            "requests of type access are not supported yet; erasure, suppression and unsuppression are".into(),
-        ));
-    }
     if body.suppress.is_some() && kind != RequestKind::Erasure {
         return Err(ApiError::Invalid(
             "suppress applies to erasure requests only".into(),
@@ -74,7 +76,7 @@ async fn create(
             .ok_or_else(|| ApiError::Invalid("regulation must be gdpr or ccpa".into()))?,
     };
     let identity = subject_identity(&state, tenant, &body.subject).await?;
-    if kind != RequestKind::Erasure {
+    if matches!(kind, RequestKind::Suppression | RequestKind::Unsuppression) {
         return change_suppression(&principal, &state, kind, identity, regulation).await;
     }
     let key = state
@@ -94,19 +96,21 @@ async fn create(
     )
     .await
     .map_err(privacy_error)?;
-    let order = ErasureOrder::new(
-        request.id,
-        OrderSubject {
-            kind: identity.kind().as_str().to_owned(),
-            value: identity.value().to_owned(),
-        },
-        body.suppress.unwrap_or(true),
-    );
-    let event = order.sealed_event(&key).map_err(ApiError::internal)?;
+    let subject = OrderSubject {
+        kind: identity.kind().as_str().to_owned(),
+        value: identity.value().to_owned(),
+    };
+    let event = if kind == RequestKind::Erasure {
+        RequestEvent::erasure(request.id, subject, body.suppress.unwrap_or(true))
+    } else {
+        RequestEvent::access(request.id, subject)
+    };
+    let event = event.sealed_event(&key).map_err(ApiError::internal)?;
     let appended = cdp_log::append(&txn, tenant, vec![event])
         .await
         .map_err(ApiError::storage)?;
-    if let Some(seq) = appended.first().map(|a| a.seq().0) {
+    let log_seq = appended.first().map(|a| a.seq().0);
+    if let Some(seq) = log_seq {
         cdp_privacy::set_log_seq(&txn, tenant, request.id, seq)
             .await
             .map_err(privacy_error)?;
@@ -125,7 +129,7 @@ async fn create(
     .await?;
     txn.commit().await?;
     state.wake_projector(tenant);
-    Ok(HttpResponse::Accepted().json(request))
+    Ok(HttpResponse::Accepted().json(PrivacyRequest { log_seq, ..request }))
 }
 
 /// A suppression or unsuppression: carried out at once, in the request's transaction.

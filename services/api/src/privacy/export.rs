@@ -1,0 +1,301 @@
+//! The export of an access request: everything held on the subject, as one JSON document
+//! streamed a page of events at a time, so that a subject with a million events costs
+//! the memory of one page.
+//!
+//! Nothing of it is stored: the subject is read from the request's own record in the
+//! log (sealed under the subject's key), the rest from the projections and the log at
+//! download time. A download that ends with `"complete": true` is whole; the first one
+//! produced whole completes the request, and every one is recorded in the audit chain.
+
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{HttpResponse, web};
+use cdp_auth::TenantPrincipal;
+use cdp_domain::{PrivacyRequestId, ProfileId, Seq, TenantId};
+use cdp_privacy::{OrderSubject, PrivacyRequest, RequestEvent, RequestKind};
+use cdp_profile_store as store;
+use cdp_profiles::{IdentityRules, observe};
+use cdp_storage::begin_write;
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+
+use super::{parse_id, privacy_error, record};
+use crate::profiles::{ProfileView, TimelineEvent, store_error, timeline_events};
+use crate::{ApiError, ApiState};
+
+/// Events read, opened and written per step of the stream.
+const PAGE: u64 = 500;
+
+pub(super) async fn download(
+    principal: TenantPrincipal,
+    state: web::Data<ApiState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let tenant = principal.tenant_id;
+    let request = cdp_privacy::get(&state.db, tenant, id)
+        .await
+        .map_err(privacy_error)?
+        .ok_or(ApiError::NotFound("privacy request"))?;
+    if request.kind != RequestKind::Access {
+        return Err(ApiError::Invalid(
+            "only an access request has an export".into(),
+        ));
+    }
+    let subject = subject_of(&state, tenant, &request).await?;
+    let generation = caught_up_generation(&state, tenant, &request).await?;
+    let profile = store::find_by_identity(
+        &state.db,
+        tenant,
+        generation.generation,
+        &subject.kind,
+        &subject.value,
+    )
+    .await
+    .map_err(store_error)?;
+
+    let mut head = Vec::new();
+    head.extend_from_slice(b"{\"request\":");
+    serde_json::to_writer(&mut head, &request).map_err(ApiError::internal)?;
+    head.extend_from_slice(b",\"generated_at\":");
+    serde_json::to_writer(&mut head, &Utc::now()).map_err(ApiError::internal)?;
+    head.extend_from_slice(b",\"subject\":");
+    serde_json::to_writer(&mut head, &subject).map_err(ApiError::internal)?;
+    head.extend_from_slice(b",\"profile\":");
+    let profile_id = profile.as_ref().map(|p| p.profile.id);
+    let view = profile.map(|p| ProfileView::of(p.profile, None));
+    serde_json::to_writer(&mut head, &view).map_err(ApiError::internal)?;
+    head.extend_from_slice(b",\"events\":[");
+
+    let pages = Pages {
+        principal,
+        request: request.id,
+        state,
+        tenant,
+        generation: generation.generation,
+        rules: generation.rules,
+        profile: profile_id,
+        before: None,
+        written: 0,
+        consent: Vec::new(),
+        finished: false,
+    };
+    let events = stream::unfold(pages, |mut pages| async move {
+        let step = pages.next().await.transpose()?;
+        Some((step, pages))
+    });
+    let body = stream::once(async move { Ok::<_, ApiError>(Bytes::from(head)) }).chain(events);
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{}.json\"", request.id),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .streaming(body))
+}
+
+/// The subject the request names, from its record in the log; gone once the subject is
+/// erased (the record was sealed under a key the erasure destroyed).
+async fn subject_of(
+    state: &ApiState,
+    tenant: TenantId,
+    request: &PrivacyRequest,
+) -> Result<OrderSubject, ApiError> {
+    let seq = request
+        .log_seq
+        .ok_or_else(|| ApiError::internal(Missing("the request's log record")))?;
+    let stored = cdp_log::read_at(&state.db, tenant, &[Seq(seq)])
+        .await
+        .map_err(ApiError::storage)?
+        .pop()
+        .ok_or_else(|| ApiError::internal(Missing("the request's log record")))?;
+    let (payload, _) = crate::events::open_payload(state, tenant, &stored).await?;
+    let Some(payload) = payload else {
+        return Err(ApiError::Gone(
+            "the subject has been erased since this request: nothing is held on them any more",
+        ));
+    };
+    RequestEvent::from_event(&payload)
+        .filter(|event| event.request_id == request.id && event.kind() == RequestKind::Access)
+        .map(|event| event.subject)
+        .ok_or_else(|| ApiError::internal(Missing("an access record at the request's position")))
+}
+
+/// The generation serving reads, once it has projected everything up to the request: an
+/// export leaves out nothing the subject sent before asking.
+async fn caught_up_generation(
+    state: &ApiState,
+    tenant: TenantId,
+    request: &PrivacyRequest,
+) -> Result<store::GenerationState, ApiError> {
+    let active = store::generations(&state.db, tenant)
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .find(|g| g.status == store::Status::Active);
+    match active {
+        Some(g) if request.log_seq.is_some_and(|seq| g.last_seq >= seq) => Ok(g),
+        _ => Err(ApiError::NotReady(
+            "the profiles have not caught up with this request yet; try again in a moment",
+        )),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0} is missing")]
+struct Missing(&'static str);
+
+/// One consent decision, as an event of the subject's recorded it.
+#[derive(Serialize)]
+struct ConsentChange {
+    purpose: String,
+    granted: bool,
+    expires_at: Option<DateTime<Utc>>,
+    at: DateTime<Utc>,
+    seq: i64,
+    source_id: Option<String>,
+}
+
+/// The events of the subject's profile, newest first, a page at a time.
+struct Pages {
+    principal: TenantPrincipal,
+    request: PrivacyRequestId,
+    state: web::Data<ApiState>,
+    tenant: TenantId,
+    generation: i64,
+    rules: IdentityRules,
+    profile: Option<ProfileId>,
+    before: Option<i64>,
+    written: u64,
+    consent: Vec<ConsentChange>,
+    finished: bool,
+}
+
+impl Pages {
+    /// The next page as JSON array elements; then the document's end; then nothing (also
+    /// after an error, which cuts the document short).
+    async fn next(&mut self) -> Result<Option<Bytes>, ApiError> {
+        if self.finished {
+            return Ok(None);
+        }
+        let step = self.next_page().await;
+        if step.is_err() {
+            self.finished = true;
+        }
+        step
+    }
+
+    async fn next_page(&mut self) -> Result<Option<Bytes>, ApiError> {
+        let rows = match self.profile {
+            Some(profile) => {
+                let filter = store::TimelineFilter {
+                    before: self.before,
+                    limit: PAGE,
+                    event_type: None,
+                    event_name: None,
+                    since: None,
+                    until: None,
+                };
+                store::timeline(
+                    &self.state.db,
+                    self.tenant,
+                    self.generation,
+                    profile,
+                    &filter,
+                )
+                .await
+                .map_err(store_error)?
+            }
+            None => Vec::new(),
+        };
+        if rows.is_empty() {
+            self.finished = true;
+            record_export(&self.principal, &self.state, self.request, self.written).await?;
+            return self.end().map(Some);
+        }
+        self.before = rows.last().map(|r| r.seq);
+        let events = timeline_events(&self.state, self.tenant, rows).await?;
+        let mut out = Vec::new();
+        for event in &events {
+            if self.written > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut out, event).map_err(ApiError::internal)?;
+            self.written += 1;
+            self.note_consent(event);
+        }
+        Ok(Some(Bytes::from(out)))
+    }
+
+    fn note_consent(&mut self, event: &TimelineEvent) {
+        let Some(payload) = &event.payload else {
+            return;
+        };
+        let source = event.source_id.map(|s| s.to_string());
+        let Some(observation) = observe(
+            event.seq,
+            source.clone(),
+            event.occurred_at,
+            payload,
+            &self.rules,
+        ) else {
+            return;
+        };
+        // Pushed backwards, since the whole list is turned around at the end.
+        for (purpose, granted, expires_at) in observation.consent.into_iter().rev() {
+            self.consent.push(ConsentChange {
+                purpose,
+                granted,
+                expires_at,
+                at: observation.at,
+                seq: event.seq,
+                source_id: source.clone(),
+            });
+        }
+    }
+
+    fn end(&mut self) -> Result<Bytes, ApiError> {
+        let mut out = Vec::new();
+        out.extend_from_slice(b"],\"event_count\":");
+        serde_json::to_writer(&mut out, &self.written).map_err(ApiError::internal)?;
+        out.extend_from_slice(b",\"consent_history\":");
+        // Oldest first, as a history reads.
+        self.consent.reverse();
+        serde_json::to_writer(&mut out, &self.consent).map_err(ApiError::internal)?;
+        out.extend_from_slice(b",\"complete\":true}");
+        Ok(Bytes::from(out))
+    }
+}
+
+/// The whole document is written: the request is completed (the first time) and the
+/// audit chain records who took the export.
+async fn record_export(
+    principal: &TenantPrincipal,
+    state: &ApiState,
+    id: PrivacyRequestId,
+    events: u64,
+) -> Result<(), ApiError> {
+    let tenant = principal.tenant_id;
+    let txn = begin_write(&state.db).await?;
+    let open = cdp_privacy::get(&txn, tenant, id)
+        .await
+        .map_err(privacy_error)?
+        .is_some_and(|r| r.status.is_open());
+    if open {
+        cdp_privacy::mark_done(&txn, tenant, id, Utc::now())
+            .await
+            .map_err(privacy_error)?;
+    }
+    record(
+        &txn,
+        principal,
+        "privacy.access.exported",
+        id,
+        serde_json::json!({"events": events}),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}

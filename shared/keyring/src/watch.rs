@@ -1,0 +1,115 @@
+//! Keys destroyed by other processes. A key cache is per process: a process that holds an
+//! unwrapped key keeps it after another process destroyed its row. So every serving
+//! process looks at the key store every [`WATCH_EVERY`] for keys destroyed lately and
+//! drops them from its caches, and trusts its cached keys only while its last look is
+//! recent. From [`SHREDDED_EVERYWHERE_AFTER`] past a key's destruction, no such process
+//! opens what it sealed (a process that cannot look cannot read the log either: both
+//! need the database).
+
+use std::time::{Duration, Instant};
+
+use cdp_domain::{DataKeyId, TenantId};
+use chrono::{DateTime, TimeDelta, Utc};
+use parking_lot::Mutex;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+
+use crate::KeyringError;
+use crate::store::{data_key, tenant_key};
+
+/// How often a watching process looks.
+pub const WATCH_EVERY: Duration = Duration::from_secs(1);
+/// Cached keys are used only while the last completed look began this recently; past
+/// that, every key is read again from the key store.
+const TRUST_FOR: Duration = Duration::from_secs(3);
+/// How far before its own start a look reaches back: a destruction is stamped inside its
+/// transaction, which may commit later, and on another host's clock.
+const LOOK_BACK: TimeDelta = TimeDelta::seconds(30);
+/// The time from a key's destruction after which no watching process opens anything it
+/// sealed: a look that began after the destruction committed has ended ([`TRUST_FOR`]),
+/// with a margin for clocks.
+pub const SHREDDED_EVERYWHERE_AFTER: Duration = Duration::from_secs(5);
+
+/// When the last look began; `None` while the process does not watch (a short-lived
+/// command), whose cached keys expire with the cache's own time to live.
+#[derive(Default)]
+pub(crate) struct Watch {
+    last_look: Mutex<Option<(Instant, DateTime<Utc>)>>,
+}
+
+impl Watch {
+    pub(crate) fn trusts_cache(&self) -> bool {
+        match *self.last_look.lock() {
+            None => true,
+            Some((began, _)) => began.elapsed() < TRUST_FOR,
+        }
+    }
+
+    /// Where the next look starts from.
+    pub(crate) fn since(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let from = self.last_look.lock().map_or(now, |(_, at)| at);
+        from - LOOK_BACK
+    }
+
+    pub(crate) fn looked(&self, began: Instant, at: DateTime<Utc>) {
+        *self.last_look.lock() = Some((began, at));
+    }
+}
+
+/// What was destroyed from `since` on: data keys, and tenants whose keys went.
+pub(crate) struct Destroyed {
+    pub data_keys: Vec<(TenantId, DataKeyId)>,
+    pub tenants: Vec<TenantId>,
+}
+
+pub(crate) async fn destroyed_since<C: ConnectionTrait>(
+    conn: &C,
+    since: DateTime<Utc>,
+) -> Result<Destroyed, KeyringError> {
+    let data_keys: Vec<(uuid::Uuid, uuid::Uuid)> = data_key::Entity::find()
+        .select_only()
+        .column(data_key::Column::TenantId)
+        .column(data_key::Column::KeyId)
+        .filter(data_key::Column::ShreddedAt.gte(since))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let tenants: Vec<uuid::Uuid> = tenant_key::Entity::find()
+        .select_only()
+        .column(tenant_key::Column::TenantId)
+        .filter(tenant_key::Column::ShreddedAt.gte(since))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(Destroyed {
+        data_keys: data_keys
+            .into_iter()
+            .map(|(t, k)| (TenantId::from_uuid(t), DataKeyId::from_uuid(k)))
+            .collect(),
+        tenants: tenants.into_iter().map(TenantId::from_uuid).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_that_does_not_watch_trusts_its_cache_and_one_that_stopped_looking_does_not() {
+        let watch = Watch::default();
+        assert!(watch.trusts_cache());
+        watch.looked(Instant::now(), Utc::now());
+        assert!(watch.trusts_cache());
+        watch.looked(Instant::now() - TRUST_FOR, Utc::now());
+        assert!(!watch.trusts_cache());
+    }
+
+    #[test]
+    fn each_look_reaches_back_past_the_last() {
+        let watch = Watch::default();
+        let now = Utc::now();
+        assert_eq!(watch.since(now), now - LOOK_BACK);
+        let earlier = now - TimeDelta::seconds(5);
+        watch.looked(Instant::now(), earlier);
+        assert_eq!(watch.since(now), earlier - LOOK_BACK);
+    }
+}
