@@ -5,6 +5,7 @@
 
 mod access;
 mod cli;
+mod erasure_scan;
 mod helpers;
 mod ingest;
 mod privacy;
