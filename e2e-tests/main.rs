@@ -5,6 +5,7 @@
 
 mod access;
 mod cli;
+mod consent;
 mod erasure_scan;
 mod helpers;
 mod ingest;

@@ -14,7 +14,11 @@ use crate::profiles::send;
 
 /// Downloads an export once the projections have caught up with its request (409 until
 /// then). Returns the status, the headers' content disposition and the parsed body.
-async fn export_when_ready(server: &Server, tenant: &Tenant, url: &str) -> (u16, String, Value) {
+pub(crate) async fn export_when_ready(
+    server: &Server,
+    tenant: &Tenant,
+    url: &str,
+) -> (u16, String, Value) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let response = http()

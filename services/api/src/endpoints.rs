@@ -96,6 +96,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         "/v1/privacy/requests/{request_id}/export",
         PrivacyRead,
     ),
+    tenant("POST", "/v1/consent", PrivacyWrite),
     tenant("GET", "/v1/imports", ImportsRead),
     tenant("POST", "/v1/imports", ImportsWrite),
     tenant("GET", "/v1/imports/{import_id}", ImportsRead),

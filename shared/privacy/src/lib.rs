@@ -3,12 +3,14 @@
 //! the tenant's log as a [`RequestEvent`], sealed under the subject's own data key, so
 //! carrying out the erasure also makes the order unreadable.
 
+mod consent;
 mod error;
 mod order;
 mod request;
 mod store;
 mod suppression;
 
+pub use consent::ConsentRecord;
 pub use error::PrivacyError;
 pub use order::{ACCESS_EVENT_TYPE, ERASURE_EVENT_TYPE, OrderSubject, RequestEvent};
 pub use request::{PrivacyRequest, Receipt, Regulation, RequestFilter, RequestKind, RequestStatus};
@@ -16,5 +18,5 @@ pub use store::{
     erasures_in_progress, get, insert, list, mark_completed, mark_done, mark_erased, set_log_seq,
 };
 pub use suppression::{
-    SUPPRESSION_TTL, SuppressionCache, suppress, suppressions_changed, unsuppress,
+    SUPPRESSION_TTL, SuppressionCache, is_suppressed, suppress, suppressions_changed, unsuppress,
 };

@@ -14,6 +14,27 @@ use cdp_log::NewEvent;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
+/// A system event (no source) about one person, sealed under `key`, their data key.
+pub(crate) fn sealed_system_event(
+    event_type: &str,
+    message_id: String,
+    key: &SubjectKey,
+    body: &[u8],
+) -> Result<NewEvent, KeyringError> {
+    let event_id = EventId::new();
+    let now = Utc::now();
+    Ok(NewEvent {
+        event_id,
+        message_id,
+        event_type: event_type.to_owned(),
+        source_id: None,
+        received_at: now,
+        occurred_at: now,
+        key_id: key.key_id(),
+        payload: key.seal(event_id, body)?,
+    })
+}
+
 use crate::RequestKind;
 
 pub const ERASURE_EVENT_TYPE: &str = "privacy.erasure";
@@ -87,18 +108,7 @@ impl RequestEvent {
     /// The event as the log stores it: a system event (no source), sealed under `key`,
     /// the data key of the subject it names.
     pub fn sealed_event(&self, key: &SubjectKey) -> Result<NewEvent, KeyringError> {
-        let event_id = EventId::new();
-        let now = Utc::now();
-        Ok(NewEvent {
-            event_id,
-            message_id: self.message_id(),
-            event_type: self.event_type.clone(),
-            source_id: None,
-            received_at: now,
-            occurred_at: now,
-            key_id: key.key_id(),
-            payload: key.seal(event_id, &self.to_json())?,
-        })
+        sealed_system_event(&self.event_type, self.message_id(), key, &self.to_json())
     }
 
     /// The request event an opened log payload holds, if it is one.

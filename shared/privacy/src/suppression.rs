@@ -90,6 +90,20 @@ pub async fn unsuppress<C: ConnectionTrait>(
     Ok(deleted.rows_affected)
 }
 
+/// Whether one keyed hash is on the list (read from the database, not a cache).
+pub async fn is_suppressed<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    subject_ref: &str,
+) -> Result<bool, PrivacyError> {
+    Ok(
+        entity::Entity::find_by_id((tenant.as_uuid(), subject_ref.to_owned()))
+            .one(conn)
+            .await?
+            .is_some(),
+    )
+}
+
 async fn load<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,

@@ -11,7 +11,7 @@ mod profile;
 mod rules;
 mod working_set;
 
-pub use observe::{Ident, Observation, identities_in, normalize, observe};
+pub use observe::{CONSENT_EVENT_TYPE, Ident, Observation, identities_in, normalize, observe};
 pub use profile::{Consent, EventCount, GroupLink, IdentitySeen, Profile, TraitValue};
 pub use rules::{CustomType, IdentityRules, RulesError};
 pub use working_set::{Merge, TimelineEntry, WorkingSet, profile_id_for};

@@ -142,8 +142,33 @@ fn identities_from(
     identities
 }
 
-/// Reads an event of the tracking spec; `None` for the system's own events, which the
-/// profile projection does not apply.
+/// A consent change recorded through the API: `{"type": "consent", "subject": {"type",
+/// "value"}, "context": {"consent": {…}}, "source": …}`. It names its person by one
+/// identity, and carries nothing but consent.
+pub const CONSENT_EVENT_TYPE: &str = "consent";
+
+/// The identity a consent record names, normalized (none if blocked or malformed).
+fn subject_of(body: &Map<String, Value>, rules: &IdentityRules) -> Vec<Ident> {
+    let subject = body.get("subject").and_then(Value::as_object);
+    let kind = subject.and_then(|s| s.get("type")).and_then(Value::as_str);
+    let value = subject.and_then(|s| s.get("value")).and_then(Value::as_str);
+    match (kind, value) {
+        (Some(kind), Some(value)) if rules.is_known_type(kind) => {
+            let value = normalize(kind, value);
+            if rules.is_blocked(&value) {
+                return Vec::new();
+            }
+            vec![Ident {
+                kind: kind.to_owned(),
+                value,
+            }]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Reads an event of the tracking spec, or a consent record; `None` for the system's
+/// other events, which the profile projection does not apply.
 pub fn observe(
     seq: i64,
     source: Option<String>,
@@ -152,12 +177,36 @@ pub fn observe(
     rules: &IdentityRules,
 ) -> Option<Observation> {
     let event_type = body.get("type")?.as_str()?.to_owned();
-    if !["identify", "track", "page", "screen", "group", "alias"].contains(&event_type.as_str()) {
+    if ![
+        "identify",
+        "track",
+        "page",
+        "screen",
+        "group",
+        "alias",
+        CONSENT_EVENT_TYPE,
+    ]
+    .contains(&event_type.as_str())
+    {
         return None;
     }
     let body_map = body.as_object()?;
     let empty = Map::new();
     let context = context_of(body_map, &empty);
+    if event_type == CONSENT_EVENT_TYPE {
+        return Some(Observation {
+            seq,
+            event_type,
+            counted_as: None,
+            at,
+            source,
+            identities: subject_of(body_map, rules),
+            previous_id: None,
+            traits: Map::new(),
+            group: None,
+            consent: consent(context),
+        });
+    }
     let traits = traits_of(&event_type, body_map, context);
     let object = |v: Option<&Value>| v.and_then(Value::as_object).cloned().unwrap_or_default();
 
@@ -279,6 +328,41 @@ mod tests {
                 ("anonymous_id".to_owned(), "a-1".to_owned()),
                 ("email".to_owned(), "ctx@example.com".to_owned())
             ]
+        );
+    }
+
+    #[test]
+    fn a_consent_record_names_its_person_by_one_identity_and_carries_only_consent() {
+        let rules = IdentityRules::default();
+        let record = json!({"type": "consent", "subject": {"type": "email", "value": " Ann@Example.com"},
+            "context": {"consent": {"Marketing": true, "analytics": false, "expiresAt": "2027-01-01T00:00:00Z"}},
+            "traits": {"name": "ignored"}, "userId": "ignored"});
+        let o = observe(9, None, at(), &record, &rules).unwrap();
+        assert_eq!(kinds(&o), vec![("email", "ann@example.com")]);
+        assert!(o.traits.is_empty() && o.counted_as.is_none());
+        let until = "2027-01-01T00:00:00Z".parse().ok();
+        assert_eq!(
+            o.consent,
+            vec![
+                ("analytics".into(), false, until),
+                ("marketing".into(), true, until)
+            ]
+        );
+        let mut profile = crate::Profile::new(cdp_domain::ProfileId::new(), 9, at());
+        profile.apply(&o);
+        assert!(profile.consents_to("Marketing", at()));
+        assert!(!profile.consents_to("analytics", at()), "refused");
+        assert!(!profile.consents_to("personalization", at()), "never given");
+        assert!(
+            !profile.consents_to("marketing", until.unwrap()),
+            "expired at its end"
+        );
+        let unknown = json!({"type": "consent", "subject": {"type": "shoe_size", "value": "9"}});
+        assert!(
+            observe(10, None, at(), &unknown, &rules)
+                .unwrap()
+                .identities
+                .is_empty()
         );
     }
 

@@ -48,6 +48,13 @@ pub struct Consent {
     pub seq: i64,
 }
 
+impl Consent {
+    /// Granted and not expired at `now`.
+    pub fn holds_at(&self, now: DateTime<Utc>) -> bool {
+        self.granted && self.expires_at.is_none_or(|until| now < until)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Profile {
     pub id: ProfileId,
@@ -68,6 +75,14 @@ fn newer(at: DateTime<Utc>, seq: i64, old_at: DateTime<Utc>, old_seq: i64) -> bo
 }
 
 impl Profile {
+    /// Whether the person consents to `purpose` at `now`: granted and not expired. No
+    /// record means no consent: what needs consent is withheld until it is given.
+    pub fn consents_to(&self, purpose: &str, now: DateTime<Utc>) -> bool {
+        self.consent
+            .get(&purpose.to_lowercase())
+            .is_some_and(|c| c.holds_at(now))
+    }
+
     pub fn new(id: ProfileId, created_seq: i64, at: DateTime<Utc>) -> Profile {
         Profile {
             id,
@@ -101,8 +116,11 @@ impl Profile {
     /// Applies an event: times, traits (the latest event wins each one), counts, group,
     /// consent.
     pub fn apply(&mut self, o: &Observation) {
-        self.first_seen = self.first_seen.min(o.at);
-        self.last_seen = self.last_seen.max(o.at);
+        // Consent recorded by staff is not the person being seen.
+        if o.event_type != crate::CONSENT_EVENT_TYPE {
+            self.first_seen = self.first_seen.min(o.at);
+            self.last_seen = self.last_seen.max(o.at);
+        }
         for (name, value) in &o.traits {
             self.set_trait(name, value.clone(), o.source.clone(), o.at, o.seq);
         }

@@ -14,7 +14,7 @@ use cdp_auth::TenantPrincipal;
 use cdp_domain::{PrivacyRequestId, ProfileId, Seq, TenantId};
 use cdp_privacy::{OrderSubject, PrivacyRequest, RequestEvent, RequestKind};
 use cdp_profile_store as store;
-use cdp_profiles::{IdentityRules, observe};
+use cdp_profiles::{CONSENT_EVENT_TYPE, IdentityRules, observe};
 use cdp_storage::begin_write;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
@@ -155,7 +155,13 @@ struct ConsentChange {
     expires_at: Option<DateTime<Utc>>,
     at: DateTime<Utc>,
     seq: i64,
-    source_id: Option<String>,
+    /// `event` (a tracked event carried it) or `api` (recorded through `/v1/consent`).
+    via: &'static str,
+    /// The event's source id, or the label the API call gave.
+    source: Option<String>,
+    /// Who recorded it through the API.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recorded_by: Option<String>,
 }
 
 /// The events of the subject's profile, newest first, a page at a time.
@@ -243,6 +249,17 @@ impl Pages {
         ) else {
             return;
         };
+        let text = |field: &str| {
+            payload
+                .get(field)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        let (via, source, recorded_by) = if observation.event_type == CONSENT_EVENT_TYPE {
+            ("api", text("source"), text("recordedBy"))
+        } else {
+            ("event", source, None)
+        };
         // Pushed backwards, since the whole list is turned around at the end.
         for (purpose, granted, expires_at) in observation.consent.into_iter().rev() {
             self.consent.push(ConsentChange {
@@ -251,7 +268,9 @@ impl Pages {
                 expires_at,
                 at: observation.at,
                 seq: event.seq,
-                source_id: source.clone(),
+                via,
+                source: source.clone(),
+                recorded_by: recorded_by.clone(),
             });
         }
     }

@@ -3,6 +3,7 @@
 //! projector carries it out; the request shows its progress and, once done, its receipt.
 //! An access request is recorded the same way, and its export is read on download.
 
+mod consent;
 mod export;
 
 use actix_web::{HttpResponse, web};
@@ -29,7 +30,8 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/v1/privacy/requests/{request_id}/export",
             web::get().to(export::download),
-        );
+        )
+        .route("/v1/consent", web::post().to(consent::record));
 }
 
 #[derive(Deserialize)]
@@ -45,7 +47,7 @@ struct NewRequest {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SubjectInput {
+pub(crate) struct SubjectInput {
     #[serde(rename = "type")]
     kind: String,
     value: String,
