@@ -9,6 +9,7 @@ mod consent;
 mod erasure_scan;
 mod helpers;
 mod ingest;
+mod key_rotation;
 mod privacy;
 mod profiles;
 mod sdk;

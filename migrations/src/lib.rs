@@ -12,7 +12,7 @@ mod m20261129_000003_access;
 mod m20261129_000004_profiles;
 mod m20261202_000005_privacy;
 mod m20261202_000006_suppressions;
-mod m20261202_000007_shred_watch;
+mod m20261202_000007_key_watch;
 
 pub struct Migrator;
 
@@ -26,7 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_profiles::Migration),
             Box::new(m20261202_000005_privacy::Migration),
             Box::new(m20261202_000006_suppressions::Migration),
-            Box::new(m20261202_000007_shred_watch::Migration),
+            Box::new(m20261202_000007_key_watch::Migration),
         ]
     }
 }

@@ -36,6 +36,25 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Key rotation, while everything keeps running; no event is re-encrypted.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Give a tenant's key a new version, rewrap its data keys under it, and destroy the
+    /// old version once nothing is wrapped under it.
+    RotateTenant {
+        /// The tenant id (`ten_…`).
+        tenant: String,
+    },
+    /// Rewrap every tenant key and signing key under the configured master key. Start
+    /// every process with the new key as CDP_MASTER_KEY and the old one as
+    /// CDP_PREVIOUS_MASTER_KEY first; drop the old one once this reports nothing left.
+    RotateMaster,
 }
 
 #[derive(Debug, Subcommand)]

@@ -16,7 +16,7 @@ use cdp_audit::{Actor, AuditEntry, Chain, Outcome};
 use cdp_config::Config;
 use cdp_domain::{Email, Role, TenantId, TenantName};
 
-use crate::cli::{AdminCommand, Command, TenantCommand};
+use crate::cli::{AdminCommand, Command, KeysCommand, TenantCommand};
 
 /// Runs one command to completion.
 pub async fn run(command: Command, config: Config) -> Result<(), Error> {
@@ -153,6 +153,38 @@ pub async fn run(command: Command, config: Config) -> Result<(), Error> {
             println!("{}", serde_json::json!({ "kid": kid }));
             Ok(())
         }
+        Command::Keys {
+            command: KeysCommand::RotateTenant { tenant },
+        } => {
+            let tenant: TenantId = tenant.parse()?;
+            let runtime = Runtime::start(&config).await?;
+            let rotation = runtime
+                .keyring
+                .rotate_tenant_key(tenant, cdp_keyring::SHREDDED_EVERYWHERE_AFTER)
+                .await?;
+            let shown = serde_json::to_value(&rotation).expect("a rotation serializes");
+            cli_audit_with(
+                &runtime,
+                "tenant_key.rotate",
+                Some(("tenant", tenant.to_string())),
+                shown.clone(),
+            )
+            .await?;
+            println!("{shown}");
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::RotateMaster,
+        } => {
+            let runtime = Runtime::start(&config).await?;
+            let rotation = runtime.keyring.rewrap_under_current_master().await?;
+            let signing_keys = cdp_auth::reseal_signing_keys(&runtime.db, &runtime.keyring).await?;
+            let mut shown = serde_json::to_value(&rotation).expect("a rotation serializes");
+            shown["signing_keys_rewrapped"] = serde_json::json!(signing_keys);
+            cli_audit_with(&runtime, "master_key.rotate", None, shown.clone()).await?;
+            println!("{shown}");
+            Ok(())
+        }
     }
 }
 
@@ -162,13 +194,23 @@ async fn cli_audit(
     action: &str,
     target: Option<(&str, String)>,
 ) -> Result<(), Error> {
+    cli_audit_with(runtime, action, target, serde_json::json!({})).await
+}
+
+/// [`cli_audit`] with details (ids and counts, never key material or personal data).
+async fn cli_audit_with(
+    runtime: &Runtime,
+    action: &str,
+    target: Option<(&str, String)>,
+    details: serde_json::Value,
+) -> Result<(), Error> {
     let entry = AuditEntry::of(
         Actor::cli(),
         None,
         action,
         target,
         Outcome::Success,
-        serde_json::json!({}),
+        details,
     );
     cdp_audit::append_now(&runtime.db, Chain::Platform, entry).await?;
     Ok(())

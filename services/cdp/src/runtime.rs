@@ -56,15 +56,29 @@ impl Runtime {
         }
 
         let master = master_key(config, backend)?;
-        tracing::info!(backend = ?backend, master_key_id = master.id(), "storage ready");
-        let keyring = Keyring::new(
+        let previous = config
+            .previous_master_key
+            .as_ref()
+            .map(|encoded| MasterKey::from_base64(encoded.expose()))
+            .transpose()?;
+        tracing::info!(
+            backend = ?backend,
+            master_key_id = master.id(),
+            previous_master_key_id = previous.as_ref().map(MasterKey::id),
+            "storage ready"
+        );
+        let keyring = Keyring::with_previous_masters(
             db.clone(),
             master,
+            previous.into_iter().collect(),
             KeyringOptions {
                 data_key_capacity: config.key_cache_capacity,
                 ..KeyringOptions::default()
             },
         );
+        // Every command, not only the server: an import or a projector process seals and
+        // opens too, and must notice keys destroyed or rotated elsewhere.
+        tokio::spawn(watch_key_changes(keyring.clone()));
 
         let redis = match &config.redis_url {
             Some(url) => Some(redis_manager(url.expose())?),
@@ -152,15 +166,15 @@ fn redis_manager(url: &str) -> Result<ConnectionManager, Error> {
     ConnectionManager::new_lazy_with_config(client, config).map_err(Error::RedisUrl)
 }
 
-/// Looks for keys destroyed by other processes, for as long as the server runs (see
-/// `cdp_keyring::watch`). A failed look is retried at the next tick; meanwhile the
-/// keyring stops trusting its cache.
-pub(crate) async fn watch_destroyed_keys(keyring: Keyring) {
+/// Looks for keys destroyed or rotated by other processes, for as long as the process
+/// runs (see `cdp_keyring::watch`). A failed look is retried at the next tick; meanwhile
+/// the keyring stops trusting its cache.
+async fn watch_key_changes(keyring: Keyring) {
     let mut tick = tokio::time::interval(cdp_keyring::WATCH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = keyring.look_for_destroyed_keys().await {
+        if let Err(e) = keyring.look_for_key_changes().await {
             tracing::warn!(error = %e, "could not look for destroyed keys");
         }
     }

@@ -22,4 +22,5 @@ pub use invite::{Invited, bootstrap_platform_admin, create_platform_admin, invit
 pub use password::{check_strength, hash_password, verify_password};
 pub use principal::{Caller, PlatformPrincipal, SignedIn, TenantPrincipal, source_ip};
 pub use session::{LoginRequest, Session};
+pub use signing::reseal_signing_keys;
 pub use token::Claims;

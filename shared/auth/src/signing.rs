@@ -161,10 +161,15 @@ impl SigningKeys {
         let mut superseded_at: Option<DateTime<Utc>> = None;
         for row in rows {
             let still_verifies = superseded_at.is_none_or(|at| now - at < self.grace);
-            if still_verifies && row.master_key_id == self.keyring.master_key_id() {
+            if still_verifies && self.keyring.knows_master_key(&row.master_key_id) {
                 let secret = self
                     .keyring
-                    .open_platform_secret(PURPOSE, &row.kid, &row.wrapped_secret)
+                    .open_platform_secret(
+                        PURPOSE,
+                        &row.kid,
+                        &row.master_key_id,
+                        &row.wrapped_secret,
+                    )
                     .map_err(AuthError::unavailable)?;
                 keys.push(Arc::new(SigningKey {
                     kid: row.kid,
@@ -179,4 +184,39 @@ impl SigningKeys {
         });
         Ok(keys)
     }
+}
+
+/// Seals every signing key held under a previous master key under the current one (part
+/// of a master key rotation). Returns how many were resealed.
+pub async fn reseal_signing_keys(
+    db: &DatabaseConnection,
+    keyring: &Keyring,
+) -> Result<u64, AuthError> {
+    let rows = row::Entity::find()
+        .filter(row::Column::MasterKeyId.ne(keyring.master_key_id()))
+        .all(db)
+        .await
+        .map_err(AuthError::unavailable)?;
+    let mut resealed = 0;
+    for row in rows {
+        if !keyring.knows_master_key(&row.master_key_id) {
+            continue;
+        }
+        let again = keyring
+            .reseal_platform_secret(PURPOSE, &row.kid, &row.master_key_id, &row.wrapped_secret)
+            .map_err(AuthError::unavailable)?;
+        let done = row::Entity::update_many()
+            .col_expr(row::Column::WrappedSecret, Expr::value(again))
+            .col_expr(
+                row::Column::MasterKeyId,
+                Expr::value(keyring.master_key_id()),
+            )
+            .filter(row::Column::Kid.eq(row.kid.clone()))
+            .filter(row::Column::MasterKeyId.eq(row.master_key_id.clone()))
+            .exec(db)
+            .await
+            .map_err(AuthError::unavailable)?;
+        resealed += done.rows_affected;
+    }
+    Ok(resealed)
 }

@@ -52,6 +52,10 @@ pub struct Config {
     /// A file holding the base64 master key.
     #[serde(default)]
     pub master_key_file: Option<PathBuf>,
+    /// Base64 of the master key being rotated away from: what it wrapped still opens
+    /// until `cdp keys rotate-master` has rewrapped it under `master_key`.
+    #[serde(default)]
+    pub previous_master_key: Option<Secret>,
     #[serde(default)]
     pub log_format: LogFormat,
     /// A tracing filter, for example `info` or `cdp=debug,sea_orm=warn`.
@@ -133,13 +137,14 @@ mod defaults {
 }
 
 /// Every setting's name, as read from `CDP_<NAME>`.
-pub const FIELDS: [&str; 21] = [
+pub const FIELDS: [&str; 22] = [
     "data_dir",
     "http_addr",
     "database_url",
     "redis_url",
     "master_key",
     "master_key_file",
+    "previous_master_key",
     "log_format",
     "log",
     "db_max_connections",

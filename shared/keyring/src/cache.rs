@@ -88,6 +88,10 @@ impl<K: Hash + Eq + Clone, V: Clone> BoundedCache<K, V> {
         entries.put(key, (Instant::now(), value));
     }
 
+    pub(crate) fn remove(&self, key: &K) {
+        self.entries.lock().pop(key);
+    }
+
     pub(crate) fn counts(&self) -> (u64, u64) {
         (
             self.hits.load(Ordering::Relaxed),

@@ -22,7 +22,7 @@ use crate::cache::BoundedCache;
 use crate::cipher::Cipher;
 use crate::new_keys::{NewKeys, PendingKeys, PendingRow};
 use crate::store::{data_key, tenant_key};
-use crate::watch::{Watch, destroyed_since};
+use crate::watch::{Watch, changed_since};
 use crate::{KeyMaterial, KeyringError, MasterKey, aad};
 
 /// Cache sizes and lifetimes.
@@ -101,7 +101,7 @@ impl fmt::Debug for SubjectKey {
     }
 }
 
-enum TenantKeys {
+pub(crate) enum TenantKeys {
     Live {
         active: TenantKeyId,
         ciphers: HashMap<TenantKeyId, Arc<Cipher>>,
@@ -118,13 +118,16 @@ enum DataKeyEntry {
 
 #[derive(Clone)]
 pub struct Keyring {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    db: DatabaseConnection,
-    master: MasterKey,
-    tenants: BoundedCache<TenantId, Arc<TenantKeys>>,
+pub(crate) struct Inner {
+    pub(crate) db: DatabaseConnection,
+    pub(crate) master: MasterKey,
+    /// Master keys being rotated away from: tenant keys they wrapped still open until
+    /// `cdp keys rotate-master` has rewrapped them under `master`.
+    pub(crate) previous_masters: Vec<MasterKey>,
+    pub(crate) tenants: BoundedCache<TenantId, Arc<TenantKeys>>,
     data_keys: BoundedCache<(TenantId, DataKeyId), DataKeyEntry>,
     subjects: BoundedCache<(TenantId, String), DataKeyId>,
     pending: PendingKeys,
@@ -143,10 +146,22 @@ impl fmt::Debug for Keyring {
 
 impl Keyring {
     pub fn new(db: DatabaseConnection, master: MasterKey, options: KeyringOptions) -> Self {
+        Self::with_previous_masters(db, master, Vec::new(), options)
+    }
+
+    /// A keyring that wraps with `master` and still opens what `previous` wrapped: the
+    /// state of every process while a master key is rotated.
+    pub fn with_previous_masters(
+        db: DatabaseConnection,
+        master: MasterKey,
+        previous: Vec<MasterKey>,
+        options: KeyringOptions,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 db,
                 master,
+                previous_masters: previous,
                 tenants: BoundedCache::new(options.tenant_key_capacity, options.cache_ttl),
                 data_keys: BoundedCache::new(options.data_key_capacity, options.cache_ttl),
                 subjects: BoundedCache::new(options.data_key_capacity, options.cache_ttl),
@@ -175,18 +190,36 @@ impl Keyring {
             .seal(&aad::platform_secret(purpose, id, master.id()), secret)
     }
 
-    /// Opens what [`Keyring::seal_platform_secret`] sealed; the caller zeroes the result.
+    /// Opens what [`Keyring::seal_platform_secret`] sealed under the master key
+    /// `master_key_id` (the current one or a previous one); the caller zeroes the result.
     pub fn open_platform_secret(
         &self,
         purpose: &str,
         id: &str,
+        master_key_id: &str,
         sealed: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, KeyringError> {
-        let master = &self.inner.master;
+        let master = self.master_by_id(master_key_id)?;
         Ok(Zeroizing::new(master.cipher().open(
             &aad::platform_secret(purpose, id, master.id()),
             sealed,
         )?))
+    }
+
+    /// Whether this keyring holds the master key with this fingerprint.
+    pub fn knows_master_key(&self, master_key_id: &str) -> bool {
+        self.master_by_id(master_key_id).is_ok()
+    }
+
+    pub(crate) fn master_by_id(&self, master_key_id: &str) -> Result<&MasterKey, KeyringError> {
+        std::iter::once(&self.inner.master)
+            .chain(&self.inner.previous_masters)
+            .find(|m| m.id() == master_key_id)
+            .ok_or_else(|| KeyringError::WrongMasterKey {
+                key_id: String::new(),
+                wrapped_by: master_key_id.to_owned(),
+                configured: self.inner.master.id().to_owned(),
+            })
     }
 
     pub fn cache_stats(&self) -> CacheStats {
@@ -201,10 +234,21 @@ impl Keyring {
         conn: &C,
         tenant: TenantId,
     ) -> Result<TenantKeyId, KeyringError> {
+        let index = KeyMaterial::generate()?;
+        self.insert_tenant_key_version(conn, tenant, &index).await
+    }
+
+    /// Stores a new active version of a tenant's key (a new key wrapped by the master key)
+    /// holding `index`, the tenant's index key, wrapped by it.
+    pub(crate) async fn insert_tenant_key_version<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        tenant: TenantId,
+        index: &KeyMaterial,
+    ) -> Result<TenantKeyId, KeyringError> {
         let master = &self.inner.master;
         let key_id = TenantKeyId::new();
         let kek = KeyMaterial::generate()?;
-        let index = KeyMaterial::generate()?;
         let wrapped_key = master
             .cipher()
             .seal(&aad::tenant_key(tenant, key_id, master.id()), kek.expose())?;
@@ -622,12 +666,13 @@ impl Keyring {
         }
     }
 
-    /// One look for keys other processes destroyed lately (see [`crate::watch`]): they are
-    /// dropped from this process's caches. Returns how many keys and tenants it saw.
-    pub async fn look_for_destroyed_keys(&self) -> Result<usize, KeyringError> {
+    /// One look for keys other processes destroyed or rotated lately (see
+    /// [`crate::watch`]): destroyed ones are dropped from this process's caches, and a
+    /// rotated tenant's keys are read again. Returns how many changes it saw.
+    pub async fn look_for_key_changes(&self) -> Result<usize, KeyringError> {
         let began = Instant::now();
         let at = Utc::now();
-        let destroyed = destroyed_since(&self.inner.db, self.inner.watch.since(at)).await?;
+        let destroyed = changed_since(&self.inner.db, self.inner.watch.since(at)).await?;
         let mut by_tenant: HashMap<TenantId, Vec<DataKeyId>> = HashMap::new();
         for (tenant, key_id) in &destroyed.data_keys {
             by_tenant.entry(*tenant).or_default().push(*key_id);
@@ -638,8 +683,13 @@ impl Keyring {
         for tenant in &destroyed.tenants {
             self.tenant_shredded(*tenant);
         }
+        for tenant in &destroyed.rotated {
+            if !self.inner.shredded_tenants.read().contains(tenant) {
+                self.inner.tenants.remove(tenant);
+            }
+        }
         self.inner.watch.looked(began, at);
-        Ok(destroyed.data_keys.len() + destroyed.tenants.len())
+        Ok(destroyed.data_keys.len() + destroyed.tenants.len() + destroyed.rotated.len())
     }
 
     /// Destroys every key of a tenant: all of its sealed data becomes unreadable at once.
@@ -693,12 +743,11 @@ impl Keyring {
         Ok(keys)
     }
 
-    fn unwrap_tenant_keys(
+    pub(crate) fn unwrap_tenant_keys(
         &self,
         tenant: TenantId,
         rows: &[tenant_key::Model],
     ) -> Result<TenantKeys, KeyringError> {
-        let master = &self.inner.master;
         let mut ciphers = HashMap::new();
         let mut active = None;
         for row in rows {
@@ -706,13 +755,13 @@ impl Keyring {
                 continue;
             };
             let key_id = TenantKeyId::from_uuid(row.key_id);
-            if row.master_key_id != master.id() {
-                return Err(KeyringError::WrongMasterKey {
+            let master = self.master_by_id(&row.master_key_id).map_err(|_| {
+                KeyringError::WrongMasterKey {
                     key_id: key_id.to_string(),
                     wrapped_by: row.master_key_id.clone(),
-                    configured: master.id().to_owned(),
-                });
-            }
+                    configured: self.inner.master.id().to_owned(),
+                }
+            })?;
             let kek = Zeroizing::new(
                 master
                     .cipher()

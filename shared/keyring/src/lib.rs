@@ -16,6 +16,7 @@ mod keyring;
 mod master;
 mod material;
 mod new_keys;
+mod rotation;
 mod store;
 pub mod watch;
 
@@ -25,4 +26,5 @@ pub use keyring::{CacheStats, Keyring, KeyringOptions, Opened, SubjectKey};
 pub use master::MasterKey;
 pub use material::KeyMaterial;
 pub use new_keys::NewKeys;
+pub use rotation::{MasterKeyRotation, RETIRED, TenantKeyRotation};
 pub use watch::{SHREDDED_EVERYWHERE_AFTER, WATCH_EVERY};

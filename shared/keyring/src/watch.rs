@@ -1,7 +1,8 @@
-//! Keys destroyed by other processes. A key cache is per process: a process that holds an
-//! unwrapped key keeps it after another process destroyed its row. So every serving
+//! Keys destroyed or rotated by other processes. A key cache is per process: a process
+//! that holds an unwrapped key keeps it after another process destroyed its row. So every
 //! process looks at the key store every [`WATCH_EVERY`] for keys destroyed lately and
-//! drops them from its caches, and trusts its cached keys only while its last look is
+//! drops them from its caches (and for new tenant key versions, so that new data keys go
+//! under the newest), and trusts its cached keys only while its last look is
 //! recent. From [`SHREDDED_EVERYWHERE_AFTER`] past a key's destruction, no such process
 //! opens what it sealed (a process that cannot look cannot read the log either: both
 //! need the database).
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 use cdp_domain::{DataKeyId, TenantId};
 use chrono::{DateTime, TimeDelta, Utc};
 use parking_lot::Mutex;
+use sea_orm::sea_query::ExprTrait;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use crate::KeyringError;
@@ -55,16 +57,18 @@ impl Watch {
     }
 }
 
-/// What was destroyed from `since` on: data keys, and tenants whose keys went.
-pub(crate) struct Destroyed {
+/// What changed from `since` on: data keys destroyed, tenants whose keys went, and
+/// tenants that got a new key version (a rotation: new data keys go under it).
+pub(crate) struct Changed {
     pub data_keys: Vec<(TenantId, DataKeyId)>,
     pub tenants: Vec<TenantId>,
+    pub rotated: Vec<TenantId>,
 }
 
-pub(crate) async fn destroyed_since<C: ConnectionTrait>(
+pub(crate) async fn changed_since<C: ConnectionTrait>(
     conn: &C,
     since: DateTime<Utc>,
-) -> Result<Destroyed, KeyringError> {
+) -> Result<Changed, KeyringError> {
     let data_keys: Vec<(uuid::Uuid, uuid::Uuid)> = data_key::Entity::find()
         .select_only()
         .column(data_key::Column::TenantId)
@@ -73,19 +77,42 @@ pub(crate) async fn destroyed_since<C: ConnectionTrait>(
         .into_tuple()
         .all(conn)
         .await?;
-    let tenants: Vec<uuid::Uuid> = tenant_key::Entity::find()
+    // A tenant key row destroyed or created: the whole tenant's keys were destroyed if
+    // none is left, else a version came or went (a rotation) and its keys are read again.
+    let mut touched: Vec<uuid::Uuid> = tenant_key::Entity::find()
         .select_only()
         .column(tenant_key::Column::TenantId)
-        .filter(tenant_key::Column::ShreddedAt.gte(since))
+        .filter(
+            tenant_key::Column::ShreddedAt
+                .gte(since)
+                .or(tenant_key::Column::CreatedAt.gte(since)),
+        )
         .into_tuple()
         .all(conn)
         .await?;
-    Ok(Destroyed {
+    touched.sort_unstable();
+    touched.dedup();
+    let mut live: Vec<uuid::Uuid> = Vec::new();
+    for chunk in touched.chunks(500) {
+        let found: Vec<uuid::Uuid> = tenant_key::Entity::find()
+            .select_only()
+            .column(tenant_key::Column::TenantId)
+            .filter(tenant_key::Column::TenantId.is_in(chunk.iter().copied()))
+            .filter(tenant_key::Column::WrappedKey.is_not_null())
+            .into_tuple()
+            .all(conn)
+            .await?;
+        live.extend(found);
+    }
+    let (rotated, tenants): (Vec<uuid::Uuid>, Vec<uuid::Uuid>) =
+        touched.into_iter().partition(|t| live.contains(t));
+    Ok(Changed {
         data_keys: data_keys
             .into_iter()
             .map(|(t, k)| (TenantId::from_uuid(t), DataKeyId::from_uuid(k)))
             .collect(),
         tenants: tenants.into_iter().map(TenantId::from_uuid).collect(),
+        rotated: rotated.into_iter().map(TenantId::from_uuid).collect(),
     })
 }
 

@@ -250,7 +250,7 @@ async fn keys_destroyed_by_another_process_stop_opening_once_this_one_looks() {
         opened(here.clone(), tenant, key_id, sealed.clone()).await,
         Opened::Plain(_)
     ));
-    assert!(here.look_for_destroyed_keys().await.unwrap() >= 1);
+    assert!(here.look_for_key_changes().await.unwrap() >= 1);
     assert!(matches!(
         opened(here.clone(), tenant, key_id, sealed.clone()).await,
         Opened::Shredded
@@ -268,7 +268,7 @@ async fn keys_destroyed_by_another_process_stop_opening_once_this_one_looks() {
         .await
         .unwrap();
     there.shred_tenant(other).await.unwrap();
-    here.look_for_destroyed_keys().await.unwrap();
+    here.look_for_key_changes().await.unwrap();
     assert!(matches!(
         opened(here.clone(), other, other_key, other_sealed).await,
         Opened::Shredded
@@ -276,5 +276,158 @@ async fn keys_destroyed_by_another_process_stop_opening_once_this_one_looks() {
     assert!(matches!(
         opened(here.clone(), third, third_key, third_sealed).await,
         Opened::Plain(_)
+    ));
+}
+
+/// Reads the tenant key versions: (state, wrapped key still there) per version.
+async fn versions(t: &TestDb, tenant: TenantId) -> Vec<(String, bool)> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let backend = t.db.get_database_backend();
+    let sql = match backend {
+        sea_orm::DatabaseBackend::Sqlite => {
+            "SELECT state, wrapped_key IS NOT NULL FROM tenant_keys WHERE tenant_id = ? ORDER BY created_at"
+        }
+        _ => {
+            "SELECT state, wrapped_key IS NOT NULL FROM tenant_keys WHERE tenant_id = $1 ORDER BY created_at"
+        }
+    };
+    t.db.query_all_raw(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [tenant.as_uuid().into()],
+    ))
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|r| {
+        (
+            r.try_get_by_index::<String>(0).unwrap(),
+            r.try_get_by_index::<bool>(1).unwrap(),
+        )
+    })
+    .collect()
+}
+
+#[tokio::test]
+async fn rotating_a_tenant_key_rewraps_its_data_keys_and_destroys_the_old_version() {
+    let t = TestDb::new().await;
+    let keyring = t.keyring();
+    let tenant = tenant_with_key(&t, &keyring).await;
+    let mut sealed = Vec::new();
+    for i in 0..7 {
+        let event = EventId::new();
+        let subject = email(&format!("person{i}@example.com"));
+        let (key_id, bytes) = keyring
+            .seal(tenant, event, &subject, format!("event {i}").as_bytes())
+            .await
+            .unwrap();
+        sealed.push((event, key_id, bytes, subject));
+    }
+    // One person erased before the rotation stays erased after it.
+    let (_, erased_key, _, erased) = sealed.pop().unwrap();
+    assert!(keyring.shred_data_key(tenant, erased_key).await.unwrap());
+    let suppression_before = keyring
+        .suppression_refs(
+            tenant,
+            &[Identity::new(IdentityKind::Email, "a@b.c").unwrap()],
+        )
+        .await
+        .unwrap();
+
+    let rotation = keyring
+        .rotate_tenant_key(tenant, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(rotation.data_keys_rewrapped, 6);
+    assert_eq!(rotation.versions_destroyed.len(), 1, "{rotation:?}");
+    assert!(rotation.versions_kept.is_empty());
+    assert_eq!(
+        versions(&t, tenant).await,
+        vec![("shredded".to_owned(), false), ("active".to_owned(), true)]
+    );
+
+    // A process that never saw the old version opens everything, and finds every
+    // person's key where it was (the subject hashes carried over).
+    let cold = t.keyring();
+    for (i, (event, key_id, bytes, subject)) in sealed.iter().enumerate() {
+        match cold.open(tenant, *event, *key_id, bytes).await.unwrap() {
+            Opened::Plain(plain) => assert_eq!(plain, format!("event {i}").as_bytes()),
+            Opened::Shredded => panic!("a rewrapped key reads as shredded"),
+        }
+        assert_eq!(
+            cold.subject_key(tenant, subject).await.unwrap().key_id(),
+            *key_id
+        );
+    }
+    assert_eq!(
+        cold.suppression_refs(
+            tenant,
+            &[Identity::new(IdentityKind::Email, "a@b.c").unwrap()]
+        )
+        .await
+        .unwrap(),
+        suppression_before
+    );
+    assert_ne!(
+        cold.subject_key(tenant, &erased).await.unwrap().key_id(),
+        erased_key,
+        "the erased person's key did not come back"
+    );
+
+    // Again: the version made by the first rotation goes the same way.
+    let again = keyring
+        .rotate_tenant_key(tenant, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(again.versions_destroyed, vec![rotation.tenant_key_id]);
+    assert_eq!(
+        again.data_keys_rewrapped, 7,
+        "six and the erased person's new one"
+    );
+}
+
+#[tokio::test]
+async fn a_new_master_key_takes_over_from_the_previous_one_without_losing_anything() {
+    let t = TestDb::new().await;
+    let old = MasterKey::generate().unwrap();
+    let old_copy = MasterKey::from_base64(&old.to_base64()).unwrap();
+    let old_again = MasterKey::from_base64(&old.to_base64()).unwrap();
+    let new = MasterKey::generate().unwrap();
+    let new_copy = MasterKey::from_base64(&new.to_base64()).unwrap();
+    let before = Keyring::new(t.db.clone(), old, KeyringOptions::default());
+    let tenant = tenant_with_key(&t, &before).await;
+    let event = EventId::new();
+    let (key_id, sealed) = before
+        .seal(tenant, event, &email("ann@example.com"), b"kept")
+        .await
+        .unwrap();
+
+    // Every process restarted with the new key and the old one as previous.
+    let during = Keyring::with_previous_masters(
+        t.db.clone(),
+        new,
+        vec![old_copy],
+        KeyringOptions::default(),
+    );
+    assert!(matches!(
+        during.open(tenant, event, key_id, &sealed).await.unwrap(),
+        Opened::Plain(_)
+    ));
+    let rotation = during.rewrap_under_current_master().await.unwrap();
+    // (A database shared with other tests holds tenants of other master keys too: those
+    // are counted as left, not touched.)
+    assert!(rotation.tenant_keys_rewrapped >= 1, "{rotation:?}");
+
+    // The previous key can go: the new one alone opens everything.
+    let after = Keyring::new(t.db.clone(), new_copy, KeyringOptions::default());
+    match after.open(tenant, event, key_id, &sealed).await.unwrap() {
+        Opened::Plain(plain) => assert_eq!(plain, b"kept"),
+        Opened::Shredded => panic!("lost in the rotation"),
+    }
+    // A process started with only the old key now is refused, naming the key it lacks.
+    let behind = Keyring::new(t.db.clone(), old_again, KeyringOptions::default());
+    assert!(matches!(
+        behind.open(tenant, event, key_id, &sealed).await,
+        Err(KeyringError::WrongMasterKey { .. })
     ));
 }

@@ -49,9 +49,6 @@ impl Application {
         );
         let projector =
             crate::projection::start(&runtime, config, Some(committer.subscribe())).await?;
-        tokio::spawn(crate::runtime::watch_destroyed_keys(
-            runtime.keyring.clone(),
-        ));
         let ingest = web::Data::new(IngestState::new(
             runtime.db.clone(),
             runtime.keyring.clone(),

@@ -1,5 +1,5 @@
-//! Every process looks for keys destroyed since its last look, to drop them from its
-//! caches; these indexes keep that look from scanning the key tables.
+//! Every process looks for keys destroyed (and tenant keys created) since its last look,
+//! to update its caches; these indexes keep that look from scanning the key tables.
 
 use sea_orm_migration::prelude::*;
 
@@ -26,6 +26,15 @@ impl MigrationTrait for Migration {
                     .col(TenantKeys::ShreddedAt)
                     .to_owned(),
             )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("tenant_keys_created_at")
+                    .table(TenantKeys::Table)
+                    .col(TenantKeys::CreatedAt)
+                    .to_owned(),
+            )
             .await
     }
 }
@@ -40,4 +49,5 @@ enum DataKeys {
 enum TenantKeys {
     Table,
     ShreddedAt,
+    CreatedAt,
 }
