@@ -12,6 +12,7 @@ mod ingest;
 mod key_rotation;
 mod privacy;
 mod profiles;
+mod retention;
 mod sdk;
 mod server;
 mod sources;

@@ -13,6 +13,7 @@ mod m20261129_000004_profiles;
 mod m20261202_000005_privacy;
 mod m20261202_000006_suppressions;
 mod m20261202_000007_key_watch;
+mod m20261202_000008_retention;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000005_privacy::Migration),
             Box::new(m20261202_000006_suppressions::Migration),
             Box::new(m20261202_000007_key_watch::Migration),
+            Box::new(m20261202_000008_retention::Migration),
         ]
     }
 }

@@ -97,6 +97,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         PrivacyRead,
     ),
     tenant("POST", "/v1/consent", PrivacyWrite),
+    tenant("GET", "/v1/retention", PrivacyRead),
+    tenant("PUT", "/v1/retention", PrivacyWrite),
     tenant("GET", "/v1/imports", ImportsRead),
     tenant("POST", "/v1/imports", ImportsWrite),
     tenant("GET", "/v1/imports/{import_id}", ImportsRead),

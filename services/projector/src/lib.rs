@@ -14,9 +14,11 @@ mod erase;
 mod error;
 mod listen;
 mod queue;
+mod retention;
 mod worker;
 
 pub use batch::{Progress, project_tenant};
 pub use cache::ProfileCaches;
 pub use error::ProjectionError;
+pub use retention::{RETENTION_SWEEP_EVERY, sweep_retention};
 pub use worker::{Projector, ProjectorOptions};

@@ -95,6 +95,7 @@ impl Projector {
             });
         }
         tokio::spawn(purge(db.clone()));
+        tokio::spawn(crate::retention::sweep_forever(db.clone(), keyring.clone()));
         let caches = Arc::new(ProfileCaches::new(options.cache_profiles));
         for _ in 0..options.workers.max(1) {
             let (db, keyring, queue, options, holder, caches) = (

@@ -879,3 +879,64 @@ async fn an_erasure_order_erases_the_person_once_and_a_rebuild_agrees() {
     assert_eq!(t.snapshot().await, before, "a rebuild brings nothing back");
     assert!(t.find("user_id", "ann").await.is_none());
 }
+
+#[tokio::test]
+async fn events_past_retention_are_forgotten_by_the_profiles_after_a_sweep() {
+    let mut t = Tenant::new().await;
+    t.send(&[track("kept", "Before Retention")]).await;
+    t.keyring
+        .set_retention(t.id, cdp_keyring::Retention::of_days(30).unwrap())
+        .await
+        .unwrap();
+    t.send(&[track("gone", "Viewed"), track("kept", "Viewed")])
+        .await;
+    t.project(500).await.unwrap();
+    assert!(t.find("user_id", "gone").await.is_some());
+    let before = t.active().await;
+
+    // Nothing is due now; 32 days on, the period of both later events is past 30 days.
+    let due = |swept: Vec<cdp_keyring::RetentionSweep>| {
+        swept
+            .into_iter()
+            .filter(|s| s.tenant == t.id)
+            .map(|s| s.keys_shredded)
+            .sum::<u64>()
+    };
+    let now = Utc::now();
+    assert_eq!(
+        due(cdp_projector::sweep_retention(t.db(), &t.keyring, now)
+            .await
+            .unwrap()),
+        0
+    );
+    let later = now + TimeDelta::days(32);
+    let swept = cdp_projector::sweep_retention(t.db(), &t.keyring, later)
+        .await
+        .unwrap();
+    assert_eq!(due(swept), 2, "the two keys of that period");
+
+    // The sweep started a rebuild; once it takes over, the profiles know only what is
+    // still readable.
+    let progress = t.project(500).await.unwrap();
+    assert!(progress.switched, "the rebuilt generation took over");
+    assert!(t.active().await > before);
+    assert!(t.find("user_id", "gone").await.is_none());
+    let kept = t.profile("user_id", "kept").await;
+    assert_eq!(
+        kept.counts.keys().collect::<Vec<_>>(),
+        vec!["Before Retention"]
+    );
+    let state = t.state().await;
+    assert_eq!((state.events_applied, state.events_shredded), (1, 2));
+    let audit = cdp_audit::list(
+        t.db(),
+        cdp_audit::Chain::Tenant(t.id),
+        &cdp_audit::AuditFilter::default(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        audit.iter().any(|e| e.action == "retention.expired"),
+        "{audit:?}"
+    );
+}

@@ -32,6 +32,8 @@ pub enum KeyringError {
     SubjectTaken,
     #[error("found {found} data keys to destroy but destroyed {destroyed}")]
     ShredIncomplete { found: u64, destroyed: u64 },
+    #[error("a retention period is 1 to {0} days (0 keeps everything)")]
+    BadRetention(u32),
     #[error("the operating system's random generator failed")]
     Randomness,
     #[error("could not read or write the master key file {path}")]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cdp_domain::{DataKeyId, EventId, Identity, KeySubject, TenantId, TenantKeyId};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use parking_lot::RwLock;
 use sea_orm::sea_query::Expr;
@@ -21,6 +21,7 @@ use cdp_storage::one_of;
 use crate::cache::BoundedCache;
 use crate::cipher::Cipher;
 use crate::new_keys::{NewKeys, PendingKeys, PendingRow};
+use crate::retention::{Retention, policy_of};
 use crate::store::{data_key, tenant_key};
 use crate::watch::{Watch, changed_since};
 use crate::{KeyMaterial, KeyringError, MasterKey, aad};
@@ -106,8 +107,19 @@ pub(crate) enum TenantKeys {
         active: TenantKeyId,
         ciphers: HashMap<TenantKeyId, Arc<Cipher>>,
         index: KeyMaterial,
+        /// New data keys are made per period of it, when set.
+        retention: Option<Retention>,
     },
     Shredded,
+}
+
+impl TenantKeys {
+    pub(crate) fn retention(&self) -> Option<Retention> {
+        match self {
+            TenantKeys::Live { retention, .. } => *retention,
+            TenantKeys::Shredded => None,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -319,10 +331,25 @@ impl Keyring {
         subjects: &[KeySubject],
     ) -> Result<(Vec<SubjectKey>, NewKeys), KeyringError> {
         let keys = self.tenant_keys(tenant).await?;
-        let TenantKeys::Live { index, .. } = keys.as_ref() else {
+        let TenantKeys::Live {
+            index, retention, ..
+        } = keys.as_ref()
+        else {
             return Err(KeyringError::TenantShredded(tenant.to_string()));
         };
-        let refs: Vec<String> = subjects.iter().map(|s| subject_ref(index, s)).collect();
+        // Under a retention period, one key per subject and period: the period's suffix
+        // makes the reference, the bare hash still names the person.
+        let period = retention.map(|r| r.period_of(Utc::now()));
+        let refs: Vec<String> = subjects
+            .iter()
+            .map(|s| {
+                let hash = subject_ref(index, s);
+                match &period {
+                    Some((suffix, _)) => hash + suffix,
+                    None => hash,
+                }
+            })
+            .collect();
         let mut found = self.cached_subject_keys(tenant, &refs);
         let mut new_rows: Vec<PendingRow> = Vec::new();
         let mut unknown: Vec<String> = Vec::new();
@@ -344,10 +371,14 @@ impl Keyring {
                 if found.contains_key(&subject_ref) {
                     continue;
                 }
-                let row = self
-                    .inner
-                    .pending
-                    .offer(tenant, make_data_key(tenant, &keys, subject_ref)?);
+                // The reference less the period's suffix.
+                let suffix_len = period.as_ref().map_or(0, |(suffix, _)| suffix.len());
+                let subject_hash = subject_ref[..subject_ref.len() - suffix_len].to_owned();
+                let period_end = period.as_ref().map(|(_, end)| *end);
+                let row = self.inner.pending.offer(
+                    tenant,
+                    make_data_key(tenant, &keys, subject_ref, subject_hash, period_end)?,
+                );
                 found.insert(row.subject_ref.clone(), pending_key(tenant, &row));
                 new_rows.push(row);
             }
@@ -571,24 +602,26 @@ impl Keyring {
         let TenantKeys::Live { index, .. } = keys.as_ref() else {
             return Ok(None);
         };
-        let subject_ref = subject_ref(index, subject);
-        Ok(find_by_subjects(&self.inner.db, tenant, &[subject_ref])
+        let hash = subject_ref(index, subject);
+        Ok(find_by_hashes(&self.inner.db, tenant, &[hash])
             .await?
-            .first()
+            .iter()
+            .max_by_key(|row| row.created_at)
             .map(|row| DataKeyId::from_uuid(row.key_id)))
     }
 
-    /// Destroys a subject's data key. Returns the destroyed key's id, or `None` if the
-    /// subject had no live key.
+    /// Destroys a subject's data keys (one per retention period, or the one). Returns a
+    /// destroyed key's id, or `None` if the subject had no live key.
     pub async fn shred_subject(
         &self,
         tenant: TenantId,
         subject: &KeySubject,
     ) -> Result<Option<DataKeyId>, KeyringError> {
-        let Some(key_id) = self.find_subject_key_id(tenant, subject).await? else {
-            return Ok(None);
-        };
-        Ok(self.shred_data_key(tenant, key_id).await?.then_some(key_id))
+        let ids = self
+            .shred_subjects_in(&self.inner.db, tenant, std::slice::from_ref(subject))
+            .await?;
+        self.shredded_keys_committed(tenant, &ids);
+        Ok(ids.first().copied())
     }
 
     /// Destroys one data key. Its cost does not depend on how many events it sealed.
@@ -615,8 +648,8 @@ impl Keyring {
         let TenantKeys::Live { index, .. } = keys.as_ref() else {
             return Ok(Vec::new());
         };
-        let refs: Vec<String> = subjects.iter().map(|s| subject_ref(index, s)).collect();
-        let mut ids: Vec<DataKeyId> = find_by_subjects(conn, tenant, &refs)
+        let hashes: Vec<String> = subjects.iter().map(|s| subject_ref(index, s)).collect();
+        let mut ids: Vec<DataKeyId> = find_by_hashes(conn, tenant, &hashes)
             .await?
             .iter()
             .map(|row| DataKeyId::from_uuid(row.key_id))
@@ -723,7 +756,10 @@ impl Keyring {
         self.inner.shredded_tenants.write().insert(tenant);
     }
 
-    async fn tenant_keys(&self, tenant: TenantId) -> Result<Arc<TenantKeys>, KeyringError> {
+    pub(crate) async fn tenant_keys(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Arc<TenantKeys>, KeyringError> {
         if let Some(keys) = self.inner.tenants.get(&tenant) {
             return Ok(keys);
         }
@@ -734,7 +770,11 @@ impl Keyring {
         if rows.is_empty() {
             return Err(KeyringError::UnknownTenant(tenant.to_string()));
         }
-        let keys = Arc::new(self.unwrap_tenant_keys(tenant, &rows)?);
+        let mut keys = self.unwrap_tenant_keys(tenant, &rows)?;
+        if let TenantKeys::Live { retention, .. } = &mut keys {
+            *retention = policy_of(&self.inner.db, tenant).await?;
+        }
+        let keys = Arc::new(keys);
         self.inner
             .tenants
             .put_unless(tenant, keys.clone(), |existing| {
@@ -785,6 +825,7 @@ impl Keyring {
                 active,
                 ciphers,
                 index,
+                retention: None,
             },
             None => TenantKeys::Shredded,
         })
@@ -847,21 +888,36 @@ impl Keyring {
 
 /// The key rows of these subject hashes (live ones: destroying a key clears its hash), in
 /// chunks that stay under the bound-parameter limits.
+/// Live key rows by their exact subject reference (subject and period).
 async fn find_by_subjects<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
     subject_refs: &[String],
 ) -> Result<Vec<data_key::Model>, KeyringError> {
-    let mut rows = Vec::with_capacity(subject_refs.len());
-    for chunk in subject_refs.chunks(512) {
+    find_by(conn, tenant, data_key::Column::SubjectRef, subject_refs).await
+}
+
+/// Live key rows of subjects, every period's.
+async fn find_by_hashes<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    hashes: &[String],
+) -> Result<Vec<data_key::Model>, KeyringError> {
+    find_by(conn, tenant, data_key::Column::SubjectHash, hashes).await
+}
+
+async fn find_by<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    column: data_key::Column,
+    values: &[String],
+) -> Result<Vec<data_key::Model>, KeyringError> {
+    let mut rows = Vec::with_capacity(values.len());
+    for chunk in values.chunks(512) {
         rows.extend(
             data_key::Entity::find()
                 .filter(data_key::Column::TenantId.eq(tenant.as_uuid()))
-                .filter(one_of(
-                    conn.get_database_backend(),
-                    data_key::Column::SubjectRef,
-                    chunk.to_vec(),
-                ))
+                .filter(one_of(conn.get_database_backend(), column, chunk.to_vec()))
                 .all(conn)
                 .await?,
         );
@@ -871,7 +927,7 @@ async fn find_by_subjects<C: ConnectionTrait>(
 
 /// Drops the wrapped keys (and the subject hashes, so the subject gets a new key if it
 /// comes back) of live data keys; returns how many were live.
-async fn destroy_data_keys<C: ConnectionTrait>(
+pub(crate) async fn destroy_data_keys<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
     key_ids: &[DataKeyId],
@@ -885,6 +941,10 @@ async fn destroy_data_keys<C: ConnectionTrait>(
             )
             .col_expr(
                 data_key::Column::SubjectRef,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                data_key::Column::SubjectHash,
                 Expr::value(Option::<String>::None),
             )
             .col_expr(data_key::Column::ShreddedAt, Expr::value(Some(Utc::now())))
@@ -943,6 +1003,8 @@ fn make_data_key(
     tenant: TenantId,
     keys: &TenantKeys,
     subject_ref: String,
+    subject_hash: String,
+    period_end: Option<DateTime<Utc>>,
 ) -> Result<PendingRow, KeyringError> {
     let TenantKeys::Live {
         active, ciphers, ..
@@ -957,6 +1019,8 @@ fn make_data_key(
     Ok(PendingRow {
         key_id,
         subject_ref,
+        subject_hash,
+        period_end,
         tenant_key_id: *active,
         wrapped_key,
         created_at: Utc::now(),

@@ -46,6 +46,9 @@ const SWEEP_ABOVE: usize = 10_000;
 pub(crate) struct PendingRow {
     pub(crate) key_id: DataKeyId,
     pub(crate) subject_ref: String,
+    /// The subject's hash without the period.
+    pub(crate) subject_hash: String,
+    pub(crate) period_end: Option<DateTime<Utc>>,
     pub(crate) tenant_key_id: TenantKeyId,
     pub(crate) wrapped_key: Vec<u8>,
     pub(crate) created_at: DateTime<Utc>,
@@ -143,6 +146,8 @@ async fn insert_rows<C: ConnectionTrait>(
                 wrapped_key: Set(Some(row.wrapped_key.clone())),
                 created_at: Set(row.created_at),
                 shredded_at: Set(None),
+                subject_hash: Set(Some(row.subject_hash.clone())),
+                period_end: Set(row.period_end),
             });
         let result = data_key::Entity::insert_many(models)
             .on_conflict(
@@ -284,6 +289,8 @@ mod tests {
         PendingRow {
             key_id: DataKeyId::new(),
             subject_ref: subject_ref.to_owned(),
+            subject_hash: subject_ref.to_owned(),
+            period_end: None,
             tenant_key_id: TenantKeyId::new(),
             wrapped_key: Vec::new(),
             created_at: Utc::now(),

@@ -104,8 +104,10 @@ pub(crate) async fn changed_since<C: ConnectionTrait>(
             .await?;
         live.extend(found);
     }
-    let (rotated, tenants): (Vec<uuid::Uuid>, Vec<uuid::Uuid>) =
+    let (mut rotated, tenants): (Vec<uuid::Uuid>, Vec<uuid::Uuid>) =
         touched.into_iter().partition(|t| live.contains(t));
+    // A new retention policy changes how new keys are made: read the tenant again.
+    rotated.extend(crate::retention::policies_changed_since(conn, since).await?);
     Ok(Changed {
         data_keys: data_keys
             .into_iter()

@@ -431,3 +431,120 @@ async fn a_new_master_key_takes_over_from_the_previous_one_without_losing_anythi
         Err(KeyringError::WrongMasterKey { .. })
     ));
 }
+
+#[tokio::test]
+async fn keys_past_retention_are_destroyed_by_period_and_the_rest_stay() {
+    use cdp_keyring::Retention;
+    let t = TestDb::new().await;
+    let keyring = t.keyring();
+    let tenant = tenant_with_key(&t, &keyring).await;
+    let other = tenant_with_key(&t, &keyring).await;
+    // Sealed before the tenant had a retention period: kept for good.
+    let early = EventId::new();
+    let (early_key, early_sealed) = keyring
+        .seal(tenant, early, &email("early@example.com"), b"before")
+        .await
+        .unwrap();
+
+    keyring
+        .set_retention(tenant, Retention::of_days(30).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        keyring.retention(tenant).await.unwrap(),
+        Some(Retention { days: 30 })
+    );
+    let event = EventId::new();
+    let ann = email("ann@example.com");
+    let (ann_key, ann_sealed) = keyring.seal(tenant, event, &ann, b"ann").await.unwrap();
+    assert_ne!(ann_key, early_key);
+    let (again, _) = keyring
+        .seal(tenant, EventId::new(), &ann, b"ann 2")
+        .await
+        .unwrap();
+    assert_eq!(again, ann_key, "one key per person per period");
+    let theirs = EventId::new();
+    let (their_key, their_sealed) = keyring
+        .seal(other, theirs, &ann, b"another tenant's ann")
+        .await
+        .unwrap();
+
+    // Within retention nothing goes; past it (and past the period's end) her key does.
+    // (A database shared with other tests holds their tenants too: only these count.)
+    let ours = |swept: Vec<cdp_keyring::RetentionSweep>| -> Vec<(TenantId, u64)> {
+        swept
+            .into_iter()
+            .filter(|s| s.tenant == tenant || s.tenant == other)
+            .map(|s| (s.tenant, s.keys_shredded))
+            .collect()
+    };
+    let now = chrono::Utc::now();
+    assert!(ours(keyring.expire_retained(now).await.unwrap()).is_empty());
+    let later = now + chrono::TimeDelta::days(32);
+    let swept = ours(keyring.expire_retained(later).await.unwrap());
+    assert_eq!(swept, vec![(tenant, 1)]);
+    let cold = t.keyring();
+    assert!(matches!(
+        cold.open(tenant, event, ann_key, &ann_sealed)
+            .await
+            .unwrap(),
+        Opened::Shredded
+    ));
+    assert!(matches!(
+        cold.open(tenant, early, early_key, &early_sealed)
+            .await
+            .unwrap(),
+        Opened::Plain(_)
+    ));
+    assert!(matches!(
+        cold.open(other, theirs, their_key, &their_sealed)
+            .await
+            .unwrap(),
+        Opened::Plain(_)
+    ));
+    assert!(
+        ours(keyring.expire_retained(later).await.unwrap()).is_empty(),
+        "once"
+    );
+}
+
+#[tokio::test]
+async fn erasing_a_person_destroys_the_keys_of_every_period() {
+    use cdp_keyring::Retention;
+    let t = TestDb::new().await;
+    let keyring = t.keyring();
+    let tenant = tenant_with_key(&t, &keyring).await;
+    let ann = email("ann@example.com");
+    let mut sealed = Vec::new();
+    // Three policies, three period lengths: three keys of hers.
+    for days in [0, 30, 90] {
+        keyring
+            .set_retention(tenant, Retention::of_days(days).unwrap())
+            .await
+            .unwrap();
+        let event = EventId::new();
+        let (key_id, bytes) = keyring.seal(tenant, event, &ann, b"ann").await.unwrap();
+        sealed.push((event, key_id, bytes));
+    }
+    let ids: std::collections::BTreeSet<_> = sealed.iter().map(|s| s.1).collect();
+    assert_eq!(ids.len(), 3);
+    let txn = begin_write(&t.db).await.unwrap();
+    let shredded = keyring
+        .shred_subjects_in(&txn, tenant, std::slice::from_ref(&ann))
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+    assert_eq!(
+        shredded
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>(),
+        ids
+    );
+    let cold = t.keyring();
+    for (event, key_id, bytes) in sealed {
+        assert!(matches!(
+            cold.open(tenant, event, key_id, &bytes).await.unwrap(),
+            Opened::Shredded
+        ));
+    }
+}

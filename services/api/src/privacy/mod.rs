@@ -5,6 +5,7 @@
 
 mod consent;
 mod export;
+mod retention;
 
 use actix_web::{HttpResponse, web};
 use cdp_auth::TenantPrincipal;
@@ -31,7 +32,9 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
             "/v1/privacy/requests/{request_id}/export",
             web::get().to(export::download),
         )
-        .route("/v1/consent", web::post().to(consent::record));
+        .route("/v1/consent", web::post().to(consent::record))
+        .route("/v1/retention", web::get().to(retention::show))
+        .route("/v1/retention", web::put().to(retention::set));
 }
 
 #[derive(Deserialize)]

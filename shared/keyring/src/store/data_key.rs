@@ -12,6 +12,11 @@ pub struct Model {
     pub wrapped_key: Option<Vec<u8>>,
     pub created_at: ChronoDateTimeUtc,
     pub shredded_at: Option<ChronoDateTimeUtc>,
+    /// The subject's keyed hash without the period (`subject_ref` has it), for finding
+    /// every key of a person; cleared with the key.
+    pub subject_hash: Option<String>,
+    /// For a tenant with a retention period: when the period this key seals ends.
+    pub period_end: Option<ChronoDateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
