@@ -10,7 +10,7 @@
 
 use cdp_audit::{Actor, AuditEntry, Chain, Outcome};
 use cdp_domain::{Identity, KeySubject, TenantId};
-use cdp_privacy::{Receipt, RequestEvent};
+use cdp_privacy::{Receipt, RequestEvent, RequestKind};
 use cdp_profile_store::{self as store, GenerationState};
 use cdp_storage::begin_write;
 use chrono::Utc;
@@ -96,10 +96,12 @@ pub(crate) async fn carry_out(
         audit_seq: audit.seq,
         audit_hash: audit.hash,
         completed_at: None,
+        covered_by: None,
     };
     cdp_privacy::mark_erased(&txn, tenant, order.request_id, &receipt)
         .await
         .map_err(ProjectionError::Privacy)?;
+    close_covered(&txn, tenant, &keys, &receipt, order).await?;
     txn.commit().await?;
     s.keyring.shredded_keys_committed(tenant, &keys);
     if identities_suppressed > 0 {
@@ -113,5 +115,66 @@ pub(crate) async fn carry_out(
         at = Utc::now().to_rfc3339(),
         "erased a data subject"
     );
+    Ok(())
+}
+
+/// Other open requests whose records were sealed under a key this erasure destroyed
+/// (the same person named again before it was carried out, or an access request not
+/// answered yet): their records are unreadable now, so the projector would skip an
+/// erasure order and no export could be taken. An erasure among them is done by this one
+/// and says so; an access request can no longer be answered and fails.
+async fn close_covered(
+    txn: &sea_orm::DatabaseTransaction,
+    tenant: TenantId,
+    keys: &[cdp_domain::DataKeyId],
+    receipt: &Receipt,
+    order: &RequestEvent,
+) -> Result<(), ProjectionError> {
+    let open: Vec<_> = cdp_privacy::open_records(txn, tenant)
+        .await
+        .map_err(ProjectionError::Privacy)?
+        .into_iter()
+        .filter(|r| r.id != order.request_id)
+        .collect();
+    if open.is_empty() {
+        return Ok(());
+    }
+    let seqs: Vec<cdp_domain::Seq> = open.iter().map(|r| cdp_domain::Seq(r.log_seq)).collect();
+    let sealed_under: std::collections::HashMap<i64, cdp_domain::DataKeyId> =
+        cdp_log::read_at(txn, tenant, &seqs)
+            .await?
+            .into_iter()
+            .map(|e| (e.seq.0, e.key_id))
+            .collect();
+    for record in open {
+        if !sealed_under
+            .get(&record.log_seq)
+            .is_some_and(|key| keys.contains(key))
+        {
+            continue;
+        }
+        match record.kind {
+            RequestKind::Erasure => {
+                let covered = Receipt {
+                    keys_shredded: Vec::new(),
+                    identities_erased: 0,
+                    profiles_erased: 0,
+                    identities_suppressed: 0,
+                    log_seq: record.log_seq,
+                    covered_by: Some(order.request_id),
+                    ..receipt.clone()
+                };
+                cdp_privacy::mark_erased(txn, tenant, record.id, &covered).await
+            }
+            _ => {
+                let reason = format!(
+                    "the subject was erased (request {}) before this request could be answered",
+                    order.request_id
+                );
+                cdp_privacy::mark_failed(txn, tenant, record.id, &reason).await
+            }
+        }
+        .map_err(ProjectionError::Privacy)?;
+    }
     Ok(())
 }

@@ -737,9 +737,11 @@ mod incremental_equals_rebuild {
     }
 }
 
-/// Files an erasure request and appends its order the way the API does.
-async fn order_erasure(
+/// Files a request and appends its record (an erasure order, an access record) the way
+/// the API does.
+async fn file_request(
     t: &Tenant,
+    request_kind: cdp_privacy::RequestKind,
     kind: IdentityKind,
     value: &str,
 ) -> cdp_domain::PrivacyRequestId {
@@ -753,26 +755,39 @@ async fn order_erasure(
     let request = cdp_privacy::insert(
         &txn,
         t.id,
-        cdp_privacy::RequestKind::Erasure,
+        request_kind,
         identity.kind().as_str(),
         cdp_privacy::Regulation::Gdpr,
         None,
     )
     .await
     .unwrap();
-    let order = cdp_privacy::RequestEvent::erasure(
-        request.id,
-        cdp_privacy::OrderSubject {
-            kind: identity.kind().as_str().to_owned(),
-            value: value.to_owned(),
-        },
-        false,
-    );
-    append(&txn, t.id, vec![order.sealed_event(&key).unwrap()])
+    let subject = cdp_privacy::OrderSubject {
+        kind: identity.kind().as_str().to_owned(),
+        value: value.to_owned(),
+    };
+    let record = match request_kind {
+        cdp_privacy::RequestKind::Erasure => {
+            cdp_privacy::RequestEvent::erasure(request.id, subject, false)
+        }
+        _ => cdp_privacy::RequestEvent::access(request.id, subject),
+    };
+    let appended = append(&txn, t.id, vec![record.sealed_event(&key).unwrap()])
+        .await
+        .unwrap();
+    cdp_privacy::set_log_seq(&txn, t.id, request.id, appended[0].seq().0)
         .await
         .unwrap();
     txn.commit().await.unwrap();
     request.id
+}
+
+async fn order_erasure(
+    t: &Tenant,
+    kind: IdentityKind,
+    value: &str,
+) -> cdp_domain::PrivacyRequestId {
+    file_request(t, cdp_privacy::RequestKind::Erasure, kind, value).await
 }
 
 #[tokio::test]
@@ -939,4 +954,37 @@ async fn events_past_retention_are_forgotten_by_the_profiles_after_a_sweep() {
         audit.iter().any(|e| e.action == "retention.expired"),
         "{audit:?}"
     );
+}
+
+#[tokio::test]
+async fn a_person_named_twice_is_erased_once_and_an_unanswered_access_request_fails() {
+    use cdp_privacy::{RequestKind, RequestStatus};
+    let mut t = Tenant::new().await;
+    t.send(&[identify("ann", None, json!({"email": "ann@example.com"}))])
+        .await;
+    t.project(500).await.unwrap();
+    // All three filed before the projector reaches the first.
+    let access = file_request(&t, RequestKind::Access, IdentityKind::UserId, "ann").await;
+    let first = order_erasure(&t, IdentityKind::Email, "ann@example.com").await;
+    let second = order_erasure(&t, IdentityKind::UserId, "ann").await;
+    t.project(500).await.unwrap();
+    assert!(t.find("user_id", "ann").await.is_none());
+
+    let t = &t;
+    let get = |id| async move { cdp_privacy::get(t.db(), t.id, id).await.unwrap().unwrap() };
+    let first = get(first).await;
+    let first_receipt = first.receipt.unwrap();
+    assert_eq!(first_receipt.keys_shredded.len(), 2, "{first_receipt:?}");
+    let second = get(second).await;
+    assert_eq!(second.status, RequestStatus::InProgress, "{second:?}");
+    let covered = second.receipt.unwrap();
+    assert_eq!(covered.covered_by, Some(first.id));
+    assert!(covered.keys_shredded.is_empty());
+    assert_eq!(covered.audit_hash, first_receipt.audit_hash);
+    assert!(covered.log_seq > first_receipt.log_seq);
+    let access = get(access).await;
+    assert_eq!(access.status, RequestStatus::Failed, "{access:?}");
+    let reason = access.failure.unwrap();
+    assert!(reason.contains(&first.id.to_string()), "{reason}");
+    assert!(!reason.contains("ann"), "no personal data: {reason}");
 }

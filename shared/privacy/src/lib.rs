@@ -15,7 +15,8 @@ pub use error::PrivacyError;
 pub use order::{ACCESS_EVENT_TYPE, ERASURE_EVENT_TYPE, OrderSubject, RequestEvent};
 pub use request::{PrivacyRequest, Receipt, Regulation, RequestFilter, RequestKind, RequestStatus};
 pub use store::{
-    erasures_in_progress, get, insert, list, mark_completed, mark_done, mark_erased, set_log_seq,
+    OpenRecord, erasures_in_progress, get, insert, list, mark_completed, mark_done, mark_erased,
+    mark_failed, open_records, set_log_seq,
 };
 pub use suppression::{
     SUPPRESSION_TTL, SuppressionCache, is_suppressed, suppress, suppressions_changed, unsuppress,

@@ -127,6 +127,11 @@ pub struct Receipt {
     pub audit_hash: String,
     /// When the last timeline rows were gone as well.
     pub completed_at: Option<DateTime<Utc>>,
+    /// Set when another erasure destroyed this request's subject first (the same person,
+    /// named twice before the first was carried out): that request's receipt holds the
+    /// keys, this one its own log position and the audit entry of the erasure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub covered_by: Option<PrivacyRequestId>,
 }
 
 /// A request as the API shows it.

@@ -160,6 +160,57 @@ pub async fn mark_erased<C: ConnectionTrait>(
     Ok(())
 }
 
+/// An open request with a record in the log (an erasure order, an access record).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenRecord {
+    pub id: PrivacyRequestId,
+    pub kind: RequestKind,
+    pub log_seq: i64,
+}
+
+/// The tenant's requests not started yet that have a record in the log.
+pub async fn open_records<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+) -> Result<Vec<OpenRecord>, PrivacyError> {
+    let rows = request::Entity::find()
+        .filter(request::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(request::Column::Status.eq(RequestStatus::Received.as_str()))
+        .filter(request::Column::LogSeq.is_not_null())
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            Some(OpenRecord {
+                id: PrivacyRequestId::from_uuid(row.request_id),
+                kind: RequestKind::parse(&row.kind)?,
+                log_seq: row.log_seq?,
+            })
+        })
+        .collect())
+}
+
+/// A request that cannot be carried out, with the reason (no personal data in it).
+pub async fn mark_failed<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    id: PrivacyRequestId,
+    reason: &str,
+) -> Result<(), PrivacyError> {
+    request::Entity::update_many()
+        .col_expr(
+            request::Column::Status,
+            Expr::value(RequestStatus::Failed.as_str()),
+        )
+        .col_expr(request::Column::Failure, Expr::value(reason))
+        .filter(request::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(request::Column::RequestId.eq(id.as_uuid()))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
 /// A request carried out at once (suppression, unsuppression).
 pub async fn mark_done<C: ConnectionTrait>(
     conn: &C,
