@@ -178,6 +178,21 @@ async fn an_erased_subject_is_unreadable_gone_from_profiles_and_stays_gone_after
     let (status, verified) = call(&server, "GET", "/v1/audit/verify", &tenant.api_key, None).await;
     assert_eq!(status, 200);
     assert_eq!(verified["valid"], true, "{verified}");
+    // The receipt checked against the audit entry, the chain and the key store.
+    let (status, checked) = call(
+        &server,
+        "GET",
+        &format!("/v1/privacy/requests/{id}/receipt/verify"),
+        &tenant.api_key,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{checked}");
+    assert_eq!(checked["verified"], true, "{checked}");
+    let checks = checked["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 6);
+    assert!(checks.iter().all(|c| c["ok"] == true), "{checked}");
+    assert_eq!(checked["keys_still_live"], json!([]));
 
     // A rebuild from the log brings nothing back.
     let out = server.cdp(&["rebuild", "--tenant", &tenant.id]);

@@ -96,6 +96,11 @@ pub const ENDPOINTS: &[Endpoint] = &[
         "/v1/privacy/requests/{request_id}/export",
         PrivacyRead,
     ),
+    tenant(
+        "GET",
+        "/v1/privacy/requests/{request_id}/receipt/verify",
+        PrivacyRead,
+    ),
     tenant("POST", "/v1/consent", PrivacyWrite),
     tenant("GET", "/v1/retention", PrivacyRead),
     tenant("PUT", "/v1/retention", PrivacyWrite),

@@ -12,6 +12,7 @@ use parking_lot::RwLock;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QuerySelect,
 };
 use sha2::Sha256;
 use zeroize::Zeroizing;
@@ -622,6 +623,33 @@ impl Keyring {
             .await?;
         self.shredded_keys_committed(tenant, &ids);
         Ok(ids.first().copied())
+    }
+
+    /// Which of these data keys still exist (have their wrapped key): what a receipt's
+    /// check of its destroyed keys looks at, in the key store itself.
+    pub async fn live_data_keys(
+        &self,
+        tenant: TenantId,
+        key_ids: &[DataKeyId],
+    ) -> Result<Vec<DataKeyId>, KeyringError> {
+        let mut live = Vec::new();
+        for chunk in key_ids.chunks(512) {
+            let found: Vec<uuid::Uuid> = data_key::Entity::find()
+                .select_only()
+                .column(data_key::Column::KeyId)
+                .filter(data_key::Column::TenantId.eq(tenant.as_uuid()))
+                .filter(one_of(
+                    self.inner.db.get_database_backend(),
+                    data_key::Column::KeyId,
+                    chunk.iter().map(|id| id.as_uuid()).collect::<Vec<_>>(),
+                ))
+                .filter(data_key::Column::WrappedKey.is_not_null())
+                .into_tuple()
+                .all(&self.inner.db)
+                .await?;
+            live.extend(found.into_iter().map(DataKeyId::from_uuid));
+        }
+        Ok(live)
     }
 
     /// Destroys one data key. Its cost does not depend on how many events it sealed.

@@ -5,6 +5,7 @@
 
 mod consent;
 mod export;
+mod receipt;
 mod retention;
 
 use actix_web::{HttpResponse, web};
@@ -31,6 +32,10 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/v1/privacy/requests/{request_id}/export",
             web::get().to(export::download),
+        )
+        .route(
+            "/v1/privacy/requests/{request_id}/receipt/verify",
+            web::get().to(receipt::verify),
         )
         .route("/v1/consent", web::post().to(consent::record))
         .route("/v1/retention", web::get().to(retention::show))
