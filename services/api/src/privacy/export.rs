@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-use super::{parse_id, privacy_error, record};
+use super::{privacy_error, record, request_of_kind};
 use crate::profiles::{ProfileView, TimelineEvent, store_error, timeline_events};
 use crate::{ApiError, ApiState};
 
@@ -32,17 +32,15 @@ pub(super) async fn download(
     state: web::Data<ApiState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_id(&id)?;
     let tenant = principal.tenant_id;
-    let request = cdp_privacy::get(&state.db, tenant, id)
-        .await
-        .map_err(privacy_error)?
-        .ok_or(ApiError::NotFound("privacy request"))?;
-    if request.kind != RequestKind::Access {
-        return Err(ApiError::Invalid(
-            "only an access request has an export".into(),
-        ));
-    }
+    let request = request_of_kind(
+        &state,
+        tenant,
+        &id,
+        RequestKind::Access,
+        "only an access request has an export",
+    )
+    .await?;
     let subject = subject_of(&state, tenant, &request).await?;
     let generation = caught_up_generation(&state, tenant, &request).await?;
     let profile = store::find_by_identity(

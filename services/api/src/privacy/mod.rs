@@ -328,6 +328,24 @@ async fn list(
     }))
 }
 
+/// A request of this tenant by its id, which must be of `kind` (else 400 with `wrong_kind`).
+async fn request_of_kind(
+    state: &ApiState,
+    tenant: cdp_domain::TenantId,
+    raw_id: &str,
+    kind: RequestKind,
+    wrong_kind: &str,
+) -> Result<PrivacyRequest, ApiError> {
+    let request = cdp_privacy::get(&state.db, tenant, parse_id(raw_id)?)
+        .await
+        .map_err(privacy_error)?
+        .ok_or(ApiError::NotFound("privacy request"))?;
+    if request.kind != kind {
+        return Err(ApiError::Invalid(wrong_kind.to_owned()));
+    }
+    Ok(request)
+}
+
 fn parse_id(raw: &str) -> Result<PrivacyRequestId, ApiError> {
     raw.parse()
         .map_err(|_| ApiError::Invalid("a privacy request id looks like dsr_…".into()))

@@ -9,7 +9,7 @@ use cdp_auth::TenantPrincipal;
 use cdp_privacy::RequestKind;
 use serde::Serialize;
 
-use super::{keyring_error, parse_id, privacy_error};
+use super::{keyring_error, privacy_error, request_of_kind};
 use crate::{ApiError, ApiState};
 
 #[derive(Serialize)]
@@ -23,17 +23,15 @@ pub(super) async fn verify(
     state: web::Data<ApiState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_id(&id)?;
     let tenant = principal.tenant_id;
-    let request = cdp_privacy::get(&state.db, tenant, id)
-        .await
-        .map_err(privacy_error)?
-        .ok_or(ApiError::NotFound("privacy request"))?;
-    if request.kind != RequestKind::Erasure {
-        return Err(ApiError::Invalid(
-            "only an erasure request has a receipt".into(),
-        ));
-    }
+    let request = request_of_kind(
+        &state,
+        tenant,
+        &id,
+        RequestKind::Erasure,
+        "only an erasure request has a receipt",
+    )
+    .await?;
     let Some(receipt) = request.receipt.clone() else {
         return Err(ApiError::NotReady(
             "the erasure has not been carried out yet: there is no receipt to check",
