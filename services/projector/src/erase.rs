@@ -42,12 +42,17 @@ pub(crate) async fn carry_out(
         .cloned()
         .map(KeySubject::Identity)
         .collect();
+    // Read while their keys still open them: another erasure of the same person, filed
+    // before this one was carried out, may ask for suppression where this one did not.
+    let others = other_open_records(s, &txn, tenant, order).await?;
     let keys = s
         .keyring
         .shred_subjects_in(&txn, tenant, &subjects)
         .await
         .map_err(ProjectionError::Keyring)?;
-    let identities_suppressed = if order.suppress {
+    let covered: Vec<&OtherRecord> = others.iter().filter(|o| keys.contains(&o.key_id)).collect();
+    let suppress = order.suppress || covered.iter().any(|o| o.suppress);
+    let identities_suppressed = if suppress {
         let refs = s
             .keyring
             .suppression_refs(tenant, &identities)
@@ -101,7 +106,7 @@ pub(crate) async fn carry_out(
     cdp_privacy::mark_erased(&txn, tenant, order.request_id, &receipt)
         .await
         .map_err(ProjectionError::Privacy)?;
-    close_covered(&txn, tenant, &keys, &receipt, order).await?;
+    close_covered(&txn, tenant, &covered, &receipt, order).await?;
     txn.commit().await?;
     s.keyring.shredded_keys_committed(tenant, &keys);
     if identities_suppressed > 0 {
@@ -118,6 +123,57 @@ pub(crate) async fn carry_out(
     Ok(())
 }
 
+/// Another open request with a record in the log, as this erasure found it.
+struct OtherRecord {
+    record: cdp_privacy::OpenRecord,
+    key_id: cdp_domain::DataKeyId,
+    /// For an erasure order: whether it asks for suppression.
+    suppress: bool,
+}
+
+async fn other_open_records(
+    s: &Settings<'_>,
+    txn: &sea_orm::DatabaseTransaction,
+    tenant: TenantId,
+    order: &RequestEvent,
+) -> Result<Vec<OtherRecord>, ProjectionError> {
+    let open: Vec<cdp_privacy::OpenRecord> = cdp_privacy::open_records(txn, tenant)
+        .await
+        .map_err(ProjectionError::Privacy)?
+        .into_iter()
+        .filter(|r| r.id != order.request_id)
+        .collect();
+    if open.is_empty() {
+        return Ok(Vec::new());
+    }
+    let seqs: Vec<cdp_domain::Seq> = open.iter().map(|r| cdp_domain::Seq(r.log_seq)).collect();
+    let events = cdp_log::read_at(txn, tenant, &seqs).await?;
+    let mut others = Vec::with_capacity(open.len());
+    for record in open {
+        let Some(event) = events.iter().find(|e| e.seq.0 == record.log_seq) else {
+            continue;
+        };
+        let opened = s
+            .keyring
+            .open(tenant, event.event_id, event.key_id, &event.payload)
+            .await
+            .map_err(ProjectionError::Keyring)?;
+        let suppress = match opened {
+            cdp_keyring::Opened::Plain(bytes) => serde_json::from_slice(&bytes)
+                .ok()
+                .and_then(|body| RequestEvent::from_event(&body))
+                .is_some_and(|e| e.kind() == RequestKind::Erasure && e.suppress),
+            cdp_keyring::Opened::Shredded => false,
+        };
+        others.push(OtherRecord {
+            record,
+            key_id: event.key_id,
+            suppress,
+        });
+    }
+    Ok(others)
+}
+
 /// Other open requests whose records were sealed under a key this erasure destroyed
 /// (the same person named again before it was carried out, or an access request not
 /// answered yet): their records are unreadable now, so the projector would skip an
@@ -126,33 +182,12 @@ pub(crate) async fn carry_out(
 async fn close_covered(
     txn: &sea_orm::DatabaseTransaction,
     tenant: TenantId,
-    keys: &[cdp_domain::DataKeyId],
+    covered: &[&OtherRecord],
     receipt: &Receipt,
     order: &RequestEvent,
 ) -> Result<(), ProjectionError> {
-    let open: Vec<_> = cdp_privacy::open_records(txn, tenant)
-        .await
-        .map_err(ProjectionError::Privacy)?
-        .into_iter()
-        .filter(|r| r.id != order.request_id)
-        .collect();
-    if open.is_empty() {
-        return Ok(());
-    }
-    let seqs: Vec<cdp_domain::Seq> = open.iter().map(|r| cdp_domain::Seq(r.log_seq)).collect();
-    let sealed_under: std::collections::HashMap<i64, cdp_domain::DataKeyId> =
-        cdp_log::read_at(txn, tenant, &seqs)
-            .await?
-            .into_iter()
-            .map(|e| (e.seq.0, e.key_id))
-            .collect();
-    for record in open {
-        if !sealed_under
-            .get(&record.log_seq)
-            .is_some_and(|key| keys.contains(key))
-        {
-            continue;
-        }
+    for other in covered {
+        let record = other.record;
         match record.kind {
             RequestKind::Erasure => {
                 let covered = Receipt {

@@ -744,6 +744,7 @@ async fn file_request(
     request_kind: cdp_privacy::RequestKind,
     kind: IdentityKind,
     value: &str,
+    suppress: bool,
 ) -> cdp_domain::PrivacyRequestId {
     let identity = Identity::new(kind, value).unwrap();
     let key = t
@@ -768,7 +769,7 @@ async fn file_request(
     };
     let record = match request_kind {
         cdp_privacy::RequestKind::Erasure => {
-            cdp_privacy::RequestEvent::erasure(request.id, subject, false)
+            cdp_privacy::RequestEvent::erasure(request.id, subject, suppress)
         }
         _ => cdp_privacy::RequestEvent::access(request.id, subject),
     };
@@ -787,7 +788,7 @@ async fn order_erasure(
     kind: IdentityKind,
     value: &str,
 ) -> cdp_domain::PrivacyRequestId {
-    file_request(t, cdp_privacy::RequestKind::Erasure, kind, value).await
+    file_request(t, cdp_privacy::RequestKind::Erasure, kind, value, false).await
 }
 
 #[tokio::test]
@@ -964,9 +965,10 @@ async fn a_person_named_twice_is_erased_once_and_an_unanswered_access_request_fa
         .await;
     t.project(500).await.unwrap();
     // All three filed before the projector reaches the first.
-    let access = file_request(&t, RequestKind::Access, IdentityKind::UserId, "ann").await;
+    let access = file_request(&t, RequestKind::Access, IdentityKind::UserId, "ann", false).await;
     let first = order_erasure(&t, IdentityKind::Email, "ann@example.com").await;
-    let second = order_erasure(&t, IdentityKind::UserId, "ann").await;
+    // The second asks for suppression where the first did not: that is honoured.
+    let second = file_request(&t, RequestKind::Erasure, IdentityKind::UserId, "ann", true).await;
     t.project(500).await.unwrap();
     assert!(t.find("user_id", "ann").await.is_none());
 
@@ -975,6 +977,7 @@ async fn a_person_named_twice_is_erased_once_and_an_unanswered_access_request_fa
     let first = get(first).await;
     let first_receipt = first.receipt.unwrap();
     assert_eq!(first_receipt.keys_shredded.len(), 2, "{first_receipt:?}");
+    assert_eq!(first_receipt.identities_suppressed, 2, "{first_receipt:?}");
     let second = get(second).await;
     assert_eq!(second.status, RequestStatus::InProgress, "{second:?}");
     let covered = second.receipt.unwrap();

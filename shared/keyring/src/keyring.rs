@@ -333,7 +333,10 @@ impl Keyring {
     ) -> Result<(Vec<SubjectKey>, NewKeys), KeyringError> {
         let keys = self.tenant_keys(tenant).await?;
         let TenantKeys::Live {
-            index, retention, ..
+            index,
+            retention,
+            active,
+            ..
         } = keys.as_ref()
         else {
             return Err(KeyringError::TenantShredded(tenant.to_string()));
@@ -358,7 +361,14 @@ impl Keyring {
             if found.contains_key(subject_ref) || unknown.contains(subject_ref) {
                 continue;
             }
-            if let Some(row) = self.inner.pending.get(tenant, subject_ref) {
+            // A pending key made under an older version of the tenant key is not offered
+            // again: that version is on its way out (a rotation).
+            if let Some(row) = self
+                .inner
+                .pending
+                .get(tenant, subject_ref)
+                .filter(|row| row.tenant_key_id == *active)
+            {
                 found.insert(subject_ref.clone(), pending_key(tenant, &row));
                 new_rows.push(row);
             } else {
@@ -367,6 +377,7 @@ impl Keyring {
         }
         if !unknown.is_empty() {
             let rows = find_by_subjects(&self.inner.db, tenant, &unknown).await?;
+            let keys = self.keys_for_rows(tenant, keys.clone(), &rows).await?;
             self.adopt(tenant, &keys, rows, &mut found)?;
             for subject_ref in unknown {
                 if found.contains_key(&subject_ref) {
@@ -550,7 +561,7 @@ impl Keyring {
         if missing.is_empty() {
             return Ok(());
         }
-        let keys = self.tenant_keys(tenant).await?;
+        let mut keys = self.tenant_keys(tenant).await?;
         if matches!(keys.as_ref(), TenantKeys::Shredded) {
             return Ok(());
         }
@@ -564,6 +575,7 @@ impl Keyring {
                 ))
                 .all(&self.inner.db)
                 .await?;
+            keys = self.keys_for_rows(tenant, keys, &rows).await?;
             for row in rows {
                 let entry = self.unwrap_data_key(tenant, &keys, &row)?;
                 self.cache_data_key(tenant, DataKeyId::from_uuid(row.key_id), &entry);
@@ -788,7 +800,11 @@ impl Keyring {
         &self,
         tenant: TenantId,
     ) -> Result<Arc<TenantKeys>, KeyringError> {
-        if let Some(keys) = self.inner.tenants.get(&tenant) {
+        // Like data keys, cached tenant keys are trusted only while the watch is looking:
+        // a rotation or a deleted workspace elsewhere must reach this process in seconds.
+        if let Some(keys) = self.inner.tenants.get(&tenant)
+            && (matches!(keys.as_ref(), TenantKeys::Shredded) || self.inner.watch.trusts_cache())
+        {
             return Ok(keys);
         }
         let rows = tenant_key::Entity::find()
@@ -859,6 +875,29 @@ impl Keyring {
         })
     }
 
+    /// The tenant's keys, read again if one of these rows is wrapped under a version they
+    /// lack: another process rotated the tenant key and rewrapped it under the new
+    /// version. (A version that is really gone makes its keys read as destroyed.)
+    async fn keys_for_rows(
+        &self,
+        tenant: TenantId,
+        keys: Arc<TenantKeys>,
+        rows: &[data_key::Model],
+    ) -> Result<Arc<TenantKeys>, KeyringError> {
+        let TenantKeys::Live { ciphers, .. } = keys.as_ref() else {
+            return Ok(keys);
+        };
+        let stale = rows.iter().any(|row| {
+            row.wrapped_key.is_some()
+                && !ciphers.contains_key(&TenantKeyId::from_uuid(row.tenant_key_id))
+        });
+        if !stale {
+            return Ok(keys);
+        }
+        self.inner.tenants.remove(&tenant);
+        self.tenant_keys(tenant).await
+    }
+
     async fn load_data_key(
         &self,
         tenant: TenantId,
@@ -872,6 +911,9 @@ impl Keyring {
                 .one(&self.inner.db)
                 .await?
                 .ok_or_else(|| KeyringError::UnknownDataKey(key_id.to_string()))?;
+            let keys = self
+                .keys_for_rows(tenant, keys, std::slice::from_ref(&row))
+                .await?;
             self.unwrap_data_key(tenant, &keys, &row)?
         };
         self.cache_data_key(tenant, key_id, &entry);
@@ -925,13 +967,19 @@ async fn find_by_subjects<C: ConnectionTrait>(
     find_by(conn, tenant, data_key::Column::SubjectRef, subject_refs).await
 }
 
-/// Live key rows of subjects, every period's.
+/// Live key rows of subjects, every period's. Also by reference: a key without a period
+/// has its hash as reference, and one stored by a process that predates periods (during
+/// an upgrade) has no `subject_hash` at all.
 async fn find_by_hashes<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
     hashes: &[String],
 ) -> Result<Vec<data_key::Model>, KeyringError> {
-    find_by(conn, tenant, data_key::Column::SubjectHash, hashes).await
+    let mut rows = find_by(conn, tenant, data_key::Column::SubjectHash, hashes).await?;
+    rows.extend(find_by(conn, tenant, data_key::Column::SubjectRef, hashes).await?);
+    rows.sort_by_key(|row| row.key_id);
+    rows.dedup_by_key(|row| row.key_id);
+    Ok(rows)
 }
 
 async fn find_by<C: ConnectionTrait>(

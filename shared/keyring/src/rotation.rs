@@ -80,8 +80,10 @@ impl Keyring {
         txn.commit().await?;
         self.inner.tenants.remove(&tenant);
 
-        // Keys made meanwhile under an older version by a process that has not switched
-        // yet are caught by the pass after the wait.
+        // Every process switches to the new version before keys are rewrapped under it (one
+        // that meets a key under a version it does not know yet reads its keys again);
+        // keys made meanwhile under the old version are caught by the second pass.
+        tokio::time::sleep(settle).await;
         let mut rewrapped = self.rewrap_data_keys(tenant, new_id).await?;
         tokio::time::sleep(settle).await;
         rewrapped += self.rewrap_data_keys(tenant, new_id).await?;

@@ -548,3 +548,48 @@ async fn erasing_a_person_destroys_the_keys_of_every_period() {
         ));
     }
 }
+
+#[tokio::test]
+async fn a_process_that_has_not_seen_a_rotation_yet_still_opens_rewrapped_keys() {
+    let t = TestDb::new().await;
+    let here = t.keyring();
+    let there = t.keyring();
+    let tenant = tenant_with_key(&t, &here).await;
+    // This process holds the tenant's keys as they were before the rotation.
+    here.seal(tenant, EventId::new(), &email("x@example.com"), b"x")
+        .await
+        .unwrap();
+    let event = EventId::new();
+    let (key_id, sealed) = there
+        .seal(tenant, event, &email("y@example.com"), b"y")
+        .await
+        .unwrap();
+    let rotation = there
+        .rotate_tenant_key(tenant, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(rotation.versions_destroyed.len(), 1);
+    // Its key is wrapped under a version this process has not read: it reads the
+    // tenant's keys again instead of taking the key for destroyed.
+    match here.open(tenant, event, key_id, &sealed).await.unwrap() {
+        Opened::Plain(plain) => assert_eq!(plain, b"y"),
+        Opened::Shredded => panic!("a rewrapped key taken for destroyed"),
+    }
+    // And new keys it makes go under the new version, so they survive the next rotation.
+    let later = EventId::new();
+    let (new_key, new_sealed) = here
+        .seal(tenant, later, &email("z@example.com"), b"z")
+        .await
+        .unwrap();
+    there
+        .rotate_tenant_key(tenant, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(matches!(
+        t.keyring()
+            .open(tenant, later, new_key, &new_sealed)
+            .await
+            .unwrap(),
+        Opened::Plain(_)
+    ));
+}

@@ -123,11 +123,12 @@ pub(super) async fn record(
         "consent.record",
         None,
         cdp_audit::Outcome::Success,
+        // Not the free-text source: the audit chain outlives an erasure, and a label may
+        // name the person. It is in the sealed record.
         serde_json::json!({
             "subject_type": identity.kind().as_str(),
             "purposes": purposes,
             "expires_at": body.expires_at,
-            "source": body.source,
             "log_seq": seq,
         }),
     );
