@@ -77,7 +77,7 @@ async fn consent_from_events_and_the_api_lands_on_the_profile_and_in_the_log() {
     assert_eq!(change["payload"]["source"], "preference-centre");
     assert_eq!(change["payload"]["context"]["consent"]["marketing"], false);
 
-    // The access export shows the whole history, oldest first, with where each came from.
+    // The access export shows the whole history, newest first, with where each came from.
     let (status, request) = call(
         &server,
         "POST",
@@ -107,10 +107,10 @@ async fn consent_from_events_and_the_api_lands_on_the_profile_and_in_the_log() {
     assert_eq!(
         history,
         vec![
-            ("analytics", true, "event", source_id),
-            ("marketing", true, "event", source_id),
             ("marketing", false, "api", Some("preference-centre")),
             ("personalization", true, "api", Some("preference-centre")),
+            ("analytics", true, "event", source_id),
+            ("marketing", true, "event", source_id),
         ],
         "{export}"
     );

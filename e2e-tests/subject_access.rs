@@ -177,11 +177,11 @@ async fn an_access_export_holds_every_event_of_the_subject_and_nothing_of_anyone
     assert_eq!(
         history,
         vec![
+            ("marketing".to_owned(), false),
             ("analytics".to_owned(), false),
             ("marketing".to_owned(), true),
-            ("marketing".to_owned(), false),
         ],
-        "oldest first"
+        "newest first, as the events"
     );
     let everything = export.to_string();
     assert!(!everything.contains("bob@example.org"));
@@ -205,6 +205,13 @@ async fn an_access_export_holds_every_event_of_the_subject_and_nothing_of_anyone
         .filter(|e| e["action"] == "privacy.access.exported")
         .collect();
     assert_eq!(exported.len(), 1, "{audit}");
+    let started = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "privacy.access.download")
+        .count();
+    assert_eq!(started, 1, "{audit}");
     assert_eq!(exported[0]["details"]["events"], sent.len(), "{audit}");
     assert!(!audit.to_string().contains("example.com"), "{audit}");
 

@@ -5,7 +5,9 @@
 //! Nothing of it is stored: the subject is read from the request's own record in the
 //! log (sealed under the subject's key), the rest from the projections and the log at
 //! download time. A download that ends with `"complete": true` is whole; the first one
-//! produced whole completes the request, and every one is recorded in the audit chain.
+//! produced whole completes the request. Every download started is recorded in the audit
+//! chain (`privacy.access.download`), and every whole one once more at its end
+//! (`privacy.access.exported`, with its event count).
 
 use actix_web::http::header;
 use actix_web::web::Bytes;
@@ -66,6 +68,7 @@ pub(super) async fn download(
     serde_json::to_writer(&mut head, &view).map_err(ApiError::internal)?;
     head.extend_from_slice(b",\"events\":[");
 
+    let (principal_for_audit, state_for_audit) = (principal.clone(), state.clone());
     let pages = Pages {
         principal,
         request: request.id,
@@ -74,11 +77,22 @@ pub(super) async fn download(
         generation: generation.generation,
         rules: generation.rules,
         profile: profile_id,
+        part: Part::Events,
         before: None,
-        written: 0,
-        consent: Vec::new(),
-        finished: false,
+        events_written: 0,
+        consent_written: 0,
     };
+    // Every download is on record, the ones cut short too; a whole one again at its end.
+    let txn = begin_write(&state_for_audit.db).await?;
+    record(
+        &txn,
+        &principal_for_audit,
+        "privacy.access.download",
+        request.id,
+        serde_json::json!({}),
+    )
+    .await?;
+    txn.commit().await?;
     let events = stream::unfold(pages, |mut pages| async move {
         let step = pages.next().await.transpose()?;
         Some((step, pages))
@@ -162,7 +176,18 @@ struct ConsentChange {
     recorded_by: Option<String>,
 }
 
-/// The events of the subject's profile, newest first, a page at a time.
+/// Which part of the document comes next.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// The events, newest first.
+    Events,
+    /// The consent decisions those events carry, read in a second pass over the same
+    /// pages so that neither part is held in memory whole.
+    Consent,
+    Done,
+}
+
+/// The subject's profile's timeline, a page at a time, twice.
 struct Pages {
     principal: TenantPrincipal,
     request: PrivacyRequestId,
@@ -171,71 +196,123 @@ struct Pages {
     generation: i64,
     rules: IdentityRules,
     profile: Option<ProfileId>,
+    part: Part,
     before: Option<i64>,
-    written: u64,
-    consent: Vec<ConsentChange>,
-    finished: bool,
+    events_written: u64,
+    consent_written: u64,
 }
 
 impl Pages {
-    /// The next page as JSON array elements; then the document's end; then nothing (also
-    /// after an error, which cuts the document short).
+    /// The next piece of the document; then nothing (also after an error, which cuts the
+    /// document short, so that it lacks its closing `"complete": true`).
     async fn next(&mut self) -> Result<Option<Bytes>, ApiError> {
-        if self.finished {
+        if self.part == Part::Done {
             return Ok(None);
         }
-        let step = self.next_page().await;
+        let step = self.next_piece().await;
         if step.is_err() {
-            self.finished = true;
+            self.part = Part::Done;
         }
-        step
+        step.map(Some)
     }
 
-    async fn next_page(&mut self) -> Result<Option<Bytes>, ApiError> {
-        let rows = match self.profile {
-            Some(profile) => {
-                let filter = store::TimelineFilter {
-                    before: self.before,
-                    limit: PAGE,
-                    event_type: None,
-                    event_name: None,
-                    since: None,
-                    until: None,
-                };
-                store::timeline(
-                    &self.state.db,
-                    self.tenant,
-                    self.generation,
-                    profile,
-                    &filter,
-                )
-                .await
-                .map_err(store_error)?
-            }
-            None => Vec::new(),
-        };
-        if rows.is_empty() {
-            self.finished = true;
-            record_export(&self.principal, &self.state, self.request, self.written).await?;
-            return self.end().map(Some);
-        }
-        self.before = rows.last().map(|r| r.seq);
-        let events = timeline_events(&self.state, self.tenant, rows).await?;
+    async fn next_piece(&mut self) -> Result<Bytes, ApiError> {
+        let events = self.next_page().await?;
         let mut out = Vec::new();
-        for event in &events {
-            if self.written > 0 {
-                out.push(b',');
+        if events.is_empty() {
+            self.before = None;
+            match self.part {
+                Part::Events => {
+                    out.extend_from_slice(b"],\"event_count\":");
+                    serde_json::to_writer(&mut out, &self.events_written)
+                        .map_err(ApiError::internal)?;
+                    out.extend_from_slice(b",\"consent_history\":[");
+                    self.part = Part::Consent;
+                }
+                Part::Consent | Part::Done => {
+                    self.still_whole().await?;
+                    record_export(
+                        &self.principal,
+                        &self.state,
+                        self.request,
+                        self.events_written,
+                    )
+                    .await?;
+                    out.extend_from_slice(b"],\"complete\":true}");
+                    self.part = Part::Done;
+                }
             }
-            serde_json::to_writer(&mut out, event).map_err(ApiError::internal)?;
-            self.written += 1;
-            self.note_consent(event);
+            return Ok(Bytes::from(out));
         }
-        Ok(Some(Bytes::from(out)))
+        for event in &events {
+            match self.part {
+                Part::Events => {
+                    if self.events_written > 0 {
+                        out.push(b',');
+                    }
+                    serde_json::to_writer(&mut out, event).map_err(ApiError::internal)?;
+                    self.events_written += 1;
+                }
+                Part::Consent | Part::Done => {
+                    for change in self.consent_of(event) {
+                        if self.consent_written > 0 {
+                            out.push(b',');
+                        }
+                        serde_json::to_writer(&mut out, &change).map_err(ApiError::internal)?;
+                        self.consent_written += 1;
+                    }
+                }
+            }
+        }
+        Ok(Bytes::from(out))
     }
 
-    fn note_consent(&mut self, event: &TimelineEvent) {
+    async fn next_page(&mut self) -> Result<Vec<TimelineEvent>, ApiError> {
+        let Some(profile) = self.profile else {
+            return Ok(Vec::new());
+        };
+        let filter = store::TimelineFilter {
+            before: self.before,
+            limit: PAGE,
+            event_type: None,
+            event_name: None,
+            since: None,
+            until: None,
+        };
+        let rows = store::timeline(
+            &self.state.db,
+            self.tenant,
+            self.generation,
+            profile,
+            &filter,
+        )
+        .await
+        .map_err(store_error)?;
+        self.before = rows.last().map(|r| r.seq);
+        timeline_events(&self.state, self.tenant, rows).await
+    }
+
+    /// The generation read from is still there: a rebuild that replaced it meanwhile
+    /// (its rows are then removed) would have cut the timeline short without a sign.
+    async fn still_whole(&self) -> Result<(), ApiError> {
+        let live = store::generations(&self.state.db, self.tenant)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .any(|g| g.generation == self.generation && g.status != store::Status::Retired);
+        if live || self.profile.is_none() {
+            Ok(())
+        } else {
+            Err(ApiError::NotReady(
+                "the profiles were rebuilt during the download; download it again",
+            ))
+        }
+    }
+
+    /// The consent decisions an event carries.
+    fn consent_of(&self, event: &TimelineEvent) -> Vec<ConsentChange> {
         let Some(payload) = &event.payload else {
-            return;
+            return Vec::new();
         };
         let source = event.source_id.map(|s| s.to_string());
         let Some(observation) = observe(
@@ -245,7 +322,7 @@ impl Pages {
             payload,
             &self.rules,
         ) else {
-            return;
+            return Vec::new();
         };
         let text = |field: &str| {
             payload
@@ -258,9 +335,10 @@ impl Pages {
         } else {
             ("event", source, None)
         };
-        // Pushed backwards, since the whole list is turned around at the end.
-        for (purpose, granted, expires_at) in observation.consent.into_iter().rev() {
-            self.consent.push(ConsentChange {
+        observation
+            .consent
+            .into_iter()
+            .map(|(purpose, granted, expires_at)| ConsentChange {
                 purpose,
                 granted,
                 expires_at,
@@ -269,20 +347,8 @@ impl Pages {
                 via,
                 source: source.clone(),
                 recorded_by: recorded_by.clone(),
-            });
-        }
-    }
-
-    fn end(&mut self) -> Result<Bytes, ApiError> {
-        let mut out = Vec::new();
-        out.extend_from_slice(b"],\"event_count\":");
-        serde_json::to_writer(&mut out, &self.written).map_err(ApiError::internal)?;
-        out.extend_from_slice(b",\"consent_history\":");
-        // Oldest first, as a history reads.
-        self.consent.reverse();
-        serde_json::to_writer(&mut out, &self.consent).map_err(ApiError::internal)?;
-        out.extend_from_slice(b",\"complete\":true}");
-        Ok(Bytes::from(out))
+            })
+            .collect()
     }
 }
 
