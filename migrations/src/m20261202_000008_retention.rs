@@ -67,6 +67,7 @@ impl MigrationTrait for Migration {
                     .col(uuid(RetentionPolicies::TenantId).primary_key())
                     .col(integer(RetentionPolicies::RetentionDays))
                     .col(timestamp_with_time_zone(RetentionPolicies::UpdatedAt))
+                    .col(timestamp_with_time_zone_null(RetentionPolicies::SweptAt))
                     .to_owned(),
             )
             .await?;
@@ -97,4 +98,5 @@ enum RetentionPolicies {
     TenantId,
     RetentionDays,
     UpdatedAt,
+    SweptAt,
 }

@@ -92,6 +92,18 @@ impl<K: Hash + Eq + Clone, V: Clone> BoundedCache<K, V> {
         self.entries.lock().pop(key);
     }
 
+    /// Replaces the value of an entry that is there, leaving the rest (and the order of
+    /// eviction) alone: marking many keys must not push out the ones in use.
+    pub(crate) fn replace_present(&self, key: &K, value: V) {
+        if let Some(entry) = self.entries.lock().peek_mut(key) {
+            *entry = (Instant::now(), value);
+        }
+    }
+
+    pub(crate) fn clear(&self) {
+        self.entries.lock().clear();
+    }
+
     pub(crate) fn counts(&self) -> (u64, u64) {
         (
             self.hits.load(Ordering::Relaxed),
@@ -119,6 +131,18 @@ mod tests {
     fn entries_expire() {
         let cache = BoundedCache::new(4, Duration::ZERO);
         cache.put(1, "a");
+        assert_eq!(cache.get(&1), None);
+    }
+
+    #[test]
+    fn replacing_present_entries_adds_none_and_clearing_drops_all() {
+        let cache = BoundedCache::new(2, Duration::from_secs(60));
+        cache.put(1, "live");
+        cache.replace_present(&1, "tombstone");
+        cache.replace_present(&2, "tombstone");
+        assert_eq!(cache.get(&1), Some("tombstone"));
+        assert_eq!(cache.get(&2), None, "nothing added");
+        cache.clear();
         assert_eq!(cache.get(&1), None);
     }
 

@@ -27,6 +27,9 @@ use crate::store::{data_key, tenant_key};
 use crate::watch::{Watch, changed_since};
 use crate::{KeyMaterial, KeyringError, MasterKey, aad};
 
+/// Destroyed keys up to this many get a tombstone each in the cache.
+const MARK_EVERY_KEY_UP_TO: usize = 1_000;
+
 /// Cache sizes and lifetimes.
 #[derive(Clone, Debug)]
 pub struct KeyringOptions {
@@ -731,11 +734,24 @@ impl Keyring {
     /// Tells this process's caches that these keys are destroyed (after the transaction
     /// that destroyed them committed): nothing here seals or opens with them again.
     pub fn shredded_keys_committed(&self, tenant: TenantId, key_ids: &[DataKeyId]) {
+        self.mark_destroyed(tenant, key_ids, key_ids.len() <= MARK_EVERY_KEY_UP_TO);
+    }
+
+    /// A few destroyed keys (an erasure) get a tombstone each, which also stops a load
+    /// that read the row just before it was destroyed from caching it live. Many (a
+    /// retention sweep) are marked only where cached, so the tombstones do not push out
+    /// the keys in use; a key read meanwhile is caught by the next looks (`watch`).
+    pub(crate) fn mark_destroyed(&self, tenant: TenantId, key_ids: &[DataKeyId], mark_all: bool) {
         self.inner.pending.shredded(tenant, key_ids);
         for key_id in key_ids {
-            self.inner
-                .data_keys
-                .put((tenant, *key_id), DataKeyEntry::Shredded);
+            let key = (tenant, *key_id);
+            if mark_all {
+                self.inner.data_keys.put(key, DataKeyEntry::Shredded);
+            } else {
+                self.inner
+                    .data_keys
+                    .replace_present(&key, DataKeyEntry::Shredded);
+            }
         }
     }
 
@@ -746,12 +762,18 @@ impl Keyring {
         let began = Instant::now();
         let at = Utc::now();
         let destroyed = changed_since(&self.inner.db, self.inner.watch.since(at)).await?;
-        let mut by_tenant: HashMap<TenantId, Vec<DataKeyId>> = HashMap::new();
-        for (tenant, key_id) in &destroyed.data_keys {
-            by_tenant.entry(*tenant).or_default().push(*key_id);
-        }
-        for (tenant, key_ids) in by_tenant {
-            self.shredded_keys_committed(tenant, &key_ids);
+        if destroyed.overflow {
+            // Too many to mark one by one: every key is read again from the key store.
+            self.inner.data_keys.clear();
+            self.inner.subjects.clear();
+        } else {
+            let mut by_tenant: HashMap<TenantId, Vec<DataKeyId>> = HashMap::new();
+            for (tenant, key_id) in &destroyed.data_keys {
+                by_tenant.entry(*tenant).or_default().push(*key_id);
+            }
+            for (tenant, key_ids) in by_tenant {
+                self.shredded_keys_committed(tenant, &key_ids);
+            }
         }
         for tenant in &destroyed.tenants {
             self.tenant_shredded(*tenant);

@@ -23,6 +23,13 @@ pub const MAX_RETENTION_DAYS: u32 = 36_500;
 /// Keys destroyed per statement of a sweep.
 const SWEEP_CHUNK: u64 = 512;
 
+/// For this long after a tenant's retention was set or changed, its sweep waits: a period
+/// set too short by mistake can be put right before anything is destroyed.
+pub const RETENTION_GRACE: TimeDelta = TimeDelta::days(1);
+
+/// A process takes a tenant's sweep for this long; others leave it alone meanwhile.
+const SWEEP_CLAIM: TimeDelta = TimeDelta::minutes(5);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Retention {
     pub days: u32,
@@ -87,6 +94,7 @@ impl Keyring {
             tenant_id: Set(tenant.as_uuid()),
             retention_days: Set(retention.map_or(0, |r| r.days as i32)),
             updated_at: Set(Utc::now()),
+            swept_at: Set(None),
         })
         .on_conflict(
             OnConflict::column(retention_policy::Column::TenantId)
@@ -123,7 +131,13 @@ impl Keyring {
             let Some(retention) = Retention::of_days(policy.retention_days.max(0) as u32)? else {
                 continue;
             };
+            if policy.updated_at > now - RETENTION_GRACE {
+                continue;
+            }
             let tenant = TenantId::from_uuid(policy.tenant_id);
+            if !claim_sweep(db, tenant, now).await? {
+                continue;
+            }
             let cutoff = retention.cutoff(now);
             let mut keys_shredded = 0;
             loop {
@@ -144,7 +158,7 @@ impl Keyring {
                 let _turn = cdp_storage::write_turn(db).await;
                 keys_shredded += crate::keyring::destroy_data_keys(db, tenant, &ids).await?;
                 drop(_turn);
-                self.shredded_keys_committed(tenant, &ids);
+                self.mark_destroyed(tenant, &ids, false);
             }
             if keys_shredded > 0 {
                 swept.push(RetentionSweep {
@@ -156,6 +170,27 @@ impl Keyring {
         }
         Ok(swept)
     }
+}
+
+/// Takes a tenant's sweep for this process unless another took it lately.
+async fn claim_sweep(
+    db: &sea_orm::DatabaseConnection,
+    tenant: TenantId,
+    now: DateTime<Utc>,
+) -> Result<bool, KeyringError> {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    let _turn = cdp_storage::write_turn(db).await;
+    let claimed = retention_policy::Entity::update_many()
+        .col_expr(retention_policy::Column::SweptAt, Expr::value(Some(now)))
+        .filter(retention_policy::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(
+            retention_policy::Column::SweptAt
+                .is_null()
+                .or(retention_policy::Column::SweptAt.lt(now - SWEEP_CLAIM)),
+        )
+        .exec(db)
+        .await?;
+    Ok(claimed.rows_affected == 1)
 }
 
 /// The policy rows changed since `since` (the watch reads them again).

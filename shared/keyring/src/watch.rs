@@ -57,10 +57,16 @@ impl Watch {
     }
 }
 
+/// Destroyed data keys one look reads at most; past that (a retention sweep of many
+/// keys, say) the process drops its whole key cache instead, and reads keys again.
+pub(crate) const LOOK_LIMIT: u64 = 10_000;
+
 /// What changed from `since` on: data keys destroyed, tenants whose keys went, and
 /// tenants that got a new key version (a rotation: new data keys go under it).
 pub(crate) struct Changed {
     pub data_keys: Vec<(TenantId, DataKeyId)>,
+    /// More data keys were destroyed than [`LOOK_LIMIT`]: `data_keys` is not all of them.
+    pub overflow: bool,
     pub tenants: Vec<TenantId>,
     pub rotated: Vec<TenantId>,
 }
@@ -74,9 +80,11 @@ pub(crate) async fn changed_since<C: ConnectionTrait>(
         .column(data_key::Column::TenantId)
         .column(data_key::Column::KeyId)
         .filter(data_key::Column::ShreddedAt.gte(since))
+        .limit(LOOK_LIMIT + 1)
         .into_tuple()
         .all(conn)
         .await?;
+    let overflow = data_keys.len() as u64 > LOOK_LIMIT;
     // A tenant key row destroyed or created: the whole tenant's keys were destroyed if
     // none is left, else a version came or went (a rotation) and its keys are read again.
     let mut touched: Vec<uuid::Uuid> = tenant_key::Entity::find()
@@ -109,6 +117,7 @@ pub(crate) async fn changed_since<C: ConnectionTrait>(
     // A new retention policy changes how new keys are made: read the tenant again.
     rotated.extend(crate::retention::policies_changed_since(conn, since).await?);
     Ok(Changed {
+        overflow,
         data_keys: data_keys
             .into_iter()
             .map(|(t, k)| (TenantId::from_uuid(t), DataKeyId::from_uuid(k)))

@@ -9,6 +9,8 @@ pub struct Model {
     pub tenant_id: Uuid,
     pub retention_days: i32,
     pub updated_at: ChronoDateTimeUtc,
+    /// When a process last took this tenant's sweep (one process sweeps a tenant at a time).
+    pub swept_at: Option<ChronoDateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
