@@ -777,7 +777,7 @@ async fn platform_admins_manage_workspaces() {
         Some(&json!({"confirm": id})),
     )
     .await;
-    assert_eq!(status, 200, "{answer}");
+    assert_eq!(status, 200, "{answer}\n{}", server.log());
     assert_eq!(answer["keys_shredded"], true);
     assert_eq!(
         call(&server, "GET", "/v1/events", &gamma.api_key, None)
