@@ -7,6 +7,7 @@
 //! opens what it sealed (a process that cannot look cannot read the log either: both
 //! need the database).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cdp_domain::{DataKeyId, TenantId};
@@ -31,29 +32,48 @@ const LOOK_BACK: TimeDelta = TimeDelta::seconds(30);
 /// with a margin for clocks.
 pub const SHREDDED_EVERYWHERE_AFTER: Duration = Duration::from_secs(5);
 
-/// When the last look began; `None` while the process does not watch (a short-lived
-/// command), whose cached keys expire with the cache's own time to live.
-#[derive(Default)]
+/// When the last look began. Read on every use of a cached key, so without a lock: an
+/// atomic count of milliseconds since the watch was made (0 while the process does not
+/// watch: a short-lived command, whose cached keys expire with the cache's own time to
+/// live).
 pub(crate) struct Watch {
-    last_look: Mutex<Option<(Instant, DateTime<Utc>)>>,
+    origin: Instant,
+    last_look_ms: AtomicU64,
+    last_look_at: Mutex<Option<DateTime<Utc>>>,
+}
+
+impl Default for Watch {
+    fn default() -> Self {
+        Self {
+            origin: Instant::now(),
+            last_look_ms: AtomicU64::new(0),
+            last_look_at: Mutex::new(None),
+        }
+    }
 }
 
 impl Watch {
     pub(crate) fn trusts_cache(&self) -> bool {
-        match *self.last_look.lock() {
-            None => true,
-            Some((began, _)) => began.elapsed() < TRUST_FOR,
+        match self.last_look_ms.load(Ordering::Acquire) {
+            0 => true,
+            // Stored plus one, so that a look at the very start is not "never".
+            stored => {
+                let began = Duration::from_millis(stored - 1);
+                self.origin.elapsed().saturating_sub(began) < TRUST_FOR
+            }
         }
     }
 
     /// Where the next look starts from.
     pub(crate) fn since(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        let from = self.last_look.lock().map_or(now, |(_, at)| at);
+        let from = self.last_look_at.lock().unwrap_or(now);
         from - LOOK_BACK
     }
 
     pub(crate) fn looked(&self, began: Instant, at: DateTime<Utc>) {
-        *self.last_look.lock() = Some((began, at));
+        *self.last_look_at.lock() = Some(at);
+        let ms = began.saturating_duration_since(self.origin).as_millis() as u64;
+        self.last_look_ms.store(ms + 1, Ordering::Release);
     }
 }
 
@@ -133,7 +153,11 @@ mod tests {
 
     #[test]
     fn a_process_that_does_not_watch_trusts_its_cache_and_one_that_stopped_looking_does_not() {
-        let watch = Watch::default();
+        // Made a while ago, so that a look can have begun before now.
+        let watch = Watch {
+            origin: Instant::now() - Duration::from_secs(60),
+            ..Watch::default()
+        };
         assert!(watch.trusts_cache());
         watch.looked(Instant::now(), Utc::now());
         assert!(watch.trusts_cache());
