@@ -25,14 +25,16 @@ pub fn suite_env() -> Vec<(String, String)> {
 fn test_master_key() -> String {
     use std::sync::OnceLock;
     static KEY: OnceLock<String> = OnceLock::new();
-    KEY.get_or_init(|| {
-        let out = Command::new("sh")
-            .args(["-c", "head -c 32 /dev/urandom | base64"])
-            .output()
-            .expect("generate a master key");
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    })
-    .clone()
+    KEY.get_or_init(random_master_key).clone()
+}
+
+/// A new master key, base64 as `CDP_MASTER_KEY` takes it.
+pub fn random_master_key() -> String {
+    let out = Command::new("sh")
+        .args(["-c", "head -c 32 /dev/urandom | base64"])
+        .output()
+        .expect("generate a master key");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 /// A `cdp` command in `dir` with exactly `env` (plus PATH): no CDP_ setting leaks in.

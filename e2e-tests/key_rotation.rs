@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Server, Tenant, run_cdp, suite_env};
+use crate::helpers::{Server, Tenant, random_master_key, run_cdp, suite_env};
 use crate::profiles::send;
 
 async fn all_readable(server: &Server, tenant: &Tenant, expected: usize) {
@@ -80,15 +80,6 @@ async fn a_tenant_key_rotated_under_ingestion_leaves_every_event_readable() {
     all_readable(&restarted, &tenant, rounds * 20).await;
 }
 
-/// The master key of a fresh SQLite data directory, and a new one.
-fn base64_key() -> String {
-    let out = std::process::Command::new("sh")
-        .args(["-c", "head -c 32 /dev/urandom | base64"])
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 /// On the embedded default only: a master key is the whole installation's, and the
 /// PostgreSQL run shares one database between the tests (the keyring's own tests rotate
 /// master keys on both backends).
@@ -97,8 +88,8 @@ async fn a_master_key_replaced_by_a_rolling_restart_loses_nothing() {
     if std::env::var("DATABASE_URL").is_ok() {
         return;
     }
-    let old_key = base64_key();
-    let new_key = base64_key();
+    let old_key = random_master_key();
+    let new_key = random_master_key();
     let with = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
         pairs
             .iter()

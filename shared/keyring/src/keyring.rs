@@ -829,13 +829,7 @@ impl Keyring {
         {
             return Ok(keys);
         }
-        let rows = tenant_key::Entity::find()
-            .filter(tenant_key::Column::TenantId.eq(tenant.as_uuid()))
-            .all(&self.inner.db)
-            .await?;
-        if rows.is_empty() {
-            return Err(KeyringError::UnknownTenant(tenant.to_string()));
-        }
+        let rows = self.tenant_rows(tenant).await?;
         let mut keys = self.unwrap_tenant_keys(tenant, &rows)?;
         if let TenantKeys::Live { retention, .. } = &mut keys {
             *retention = policy_of(&self.inner.db, tenant).await?;
@@ -847,6 +841,21 @@ impl Keyring {
                 matches!(existing.as_ref(), TenantKeys::Shredded)
             });
         Ok(keys)
+    }
+
+    /// Every version row of a tenant's key, read from the key store.
+    pub(crate) async fn tenant_rows(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Vec<tenant_key::Model>, KeyringError> {
+        let rows = tenant_key::Entity::find()
+            .filter(tenant_key::Column::TenantId.eq(tenant.as_uuid()))
+            .all(&self.inner.db)
+            .await?;
+        if rows.is_empty() {
+            return Err(KeyringError::UnknownTenant(tenant.to_string()));
+        }
+        Ok(rows)
     }
 
     pub(crate) fn unwrap_tenant_keys(

@@ -64,7 +64,7 @@ impl Keyring {
         settle: Duration,
     ) -> Result<TenantKeyRotation, KeyringError> {
         let db = &self.inner.db;
-        let rows = tenant_rows(self, tenant).await?;
+        let rows = self.tenant_rows(tenant).await?;
         let keys = self.unwrap_tenant_keys(tenant, &rows)?;
         let TenantKeys::Live { index, .. } = &keys else {
             return Err(KeyringError::TenantShredded(tenant.to_string()));
@@ -116,7 +116,7 @@ impl Keyring {
         to: TenantKeyId,
     ) -> Result<u64, KeyringError> {
         let db = &self.inner.db;
-        let rows = tenant_rows(self, tenant).await?;
+        let rows = self.tenant_rows(tenant).await?;
         let TenantKeys::Live { ciphers, .. } = self.unwrap_tenant_keys(tenant, &rows)? else {
             return Err(KeyringError::TenantShredded(tenant.to_string()));
         };
@@ -226,20 +226,6 @@ impl Keyring {
         let secret = self.open_platform_secret(purpose, id, from, sealed)?;
         self.seal_platform_secret(purpose, id, &secret)
     }
-}
-
-async fn tenant_rows(
-    keyring: &Keyring,
-    tenant: TenantId,
-) -> Result<Vec<tenant_key::Model>, KeyringError> {
-    let rows = tenant_key::Entity::find()
-        .filter(tenant_key::Column::TenantId.eq(tenant.as_uuid()))
-        .all(&keyring.inner.db)
-        .await?;
-    if rows.is_empty() {
-        return Err(KeyringError::UnknownTenant(tenant.to_string()));
-    }
-    Ok(rows)
 }
 
 /// Destroys an older tenant key version if no live data key is wrapped under it, in one

@@ -68,7 +68,17 @@ pub(super) async fn download(
     serde_json::to_writer(&mut head, &view).map_err(ApiError::internal)?;
     head.extend_from_slice(b",\"events\":[");
 
-    let (principal_for_audit, state_for_audit) = (principal.clone(), state.clone());
+    // Every download is on record, the ones cut short too; a whole one again at its end.
+    let txn = begin_write(&state.db).await?;
+    record(
+        &txn,
+        &principal,
+        "privacy.access.download",
+        request.id,
+        serde_json::json!({}),
+    )
+    .await?;
+    txn.commit().await?;
     let pages = Pages {
         principal,
         request: request.id,
@@ -82,17 +92,6 @@ pub(super) async fn download(
         events_written: 0,
         consent_written: 0,
     };
-    // Every download is on record, the ones cut short too; a whole one again at its end.
-    let txn = begin_write(&state_for_audit.db).await?;
-    record(
-        &txn,
-        &principal_for_audit,
-        "privacy.access.download",
-        request.id,
-        serde_json::json!({}),
-    )
-    .await?;
-    txn.commit().await?;
     let events = stream::unfold(pages, |mut pages| async move {
         let step = pages.next().await.transpose()?;
         Some((step, pages))
