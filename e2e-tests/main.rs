@@ -14,6 +14,7 @@ mod privacy;
 mod profiles;
 mod retention;
 mod sdk;
+mod segments;
 mod server;
 mod sources;
 mod subject_access;

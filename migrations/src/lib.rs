@@ -14,6 +14,7 @@ mod m20261202_000005_privacy;
 mod m20261202_000006_suppressions;
 mod m20261202_000007_key_watch;
 mod m20261202_000008_retention;
+mod m20261203_000009_audiences;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000006_suppressions::Migration),
             Box::new(m20261202_000007_key_watch::Migration),
             Box::new(m20261202_000008_retention::Migration),
+            Box::new(m20261203_000009_audiences::Migration),
         ]
     }
 }

@@ -10,6 +10,12 @@ pub enum ApiError {
     Auth(#[from] AuthError),
     #[error("{0}")]
     Invalid(String),
+    /// Invalid, with details of where (paths of bad nodes, a position in a text).
+    #[error("{message}")]
+    Rejected {
+        message: String,
+        details: serde_json::Value,
+    },
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{0}")]
@@ -64,7 +70,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Auth(e) => e.status_code(),
-            ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ApiError::Invalid(_) | ApiError::Rejected { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) | ApiError::NotReady(_) => StatusCode::CONFLICT,
@@ -79,6 +85,13 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Auth(e) => e.error_response(),
             ApiError::Invalid(message) => problem(status, "invalid_request", message),
+            ApiError::Rejected { message, details } => {
+                let mut body = serde_json::json!({"code": "invalid_request", "message": message});
+                if let (Some(body), Some(details)) = (body.as_object_mut(), details.as_object()) {
+                    body.extend(details.clone());
+                }
+                HttpResponse::build(status).json(body)
+            }
             ApiError::NotFound(_) => problem(status, "not_found", &self.to_string()),
             ApiError::Forbidden(message) => problem(status, "forbidden", message),
             ApiError::Conflict(message) => problem(status, "conflict", message),

@@ -13,6 +13,7 @@ mod members;
 mod privacy;
 mod profiles;
 mod projection;
+mod segments;
 mod sources;
 mod tenant;
 
@@ -49,6 +50,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     members::routes(cfg);
     keys::routes(cfg);
     events::routes(cfg);
+    segments::routes(cfg);
     profiles::routes(cfg);
     privacy::routes(cfg);
     projection::routes(cfg);

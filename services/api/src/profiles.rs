@@ -165,7 +165,7 @@ pub(crate) async fn active(state: &ApiState, tenant: TenantId) -> Result<i64, Ap
 }
 
 /// A profile by `prof_…` id or by `type:value` of any identity it holds.
-async fn resolve(
+pub(crate) async fn resolve(
     state: &ApiState,
     tenant: TenantId,
     generation: i64,

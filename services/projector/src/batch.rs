@@ -2,17 +2,18 @@
 
 use std::collections::HashSet;
 
-use cdp_domain::{EventId, ProfileId, TenantId};
+use cdp_domain::{DataKeyId, EventId, ProfileId, TenantId};
 use cdp_keyring::Keyring;
 use cdp_log::NewEvent;
 use cdp_profile_store::{self as store, GenerationState, Status};
 use cdp_profiles::WorkingSet;
 use cdp_storage::{DatabaseConnection, begin_write};
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::ProjectionError;
+use crate::audience::{self, Plan};
 use crate::cache::{GenerationCache, ProfileCaches};
 use crate::decode::{Decoded, Observed, decode_batch};
 
@@ -69,6 +70,10 @@ pub(crate) async fn run(s: &Settings<'_>, tenant: TenantId) -> Result<Progress, 
     store::ensure_active(s.db, tenant).await?;
     loop {
         let head = cdp_log::head(s.db, tenant).await?.0;
+        // Definitions may have changed, or a rebuild started, since the last turn.
+        if audience::keep_needed(s, tenant, &store::generations(s.db, tenant).await?).await? {
+            continue;
+        }
         let generations = store::generations(s.db, tenant).await?;
         let mut moved = false;
         for generation in &generations {
@@ -91,6 +96,14 @@ pub(crate) async fn run(s: &Settings<'_>, tenant: TenantId) -> Result<Progress, 
             continue;
         }
         if !moved {
+            // Caught up: what time and new definitions bring, a page at a time, looking
+            // at the log again in between.
+            let active = generations.iter().find(|g| g.status == Status::Active);
+            if let Some(active) = active
+                && audience::step(s, tenant, active, Utc::now()).await?
+            {
+                continue;
+            }
             return Ok(progress);
         }
     }
@@ -258,12 +271,26 @@ async fn apply_batch(
     }
     let load = clock.lap();
     let loaded_count = loaded.len();
+    let plan = Plan::load(s.db, tenant, generation).await?;
     let mut set = WorkingSet::new(tenant, generation.rules.clone(), loaded);
+    if let Some(plan) = &plan {
+        set = set.with_aggregations(plan.folded.clone());
+    }
     for o in observations {
         set.apply(&o.observation);
     }
     let merges =
         merge_records(s.keyring, tenant, generation.generation, &set, observations).await?;
+    let audience = match &plan {
+        Some(plan) => {
+            let keys = observations
+                .iter()
+                .map(|o| (o.observation.seq, o.key_id))
+                .collect();
+            Some(audience::of_batch(s, tenant, generation, plan, &set, &keys).await?)
+        }
+        None => None,
+    };
     let apply = clock.lap();
 
     let txn = begin_write(s.db).await?;
@@ -274,6 +301,12 @@ async fn apply_batch(
     store::write_batch(&txn, tenant, generation.generation, &set).await?;
     if !merges.is_empty() {
         cdp_log::append(&txn, tenant, merges).await?;
+    }
+    if let (Some(plan), Some((write, records))) = (&plan, audience) {
+        store::write_audience(&txn, tenant, generation.generation, &write, plan.record).await?;
+        if !records.is_empty() {
+            cdp_log::append(&txn, tenant, records).await?;
+        }
     }
     let applied = observations.len() as i64 - set.unattributed as i64;
     store::advance(
@@ -330,13 +363,6 @@ async fn merge_records(
         else {
             continue;
         };
-        let Some(key) = keyring
-            .key_by_id(tenant, trigger.key_id)
-            .await
-            .map_err(ProjectionError::Keyring)?
-        else {
-            continue;
-        };
         let body = json!({
             "type": "identity.merged",
             "winner": merge.winner,
@@ -345,30 +371,63 @@ async fn merge_records(
             "generation": generation,
             "identities": merge.identities.iter().map(|i| json!({"type": i.kind, "value": i.value})).collect::<Vec<_>>(),
         });
-        let event_id = EventId::new();
-        let payload = key
-            .seal(
-                event_id,
-                &serde_json::to_vec(&body).expect("JSON serializes"),
+        let message_id = format!(
+            "{}merge:{}:{}",
+            cdp_domain::SYSTEM_MESSAGE_ID_PREFIX,
+            merge.winner,
+            merge.loser
+        );
+        records.extend(
+            seal_system_event(
+                keyring,
+                tenant,
+                trigger.key_id,
+                "identity.merged",
+                message_id,
+                trigger.occurred_at,
+                &body,
             )
-            .map_err(ProjectionError::Keyring)?;
-        records.push(NewEvent {
-            event_id,
-            message_id: format!(
-                "{}merge:{}:{}",
-                cdp_domain::SYSTEM_MESSAGE_ID_PREFIX,
-                merge.winner,
-                merge.loser
-            ),
-            event_type: "identity.merged".to_owned(),
-            source_id: None,
-            received_at: Utc::now(),
-            occurred_at: trigger.occurred_at,
-            key_id: key.key_id(),
-            payload,
-        });
+            .await?,
+        );
     }
     Ok(records)
+}
+
+/// A record the system appends to the log about a person, sealed under one of that
+/// person's data keys; `None` when the key is destroyed (nothing of them is recorded).
+pub(crate) async fn seal_system_event(
+    keyring: &Keyring,
+    tenant: TenantId,
+    key_id: DataKeyId,
+    event_type: &str,
+    message_id: String,
+    occurred_at: DateTime<Utc>,
+    body: &serde_json::Value,
+) -> Result<Option<NewEvent>, ProjectionError> {
+    let Some(key) = keyring
+        .key_by_id(tenant, key_id)
+        .await
+        .map_err(ProjectionError::Keyring)?
+    else {
+        return Ok(None);
+    };
+    let event_id = EventId::new();
+    let payload = key
+        .seal(
+            event_id,
+            &serde_json::to_vec(body).expect("JSON serializes"),
+        )
+        .map_err(ProjectionError::Keyring)?;
+    Ok(Some(NewEvent {
+        event_id,
+        message_id,
+        event_type: event_type.to_owned(),
+        source_id: None,
+        received_at: Utc::now(),
+        occurred_at,
+        key_id: key.key_id(),
+        payload,
+    }))
 }
 
 async fn stop(

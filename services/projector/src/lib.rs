@@ -7,6 +7,7 @@
 //! merge records it appends to the log, and its checkpoint commit in one transaction. An
 //! event that cannot be applied stops its tenant with the reason recorded, never skipped.
 
+mod audience;
 mod batch;
 mod cache;
 mod decode;
@@ -17,6 +18,7 @@ mod queue;
 mod retention;
 mod worker;
 
+pub use audience::{SEGMENT_ENTERED, SEGMENT_EXITED};
 pub use batch::{Progress, project_tenant};
 pub use cache::ProfileCaches;
 pub use error::ProjectionError;

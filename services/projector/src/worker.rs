@@ -91,6 +91,13 @@ impl Projector {
                         Ok(tenants) => tenants.into_iter().for_each(|t| queue.wake(t)),
                         Err(e) => tracing::warn!(error = %e, "could not look for lagging tenants"),
                     }
+                    // Memberships that time changes, and segments still to backfill.
+                    match store::tenants_with_audience_work(&db, chrono::Utc::now()).await {
+                        Ok(tenants) => tenants.into_iter().for_each(|t| queue.wake(t)),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not look for segments to evaluate")
+                        }
+                    }
                 }
             });
         }

@@ -185,7 +185,14 @@ impl IdKind for PrivacyRequest {
     const NAME: &'static str = "privacy request";
 }
 
+pub enum Segment {}
+impl IdKind for Segment {
+    const PREFIX: &'static str = "seg";
+    const NAME: &'static str = "segment";
+}
+
 pub type TenantId = Id<Tenant>;
+pub type SegmentId = Id<Segment>;
 pub type PrivacyRequestId = Id<PrivacyRequest>;
 pub type ProfileId = Id<Profile>;
 pub type UserId = Id<User>;

@@ -29,6 +29,7 @@ pub(crate) mod state {
         pub failed_at: Option<ChronoDateTimeUtc>,
         pub started_at: ChronoDateTimeUtc,
         pub updated_at: ChronoDateTimeUtc,
+        pub aggregations: Option<String>,
     }
     relationless!();
 }
@@ -248,6 +249,118 @@ pub(crate) mod erasure_purge {
         pub generation: i64,
         #[sea_orm(primary_key, auto_increment = false)]
         pub profile_id: Uuid,
+    }
+    relationless!();
+}
+
+pub(crate) mod computed_trait {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "computed_traits")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub definition: String,
+        pub created_at: ChronoDateTimeUtc,
+        pub updated_at: ChronoDateTimeUtc,
+    }
+    relationless!();
+}
+
+pub(crate) mod segment {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "segments")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub segment_id: Uuid,
+        pub name: String,
+        pub description: Option<String>,
+        pub condition: String,
+        pub version: i64,
+        pub backfilled_version: i64,
+        pub backfill_cursor: Option<Uuid>,
+        pub backfill_done: i64,
+        pub created_at: ChronoDateTimeUtc,
+        pub updated_at: ChronoDateTimeUtc,
+    }
+    relationless!();
+}
+
+pub(crate) mod profile_computed {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "profile_computed")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub generation: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub profile_id: Uuid,
+        pub aggregates: String,
+        pub key_id: Option<Uuid>,
+        pub reevaluate_at: Option<ChronoDateTimeUtc>,
+    }
+    relationless!();
+}
+
+pub(crate) mod segment_member {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "segment_members")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub generation: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub segment_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub profile_id: Uuid,
+        pub since: ChronoDateTimeUtc,
+    }
+    relationless!();
+}
+
+pub(crate) mod segment_count {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "segment_counts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub generation: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub segment_id: Uuid,
+        pub members: i64,
+    }
+    relationless!();
+}
+
+pub(crate) mod segment_size {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "segment_sizes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub segment_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub hour: ChronoDateTimeUtc,
+        pub members: i64,
     }
     relationless!();
 }

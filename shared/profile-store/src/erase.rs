@@ -10,13 +10,17 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use cdp_domain::TenantId;
 use cdp_storage::one_of;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
 };
 use uuid::Uuid;
 
 use crate::StoreError;
-use crate::entities::{consent, count, erasure_purge, group, identity, profile, profile_trait};
+use crate::entities::{
+    consent, count, erasure_purge, group, identity, profile, profile_computed, profile_trait,
+    segment_count, segment_member,
+};
 use crate::purge::{PURGE_CHUNK, delete_chunk};
 use crate::state::Status;
 
@@ -116,6 +120,39 @@ pub async fn erase_profiles<C: ConnectionTrait>(
                     .await?;
             };
         }
+        // Sizes lose the erased (no exit is recorded: the person is gone, and what
+        // would record it is sealed under keys being destroyed).
+        let memberships: Vec<Uuid> = segment_member::Entity::find()
+            .select_only()
+            .column(segment_member::Column::SegmentId)
+            .filter(segment_member::Column::TenantId.eq(t))
+            .filter(segment_member::Column::Generation.eq(generation))
+            .filter(one_of(
+                backend,
+                segment_member::Column::ProfileId,
+                all.clone(),
+            ))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        let mut left: BTreeMap<Uuid, i64> = BTreeMap::new();
+        for segment in memberships {
+            *left.entry(segment).or_default() += 1;
+        }
+        for (segment, n) in left {
+            segment_count::Entity::update_many()
+                .col_expr(
+                    segment_count::Column::Members,
+                    Expr::col(segment_count::Column::Members).sub(n),
+                )
+                .filter(segment_count::Column::TenantId.eq(t))
+                .filter(segment_count::Column::Generation.eq(generation))
+                .filter(segment_count::Column::SegmentId.eq(segment))
+                .exec(conn)
+                .await?;
+        }
+        delete_rows!(segment_member);
+        delete_rows!(profile_computed);
         delete_rows!(identity);
         delete_rows!(profile_trait);
         delete_rows!(count);

@@ -1,6 +1,8 @@
 //! Where profiles are kept. Every row carries its tenant and a generation: reads use the
 //! tenant's active generation while a rebuild fills the next one.
 
+mod audience;
+mod definitions;
 mod entities;
 mod erase;
 mod error;
@@ -11,6 +13,16 @@ mod rules;
 mod state;
 mod write;
 
+pub use audience::{
+    AudienceWrite, ComputedRow, MembershipChange, computed_rows, due_profiles, event_owners,
+    live_profiles, members, memberships, profile_page, segment_size, segments_of, size_history,
+    tenants_with_audience_work, write_audience,
+};
+pub use definitions::{
+    ComputedTraitRow, Definitions, SegmentRow, computed_traits, definitions, delete_computed_trait,
+    delete_segment, insert_segment, put_computed_trait, record_backfill, segment_by_id, segments,
+    update_segment,
+};
 pub use erase::{
     ErasedProfiles, ErasurePurgeStep, erase_profiles, erasure_purge_pending, purge_erasure_step,
 };
@@ -23,8 +35,8 @@ pub use read::{
 };
 pub use rules::{identity_rules, set_identity_rules};
 pub use state::{
-    GenerationMetric, GenerationState, Status, active_generation, advance, clear_failure,
-    ensure_active, forget_tenant, generation_metrics, generations, lagging_tenants, record_failure,
-    refresh_statistics, start_rebuild, switch_over,
+    GenerationMetric, GenerationState, KeptAggregations, Status, active_generation, advance,
+    clear_failure, ensure_active, forget_tenant, generation_metrics, generations, lagging_tenants,
+    record_failure, refresh_statistics, set_kept_aggregations, start_rebuild, switch_over,
 };
 pub use write::write_batch;

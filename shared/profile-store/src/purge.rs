@@ -19,7 +19,10 @@ use crate::entities::state;
 use crate::state::Status;
 
 /// The tables holding a generation's rows, children first and profiles last.
-const TABLES: [&str; 7] = [
+const TABLES: [&str; 10] = [
+    "segment_members",
+    "segment_counts",
+    "profile_computed",
     "profile_events",
     "profile_identities",
     "profile_traits",

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::StoreError;
-use crate::entities::{consent, count, event, group, identity, profile, profile_trait};
+use crate::entities::{
+    consent, count, event, group, identity, profile, profile_computed, profile_trait,
+};
 
 /// Values per query when loading by many ids (a power of two: lists are padded to one).
 const CHUNK: usize = 512;
@@ -161,6 +163,12 @@ async fn load_profiles<C: ConnectionTrait>(
                     seq: row.seq,
                 },
             );
+        }
+    }
+    for row in rows_of!(conn, profile_computed, t, generation, ids) {
+        if let Some(p) = profiles.get_mut(&row.profile_id) {
+            p.aggregates = serde_json::from_str(&row.aggregates)
+                .map_err(|_| StoreError::Corrupt("aggregation states"))?;
         }
     }
     for row in rows_of!(conn, consent, t, generation, ids) {

@@ -1,14 +1,16 @@
 //! Where each generation of a tenant's projection stands.
 
 use cdp_domain::TenantId;
-use cdp_profiles::IdentityRules;
+use std::collections::BTreeMap;
+
+use cdp_profiles::{Aggregation, IdentityRules};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
 use crate::entities::state;
@@ -57,6 +59,47 @@ pub struct GenerationState {
     pub failed_at: Option<DateTime<Utc>>,
     pub started_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[serde(skip)]
+    pub aggregations: KeptAggregations,
+}
+
+/// The aggregations a generation keeps on its profiles: complete ones (folded over the
+/// whole log), and ones defined after the generation started, folded from then on but
+/// complete only in a generation that replays the log with them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeptAggregations {
+    pub complete: BTreeMap<String, Aggregation>,
+    pub filling: BTreeMap<String, Aggregation>,
+}
+
+impl KeptAggregations {
+    /// Every aggregation folded as events come.
+    pub fn folded(&self) -> BTreeMap<String, Aggregation> {
+        let mut all = self.complete.clone();
+        all.extend(self.filling.clone());
+        all
+    }
+}
+
+/// Records what a generation keeps (the worker holding the tenant's lease does).
+pub async fn set_kept_aggregations<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    generation: i64,
+    kept: &KeptAggregations,
+) -> Result<(), StoreError> {
+    state::Entity::update_many()
+        .col_expr(
+            state::Column::Aggregations,
+            Expr::value(Some(
+                serde_json::to_string(kept).expect("aggregations serialize"),
+            )),
+        )
+        .filter(state::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(state::Column::Generation.eq(generation))
+        .exec(conn)
+        .await?;
+    Ok(())
 }
 
 impl TryFrom<state::Model> for GenerationState {
@@ -77,6 +120,11 @@ impl TryFrom<state::Model> for GenerationState {
             failed_at: row.failed_at,
             started_at: row.started_at,
             updated_at: row.updated_at,
+            aggregations: match row.aggregations.as_deref() {
+                None => KeptAggregations::default(),
+                Some(text) => serde_json::from_str(text)
+                    .map_err(|_| StoreError::Corrupt("kept aggregations"))?,
+            },
         })
     }
 }
@@ -132,6 +180,7 @@ async fn insert_generation<C: ConnectionTrait>(
         failed_at: Set(None),
         started_at: Set(now),
         updated_at: Set(now),
+        aggregations: Set(None),
     })
     .on_conflict_do_nothing()
     .exec_without_returning(conn)

@@ -6,11 +6,17 @@
 //! The same events in the same order give the same profiles, whatever the batches they
 //! come in: that is what makes a rebuild equal to incremental processing.
 
+mod aggregate;
+pub mod compare;
 mod observe;
 mod profile;
 mod rules;
 mod working_set;
 
+pub use aggregate::{
+    AggKind, AggState, Aggregation, Aggregations, Entry, MAX_DISTINCT_VALUES, MAX_WINDOW_ENTRIES,
+    PropertyFilter, property,
+};
 pub use observe::{CONSENT_EVENT_TYPE, Ident, Observation, identities_in, normalize, observe};
 pub use profile::{Consent, EventCount, GroupLink, IdentitySeen, Profile, TraitValue};
 pub use rules::{CustomType, IdentityRules, RulesError};

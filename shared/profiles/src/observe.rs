@@ -31,6 +31,8 @@ pub struct Observation {
     pub group: Option<(String, Map<String, Value>)>,
     /// Consent per purpose: granted or not, and until when.
     pub consent: Vec<(String, bool, Option<DateTime<Utc>>)>,
+    /// A counted event's properties (what computed traits read).
+    pub properties: Map<String, Value>,
 }
 
 fn text(value: Option<&Value>) -> Option<String> {
@@ -205,6 +207,7 @@ pub fn observe(
             traits: Map::new(),
             group: None,
             consent: consent(context),
+            properties: Map::new(),
         });
     }
     let traits = traits_of(&event_type, body_map, context);
@@ -231,6 +234,11 @@ pub fn observe(
         None
     };
 
+    let properties = if counted_as.is_some() {
+        object(body.get("properties"))
+    } else {
+        Map::new()
+    };
     Some(Observation {
         seq,
         event_type,
@@ -242,6 +250,7 @@ pub fn observe(
         traits,
         group,
         consent: consent(context),
+        properties,
     })
 }
 

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::Observation;
+use crate::aggregate::{AggState, Aggregations, Entry};
 
 /// When an identity was first and last seen on the profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -67,6 +68,10 @@ pub struct Profile {
     pub counts: BTreeMap<String, EventCount>,
     pub groups: BTreeMap<String, GroupLink>,
     pub consent: BTreeMap<String, Consent>,
+    /// The state of every aggregation of the tenant (computed traits, event conditions),
+    /// by aggregation key. (Shown through the computed traits' values, not as states.)
+    #[serde(skip)]
+    pub aggregates: BTreeMap<String, AggState>,
 }
 
 /// Whether `(at, seq)` is newer than what `(old_at, old_seq)` recorded.
@@ -94,7 +99,43 @@ impl Profile {
             counts: BTreeMap::new(),
             groups: BTreeMap::new(),
             consent: BTreeMap::new(),
+            aggregates: BTreeMap::new(),
         }
+    }
+
+    /// Folds the event into every aggregation it counts for.
+    pub fn fold(&mut self, aggregations: &Aggregations, o: &Observation) {
+        for (key, agg) in aggregations.iter() {
+            if let Some(value) = agg.input(o.counted_as.as_deref(), &o.properties, o.at) {
+                let entry = Entry {
+                    at: o.at,
+                    seq: o.seq,
+                    value,
+                };
+                self.aggregates
+                    .entry(key.clone())
+                    .or_default()
+                    .fold(agg, entry);
+            }
+        }
+    }
+
+    /// Drops what has left the aggregations' windows by `now`; whether anything did.
+    pub fn expire(&mut self, aggregations: &Aggregations, now: DateTime<Utc>) -> bool {
+        let mut changed = false;
+        self.aggregates
+            .retain(|key, state| match aggregations.get(key) {
+                Some(agg) => {
+                    changed |= state.expire(agg, now);
+                    *state != AggState::default()
+                }
+                // An aggregation no longer defined.
+                None => {
+                    changed = true;
+                    false
+                }
+            });
+        changed
     }
 
     pub fn count_of(&self, kind: &str) -> usize {
@@ -242,6 +283,9 @@ impl Profile {
         }
         for (purpose, consent) in other.consent {
             self.set_consent(&purpose, consent);
+        }
+        for (key, state) in other.aggregates {
+            self.aggregates.entry(key).or_default().absorb(state);
         }
     }
 }

@@ -6,7 +6,7 @@ use cdp_domain::{ProfileId, TenantId};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::{Ident, IdentityRules, Observation, Profile};
+use crate::{Aggregations, Ident, IdentityRules, Observation, Profile};
 
 /// A merge the projection decided: `loser` now lives on as part of `winner`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,6 +58,7 @@ pub fn profile_id_for(tenant: TenantId, seq: i64, n: u32) -> ProfileId {
 pub struct WorkingSet {
     tenant: TenantId,
     rules: IdentityRules,
+    aggregations: Aggregations,
     profiles: BTreeMap<ProfileId, Profile>,
     /// The profiles as loaded, so that only what the batch changed is written back.
     loaded: BTreeMap<ProfileId, Profile>,
@@ -87,6 +88,7 @@ impl WorkingSet {
         WorkingSet {
             tenant,
             rules,
+            aggregations: Aggregations::default(),
             profiles,
             loaded,
             owner,
@@ -96,6 +98,12 @@ impl WorkingSet {
             timeline: Vec::new(),
             unattributed: 0,
         }
+    }
+
+    /// Keeps these aggregations up to date on every profile events are applied to.
+    pub fn with_aggregations(mut self, aggregations: Aggregations) -> WorkingSet {
+        self.aggregations = aggregations;
+        self
     }
 
     pub fn rules(&self) -> &IdentityRules {
@@ -194,6 +202,7 @@ impl WorkingSet {
             }
         }
         profile.apply(o);
+        profile.fold(&self.aggregations, o);
         self.dirty.insert(target);
         self.timeline.push(TimelineEntry {
             profile: target,

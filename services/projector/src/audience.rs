@@ -1,0 +1,388 @@
+//! Computed traits and segment membership, kept up to date by the projector: as each
+//! batch is applied, as time passes (windows, relative dates), and over every profile
+//! when a segment is new or changed (a backfill).
+//!
+//! Every entry and exit in the generation serving reads is appended to the log as its own
+//! event, sealed under the data key of the profile's latest event (so erasing the person
+//! makes the record unreadable too). A rebuilding generation computes memberships without
+//! recording them: the log already holds what happened.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cdp_domain::{DataKeyId, ProfileId, SegmentId, TenantId};
+use cdp_keyring::Keyring;
+use cdp_log::NewEvent;
+use cdp_profile_store::{
+    self as store, AudienceWrite, ComputedRow, Definitions, GenerationState, KeptAggregations,
+    MembershipChange, Status,
+};
+use cdp_profiles::{Aggregations, Profile, WorkingSet};
+use cdp_segments::{Audiences, SegmentDef};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use crate::ProjectionError;
+use crate::batch::{Settings, seal_system_event};
+
+/// Profiles evaluated per transaction by the time sweep and by backfills.
+pub(crate) const PAGE: u64 = 1_000;
+
+/// Event types of the membership records.
+pub const SEGMENT_ENTERED: &str = "segment.entered";
+pub const SEGMENT_EXITED: &str = "segment.exited";
+
+/// A tenant's definitions compiled for one generation.
+pub(crate) struct Plan {
+    pub audiences: Audiences,
+    /// Aggregations folded as events come (complete and still filling).
+    pub folded: Aggregations,
+    /// Segment ids by their printed form.
+    ids: BTreeMap<String, SegmentId>,
+    /// Segments whose membership this generation evaluates.
+    evaluated: BTreeSet<SegmentId>,
+    /// Whether entries and exits go into the log.
+    pub record: bool,
+}
+
+impl Plan {
+    /// `None` when the tenant defines nothing: its batches cost nothing more.
+    pub(crate) async fn load(
+        db: &impl sea_orm::ConnectionTrait,
+        tenant: TenantId,
+        generation: &GenerationState,
+    ) -> Result<Option<Plan>, ProjectionError> {
+        let definitions = store::definitions(db, tenant).await?;
+        if definitions.is_empty() && generation.aggregations == KeptAggregations::default() {
+            return Ok(None);
+        }
+        Ok(Some(Plan::new(&definitions, generation)))
+    }
+
+    fn new(definitions: &Definitions, generation: &GenerationState) -> Plan {
+        let active = generation.status == Status::Active;
+        // A rebuild evaluates the segments already computed everywhere: the ones being
+        // backfilled are computed (with their entries recorded) once it serves reads.
+        let segments: Vec<SegmentDef> = definitions
+            .segments
+            .iter()
+            .filter(|s| active || s.backfilled_version == s.version)
+            .map(|s| s.def())
+            .collect();
+        let complete: BTreeSet<String> = generation.aggregations.complete.keys().cloned().collect();
+        let audiences = Audiences::new(&definitions.computed, &segments, &complete);
+        let ids: BTreeMap<String, SegmentId> = definitions
+            .segments
+            .iter()
+            .map(|s| (s.id.to_string(), s.id))
+            .collect();
+        let evaluated = segments
+            .iter()
+            .filter(|s| !audiences.pending().contains(&s.id))
+            .filter_map(|s| ids.get(&s.id).copied())
+            .collect();
+        Plan {
+            audiences,
+            folded: std::sync::Arc::new(generation.aggregations.folded()),
+            ids,
+            evaluated,
+            record: active,
+        }
+    }
+
+    /// What evaluating `profile` at `now` changes, given the memberships it had.
+    fn evaluate(
+        &self,
+        profile: &Profile,
+        had: Option<&BTreeMap<SegmentId, DateTime<Utc>>>,
+        key_id: Option<DataKeyId>,
+        now: DateTime<Utc>,
+        write: &mut AudienceWrite,
+    ) {
+        let mut expired = profile.clone();
+        expired.expire(&self.folded, now);
+        let evaluation = self.audiences.evaluate(&expired, now);
+        let now_in: BTreeSet<SegmentId> = evaluation
+            .members
+            .iter()
+            .filter_map(|id| self.ids.get(id).copied())
+            .collect();
+        let empty = BTreeMap::new();
+        let had = had.unwrap_or(&empty);
+        for segment in &self.evaluated {
+            let (was, is) = (had.contains_key(segment), now_in.contains(segment));
+            if was != is {
+                write.changes.push(MembershipChange {
+                    segment: *segment,
+                    profile: profile.id,
+                    entered: is,
+                    at: now,
+                });
+            }
+        }
+        write.rows.push(ComputedRow {
+            profile: profile.id,
+            aggregates: expired.aggregates,
+            key_id,
+            reevaluate_at: evaluation.changes_at,
+        });
+    }
+}
+
+/// Makes the tenant's generations keep every aggregation its definitions need. A new one
+/// is folded from now on in the generations that exist, and complete only in a
+/// generation that replays the whole log with it: so a rebuild starts (or restarts).
+/// Returns whether one did. The caller holds the tenant's lease.
+pub(crate) async fn keep_needed(
+    s: &Settings<'_>,
+    tenant: TenantId,
+    generations: &[GenerationState],
+) -> Result<bool, ProjectionError> {
+    let definitions = store::definitions(s.db, tenant).await?;
+    let needed = definitions.needed();
+    // Only a generation that replays the log from its start completes an aggregation
+    // defined after it started: one is needed if the serving generation lacks some, and
+    // no rebuild under way has them all.
+    let mut serving_lacks = false;
+    let mut building: Option<bool> = None;
+    for g in generations.iter().filter(|g| g.status != Status::Retired) {
+        let mut kept = g.aggregations.clone();
+        kept.complete.retain(|k, _| needed.contains_key(k));
+        kept.filling.retain(|k, _| needed.contains_key(k));
+        for (key, agg) in &needed {
+            if kept.complete.contains_key(key) || kept.filling.contains_key(key) {
+                continue;
+            }
+            if g.last_seq == 0 {
+                kept.complete.insert(key.clone(), agg.clone());
+            } else {
+                kept.filling.insert(key.clone(), agg.clone());
+            }
+        }
+        if kept != g.aggregations {
+            store::set_kept_aggregations(s.db, tenant, g.generation, &kept).await?;
+        }
+        match g.status {
+            Status::Active => serving_lacks = !kept.filling.is_empty(),
+            Status::Building => building = Some(kept.filling.is_empty()),
+            Status::Retired => {}
+        }
+    }
+    let restart = match building {
+        Some(complete) => !complete,
+        None => serving_lacks,
+    };
+    if !restart {
+        return Ok(false);
+    }
+    let generation = store::start_rebuild(s.db, tenant).await?;
+    let kept = KeptAggregations {
+        complete: needed,
+        filling: BTreeMap::new(),
+    };
+    store::set_kept_aggregations(s.db, tenant, generation, &kept).await?;
+    tracing::info!(tenant_id = %tenant, "a definition needs the whole log: profiles are being rebuilt");
+    Ok(true)
+}
+
+/// The changes of one applied batch: every profile it touched evaluated again, and the
+/// profiles it merged away removed (leaving their segments).
+pub(crate) async fn of_batch(
+    s: &Settings<'_>,
+    tenant: TenantId,
+    generation: &GenerationState,
+    plan: &Plan,
+    set: &WorkingSet,
+    keys: &BTreeMap<i64, DataKeyId>,
+) -> Result<(AudienceWrite, Vec<NewEvent>), ProjectionError> {
+    let now = Utc::now();
+    let changed: Vec<&Profile> = set.changed().collect();
+    let mut ids: Vec<ProfileId> = changed.iter().map(|p| p.id).collect();
+    ids.extend(set.retired().keys());
+    let had = store::memberships(s.db, tenant, generation.generation, &ids).await?;
+    let stored = store::computed_rows(s.db, tenant, generation.generation, &ids).await?;
+    // The key of each profile's latest event in the batch.
+    let mut latest: BTreeMap<ProfileId, DataKeyId> = BTreeMap::new();
+    for entry in &set.timeline {
+        if let Some(key) = keys.get(&entry.seq) {
+            latest.insert(entry.profile, *key);
+        }
+    }
+    let mut write = AudienceWrite::default();
+    for p in &changed {
+        let key = latest
+            .get(&p.id)
+            .copied()
+            .or_else(|| stored.get(&p.id).and_then(|r| r.key_id));
+        plan.evaluate(p, had.get(&p.id), key, now, &mut write);
+    }
+    for (loser, winner) in set.retired() {
+        write.removed.push(*loser);
+        for segment in had.get(loser).into_iter().flat_map(|m| m.keys()) {
+            write.changes.push(MembershipChange {
+                segment: *segment,
+                profile: *loser,
+                entered: false,
+                at: now,
+            });
+        }
+        // The loser's record is sealed like the winner's: under the merge's key.
+        if let Some(key) = latest.get(winner) {
+            latest.insert(*loser, *key);
+        }
+    }
+    let events = records(s.keyring, tenant, plan, &write, &latest, &stored, "event").await?;
+    Ok((write, events))
+}
+
+/// Membership records for the log (none for a rebuilding generation).
+async fn records(
+    keyring: &Keyring,
+    tenant: TenantId,
+    plan: &Plan,
+    write: &AudienceWrite,
+    latest: &BTreeMap<ProfileId, DataKeyId>,
+    stored: &BTreeMap<ProfileId, ComputedRow>,
+    reason: &str,
+) -> Result<Vec<NewEvent>, ProjectionError> {
+    if !plan.record {
+        return Ok(Vec::new());
+    }
+    let mut events = Vec::new();
+    let row_keys: BTreeMap<ProfileId, DataKeyId> = write
+        .rows
+        .iter()
+        .filter_map(|r| r.key_id.map(|k| (r.profile, k)))
+        .collect();
+    for change in &write.changes {
+        let key = latest
+            .get(&change.profile)
+            .or_else(|| row_keys.get(&change.profile))
+            .or_else(|| stored.get(&change.profile).and_then(|r| r.key_id.as_ref()));
+        // No key: the person's events are all shredded; nothing about them is recorded.
+        let Some(key) = key else { continue };
+        let event_type = if change.entered {
+            SEGMENT_ENTERED
+        } else {
+            SEGMENT_EXITED
+        };
+        let body = json!({
+            "type": event_type,
+            "segment": change.segment,
+            "profile": change.profile,
+            "reason": reason,
+        });
+        let message_id = format!(
+            "{}segment:{}",
+            cdp_domain::SYSTEM_MESSAGE_ID_PREFIX,
+            uuid::Uuid::now_v7().simple()
+        );
+        if let Some(event) = seal_system_event(
+            keyring, tenant, *key, event_type, message_id, change.at, &body,
+        )
+        .await?
+        {
+            events.push(event);
+        }
+    }
+    Ok(events)
+}
+
+/// Evaluates these profiles again at `now` and commits what changed, with its records.
+/// Returns how many memberships changed.
+pub(crate) async fn reevaluate(
+    s: &Settings<'_>,
+    tenant: TenantId,
+    generation: &GenerationState,
+    plan: &Plan,
+    ids: &[ProfileId],
+    now: DateTime<Utc>,
+    reason: &str,
+) -> Result<usize, ProjectionError> {
+    let g = generation.generation;
+    let profiles = store::profiles_by_id(s.db, tenant, g, ids).await?;
+    let had = store::memberships(s.db, tenant, g, ids).await?;
+    let stored = store::computed_rows(s.db, tenant, g, ids).await?;
+    let mut write = AudienceWrite::default();
+    for p in &profiles {
+        let key = stored.get(&p.id).and_then(|r| r.key_id);
+        plan.evaluate(p, had.get(&p.id), key, now, &mut write);
+    }
+    // Ids that are no longer live profiles (merged away since) are not due any more.
+    let live: BTreeSet<ProfileId> = profiles.iter().map(|p| p.id).collect();
+    for id in ids.iter().filter(|id| !live.contains(id)) {
+        if let Some(row) = stored.get(id) {
+            write.rows.push(ComputedRow {
+                reevaluate_at: None,
+                ..row.clone()
+            });
+        }
+    }
+    let events = records(
+        s.keyring,
+        tenant,
+        plan,
+        &write,
+        &BTreeMap::new(),
+        &stored,
+        reason,
+    )
+    .await?;
+    let txn = cdp_storage::begin_write(s.db).await?;
+    if !store::hold_lease(&txn, tenant, s.holder, s.lease_ttl).await? {
+        return Err(ProjectionError::LeaseLost);
+    }
+    store::write_audience(&txn, tenant, g, &write, plan.record).await?;
+    if !events.is_empty() {
+        cdp_log::append(&txn, tenant, events).await?;
+    }
+    txn.commit().await?;
+    Ok(write.changes.len())
+}
+
+/// One step of the work that time and new definitions bring, for the generation serving
+/// reads: a page of profiles due to be evaluated again, then a page of a backfill.
+/// Whether there was anything to do.
+pub(crate) async fn step(
+    s: &Settings<'_>,
+    tenant: TenantId,
+    generation: &GenerationState,
+    now: DateTime<Utc>,
+) -> Result<bool, ProjectionError> {
+    let Some(plan) = Plan::load(s.db, tenant, generation).await? else {
+        return Ok(false);
+    };
+    let g = generation.generation;
+    let due = store::due_profiles(s.db, tenant, g, now, PAGE).await?;
+    if !due.is_empty() {
+        let changed = reevaluate(s, tenant, generation, &plan, &due, now, "time").await?;
+        tracing::debug!(tenant_id = %tenant, profiles = due.len(), changed, "evaluated profiles again as time passed");
+        return Ok(true);
+    }
+    let definitions = store::definitions(s.db, tenant).await?;
+    let backfill = definitions
+        .segments
+        .iter()
+        .find(|seg| seg.backfilled_version < seg.version && plan.evaluated.contains(&seg.id));
+    let Some(segment) = backfill else {
+        return Ok(false);
+    };
+    let page = store::profile_page(s.db, tenant, g, segment.backfill_cursor, PAGE).await?;
+    if !page.is_empty() {
+        reevaluate(s, tenant, generation, &plan, &page, now, "backfill").await?;
+    }
+    let finished = (page.len() as u64) < PAGE;
+    store::record_backfill(
+        s.db,
+        tenant,
+        segment.id,
+        segment.version,
+        page.last().copied().or(segment.backfill_cursor),
+        segment.backfill_done + page.len() as i64,
+        finished,
+    )
+    .await?;
+    if finished {
+        tracing::info!(tenant_id = %tenant, segment_id = %segment.id, "a segment's membership is computed over every profile");
+    }
+    Ok(true)
+}
