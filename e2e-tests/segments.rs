@@ -69,17 +69,8 @@ async fn segments_are_backfilled_kept_fresh_recorded_and_exported() {
     ]);
     send(&server, &tenant, batch).await;
 
-    let (status, ltv) = call(
-        &server,
-        "PUT",
-        "/v1/computed-traits/ltv",
-        &tenant.api_key,
-        Some(&json!({"preset": "total_revenue"})),
-    )
-    .await;
-    assert_eq!(status, 201, "{ltv}");
-
-    // A trait condition: backfilled over the profiles that exist.
+    // A trait condition, before anything else is defined: backfilled over the profiles
+    // that exist (whose entries are sealed under their latest event's key).
     let (status, pro) = create(
         &server,
         &tenant,
@@ -93,6 +84,16 @@ async fn segments_are_backfilled_kept_fresh_recorded_and_exported() {
     );
     let pro_id = pro["segment_id"].as_str().unwrap().to_owned();
     segment_when(&server, &tenant, &pro_id, 3).await;
+
+    let (status, ltv) = call(
+        &server,
+        "PUT",
+        "/v1/computed-traits/ltv",
+        &tenant.api_key,
+        Some(&json!({"preset": "total_revenue"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{ltv}");
 
     // An event condition with a filter and a window needs the whole log: a rebuild.
     let (status, buyers) = create(

@@ -11,6 +11,7 @@ mod load;
 mod proc_stats;
 mod report;
 mod scale;
+mod segments;
 mod server;
 
 use std::path::PathBuf;
@@ -72,6 +73,9 @@ enum Command {
     /// A tenant of a million people: profile lookup by identity against lookup by id, and
     /// the tenant's erasure against erasing a tenant of a thousand events.
     Scale,
+    /// Segments: projection with 50 active segments against none, and a new segment's
+    /// backfill over `--profiles` profiles against a plain scan of the profile table.
+    Segments,
     /// Every benchmark.
     All,
 }
@@ -87,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Overhead => overhead(&binary, &cli, &mut report).await?,
         Command::Memory => memory(&binary, &cli, &mut report).await?,
         Command::Scale => scale(&binary, &cli, &mut report).await?,
+        Command::Segments => segment_rows(&binary, &cli, &mut report).await?,
         Command::Freshness => freshness(&binary, &cli, &mut report).await?,
         Command::Projection => projection(&binary, &cli, &mut report).await?,
         Command::All => {
@@ -96,6 +101,7 @@ async fn main() -> anyhow::Result<()> {
             freshness(&binary, &cli, &mut report).await?;
             projection(&binary, &cli, &mut report).await?;
             scale(&binary, &cli, &mut report).await?;
+            segment_rows(&binary, &cli, &mut report).await?;
             memory(&binary, &cli, &mut report).await?;
         }
     }
@@ -330,6 +336,68 @@ async fn scale(binary: &std::path::Path, cli: &Cli, report: &mut Report) -> anyh
         &[server.stats()?],
     );
     row.baseline = Some(small_purge);
+    report.push(row);
+    server.stop();
+    Ok(())
+}
+
+/// What 50 active segments add to projecting an event (the same events into a tenant
+/// with none, as the baseline, median of `--runs`), and the backfill of a new segment over
+/// `--profiles` profiles against reading the profile table once.
+async fn segment_rows(
+    binary: &std::path::Path,
+    cli: &Cli,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    const EVENTS: usize = 20_000;
+    let server = CdpServer::start(binary).await?;
+    let (mut plain, mut busy) = (Vec::new(), Vec::new());
+    for run in 0..cli.runs.max(1) {
+        let none = server.create_tenant(&format!("no-segments-{run}"))?;
+        plain.push(segments::project_mixed(&server, &none, EVENTS).await? * 1e6 / EVENTS as f64);
+        let fifty = server.create_tenant(&format!("fifty-segments-{run}"))?;
+        segments::define_fifty(&server, &fifty).await?;
+        busy.push(segments::project_mixed(&server, &fifty, EVENTS).await? * 1e6 / EVENTS as f64);
+    }
+    eprintln!(
+        "  {EVENTS} events sent and projected: {:.1} µs per event with no segment, {:.1} µs with 50",
+        report::median(&plain),
+        report::median(&busy)
+    );
+    let stats = server.stats()?;
+    let mut row = Row::latency(
+        "projection with 50 segments, per event (µs)",
+        &busy,
+        &busy,
+        &plain,
+        &[stats],
+    );
+    row.baseline = Some(report::median(&plain));
+    row.ratio_to_baseline = Some(report::median(&busy) / report::median(&plain));
+    report.push(row);
+
+    let people = cli.profiles;
+    let big = server.create_tenant("backfill")?;
+    scale::identify_people(&server, &big, "person", people, 16).await?;
+    scale::caught_up(&server, &big, Duration::from_secs(7200)).await?;
+    let url = baseline::database_url(&server.data_dir());
+    let (scan, rows) = segments::scan_profiles(&url, big.tenant_id, &server.data_dir()).await?;
+    // About one person in nine: person-1, person-10…19, person-100…199, …
+    let (seconds, size) =
+        segments::backfill(&server, &big, "trait email starts with \"person-1\"").await?;
+    eprintln!(
+        "  backfill over {people} profiles: {seconds:.1} s ({size} members); reading {rows} profile and trait rows: {scan:.2} s"
+    );
+    let stats = server.stats()?;
+    let mut row = Row::latency(
+        &format!("segment backfill, {people} profiles (s)"),
+        &[seconds],
+        &[seconds],
+        &[scan],
+        &[stats],
+    );
+    row.baseline = Some(scan);
+    row.ratio_to_baseline = Some(seconds / scan);
     report.push(row);
     server.stop();
     Ok(())

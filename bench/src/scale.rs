@@ -49,7 +49,7 @@ pub async fn track_person(
 
 /// Sends `count` events made by `event(i)` in batches of 100 from `clients` concurrent
 /// clients.
-async fn send_batches(
+pub async fn send_batches(
     server: &CdpServer,
     tenant: &Tenant,
     count: usize,

@@ -89,11 +89,13 @@ impl Plan {
         }
     }
 
-    /// What evaluating `profile` at `now` changes, given the memberships it had.
+    /// What evaluating `profile` at `now` changes, given the memberships it had and its
+    /// stored row (written again only if it changed).
     fn evaluate(
         &self,
         profile: &Profile,
         had: Option<&BTreeMap<SegmentId, DateTime<Utc>>>,
+        stored: Option<&ComputedRow>,
         key_id: Option<DataKeyId>,
         now: DateTime<Utc>,
         write: &mut AudienceWrite,
@@ -119,12 +121,18 @@ impl Plan {
                 });
             }
         }
-        write.rows.push(ComputedRow {
+        let row = ComputedRow {
             profile: profile.id,
             aggregates: expired.aggregates,
             key_id,
             reevaluate_at: evaluation.changes_at,
-        });
+        };
+        // A profile with nothing to keep and nothing to wait for needs no row: most
+        // profiles a backfill looks at.
+        let needless = stored.is_none() && row.aggregates.is_empty() && row.reevaluate_at.is_none();
+        if stored != Some(&row) && !needless {
+            write.rows.push(row);
+        }
     }
 }
 
@@ -213,7 +221,7 @@ pub(crate) async fn of_batch(
             .get(&p.id)
             .copied()
             .or_else(|| stored.get(&p.id).and_then(|r| r.key_id));
-        plan.evaluate(p, had.get(&p.id), key, now, &mut write);
+        plan.evaluate(p, had.get(&p.id), stored.get(&p.id), key, now, &mut write);
     }
     for (loser, winner) in set.retired() {
         write.removed.push(*loser);
@@ -302,10 +310,24 @@ pub(crate) async fn reevaluate(
     let profiles = store::profiles_by_id(s.db, tenant, g, ids).await?;
     let had = store::memberships(s.db, tenant, g, ids).await?;
     let stored = store::computed_rows(s.db, tenant, g, ids).await?;
+    // Profiles projected before anything was defined have no row, so no key yet.
+    let keyless: Vec<ProfileId> = profiles
+        .iter()
+        .map(|p| p.id)
+        .filter(|id| stored.get(id).is_none_or(|r| r.key_id.is_none()))
+        .collect();
+    let latest = if keyless.is_empty() {
+        BTreeMap::new()
+    } else {
+        store::latest_keys(s.db, tenant, g, &keyless).await?
+    };
     let mut write = AudienceWrite::default();
     for p in &profiles {
-        let key = stored.get(&p.id).and_then(|r| r.key_id);
-        plan.evaluate(p, had.get(&p.id), key, now, &mut write);
+        let key = stored
+            .get(&p.id)
+            .and_then(|r| r.key_id)
+            .or_else(|| latest.get(&p.id).copied());
+        plan.evaluate(p, had.get(&p.id), stored.get(&p.id), key, now, &mut write);
     }
     // Ids that are no longer live profiles (merged away since) are not due any more.
     let live: BTreeSet<ProfileId> = profiles.iter().map(|p| p.id).collect();

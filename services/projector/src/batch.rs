@@ -65,6 +65,30 @@ pub async fn project_tenant(
     run(&settings, tenant).await
 }
 
+/// One step of the work time and new definitions bring to segments (a page of profiles
+/// due to be evaluated again, or a page of a backfill), as if it were `now`. The running
+/// projector takes these steps by itself at the real time; tests move the clock. The
+/// caller holds the tenant's lease. Whether there was anything to do.
+pub async fn audience_step(
+    db: &DatabaseConnection,
+    keyring: &Keyring,
+    tenant: TenantId,
+    holder: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, ProjectionError> {
+    let settings = Settings {
+        db,
+        keyring,
+        holder,
+        batch_size: 500,
+        lease_ttl: TimeDelta::seconds(30),
+        retry_after: TimeDelta::zero(),
+        caches: None,
+    };
+    let active = store::ensure_active(db, tenant).await?;
+    audience::step(&settings, tenant, &active, now).await
+}
+
 pub(crate) async fn run(s: &Settings<'_>, tenant: TenantId) -> Result<Progress, ProjectionError> {
     let mut progress = Progress::default();
     store::ensure_active(s.db, tenant).await?;

@@ -19,7 +19,7 @@ mod retention;
 mod worker;
 
 pub use audience::{SEGMENT_ENTERED, SEGMENT_EXITED};
-pub use batch::{Progress, project_tenant};
+pub use batch::{Progress, audience_step, project_tenant};
 pub use cache::ProfileCaches;
 pub use error::ProjectionError;
 pub use retention::{RETENTION_SWEEP_EVERY, sweep_retention};

@@ -991,3 +991,110 @@ async fn a_person_named_twice_is_erased_once_and_an_unanswered_access_request_fa
     assert!(reason.contains(&first.id.to_string()), "{reason}");
     assert!(!reason.contains("ann"), "no personal data: {reason}");
 }
+
+async fn membership(t: &Tenant, segment: cdp_domain::SegmentId) -> Vec<ProfileId> {
+    store::members(t.db(), t.id, t.active().await, segment, None, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect()
+}
+
+async fn records_of(t: &Tenant, event_type: &str) -> Vec<Value> {
+    let mut found = Vec::new();
+    for e in read_after(t.db(), t.id, cdp_domain::Seq(0), 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == event_type)
+    {
+        let Opened::Plain(body) = t
+            .keyring
+            .open(t.id, e.event_id, e.key_id, &e.payload)
+            .await
+            .unwrap()
+        else {
+            panic!("a membership record is readable");
+        };
+        found.push(serde_json::from_slice(&body).unwrap());
+    }
+    found
+}
+
+fn order(who: (&str, &str), revenue: f64) -> Value {
+    json!({"type": "track", who.0: who.1, "event": "Order Completed", "properties": {"revenue": revenue}})
+}
+
+#[tokio::test]
+async fn segment_membership_follows_events_merges_rebuilds_and_the_clock() {
+    let mut t = Tenant::new().await;
+    let buyers = cdp_domain::SegmentId::new();
+    let condition = cdp_segments::parse(
+        r#"performed "Order Completed" where revenue > 100 >= 2 times within 60 days"#,
+    )
+    .unwrap();
+    store::insert_segment(t.db(), t.id, buyers, "buyers", None, &condition)
+        .await
+        .unwrap();
+    t.send(&[
+        // An anonymous order, then the same person orders signed in and is linked.
+        order(("anonymousId", "a1"), 150.0),
+        identify("u1", Some("a1"), json!({"plan": "pro"})),
+        order(("userId", "u1"), 200.0),
+        // Two orders, but small ones.
+        order(("userId", "u2"), 50.0),
+        order(("userId", "u2"), 60.0),
+    ])
+    .await;
+    // One event per batch: membership carried across batches and a merge.
+    t.project(1).await.unwrap();
+    let u1 = t.profile("user_id", "u1").await.id;
+    assert_eq!(membership(&t, buyers).await, [u1]);
+    let entered = records_of(&t, cdp_projector::SEGMENT_ENTERED).await;
+    assert_eq!(entered.len(), 1, "{entered:?}");
+    assert_eq!(entered[0]["segment"], json!(buyers));
+    assert_eq!(entered[0]["profile"], json!(u1));
+
+    // A rebuild computes the same membership, and records nothing again.
+    t.rebuild(500).await;
+    assert_eq!(membership(&t, buyers).await, [u1]);
+    assert_eq!(
+        records_of(&t, cdp_projector::SEGMENT_ENTERED).await.len(),
+        1
+    );
+
+    // Without any new event, the orders leave the window as time passes.
+    store::acquire_lease(t.db(), t.id, HOLDER, TimeDelta::seconds(30))
+        .await
+        .unwrap();
+    let keyring = t.test.keyring();
+    let before_due = t0() + TimeDelta::days(59);
+    assert!(
+        !cdp_projector::audience_step(t.db(), &keyring, t.id, HOLDER, before_due)
+            .await
+            .unwrap(),
+        "nothing is due before the first order leaves the window"
+    );
+    let later = t0() + TimeDelta::days(61);
+    assert!(
+        cdp_projector::audience_step(t.db(), &keyring, t.id, HOLDER, later)
+            .await
+            .unwrap()
+    );
+    assert_eq!(membership(&t, buyers).await, []);
+    let exited = records_of(&t, cdp_projector::SEGMENT_EXITED).await;
+    assert_eq!(exited.len(), 1, "{exited:?}");
+    assert_eq!(exited[0]["reason"], "time");
+    assert!(
+        !cdp_projector::audience_step(t.db(), &keyring, t.id, HOLDER, later)
+            .await
+            .unwrap(),
+        "once evaluated, nothing is due until something changes"
+    );
+    let size = store::segment_size(t.db(), t.id, t.active().await, buyers)
+        .await
+        .unwrap();
+    assert_eq!(size, 0);
+    store::release_lease(t.db(), t.id, HOLDER).await.unwrap();
+}

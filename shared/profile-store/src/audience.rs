@@ -427,3 +427,51 @@ pub async fn segments_of<C: ConnectionTrait>(
         .into_iter()
         .collect())
 }
+
+/// The data key of each profile's latest event: what records about the profile are
+/// sealed under when it has no row of its own yet.
+pub async fn latest_keys<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    generation: i64,
+    ids: &[ProfileId],
+) -> Result<BTreeMap<ProfileId, DataKeyId>, StoreError> {
+    use sea_orm::sea_query::{Alias, Query};
+    let backend = conn.get_database_backend();
+    let mut latest: BTreeMap<i64, ProfileId> = BTreeMap::new();
+    for chunk in uuids(ids).chunks(512) {
+        let rows: Vec<(Uuid, Option<i64>)> = event::Entity::find()
+            .select_only()
+            .column(event::Column::ProfileId)
+            .column_as(event::Column::Seq.max(), "seq")
+            .filter(event::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(event::Column::Generation.eq(generation))
+            .filter(one_of(backend, event::Column::ProfileId, chunk.to_vec()))
+            .group_by(event::Column::ProfileId)
+            .into_tuple()
+            .all(conn)
+            .await?;
+        latest.extend(
+            rows.into_iter()
+                .filter_map(|(p, seq)| Some((seq?, ProfileId::from_uuid(p)))),
+        );
+    }
+    let mut keys = BTreeMap::new();
+    let seqs: Vec<i64> = latest.keys().copied().collect();
+    for chunk in seqs.chunks(512) {
+        let query = Query::select()
+            .columns([Alias::new("seq"), Alias::new("key_id")])
+            .from(Alias::new("event_log"))
+            .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant.as_uuid()))
+            .and_where(Expr::col(Alias::new("seq")).is_in(chunk.iter().copied()))
+            .to_owned();
+        for row in conn.query_all(&query).await? {
+            let seq: i64 = row.try_get("", "seq")?;
+            let key: Uuid = row.try_get("", "key_id")?;
+            if let Some(profile) = latest.get(&seq) {
+                keys.insert(*profile, DataKeyId::from_uuid(key));
+            }
+        }
+    }
+    Ok(keys)
+}

@@ -15,8 +15,8 @@ mod write;
 
 pub use audience::{
     AudienceWrite, ComputedRow, MembershipChange, computed_rows, due_profiles, event_owners,
-    live_profiles, members, memberships, profile_page, segment_size, segments_of, size_history,
-    tenants_with_audience_work, write_audience,
+    latest_keys, live_profiles, members, memberships, profile_page, segment_size, segments_of,
+    size_history, tenants_with_audience_work, write_audience,
 };
 pub use definitions::{
     ComputedTraitRow, Definitions, SegmentRow, computed_traits, definitions, delete_computed_trait,
