@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
 use serde_json::json;
 
+use crate::access::call;
 use crate::helpers::{Server, suite_env};
 use crate::privacy::{erase, request_when};
 use crate::profiles::{profile_when, send};
@@ -172,6 +173,20 @@ async fn after_an_erasure_no_table_column_or_redis_key_holds_the_person_in_clear
         .collect();
     let ann_email = format!("{}@example.com", ann[2]);
     let bob_email = format!("{}@example.org", bob[1]);
+    // A computed trait that keeps a property's values, and a segment Ann enters: their
+    // rows hold what she sent too.
+    let (status, body) = call(
+        &server,
+        "PUT",
+        "/v1/computed-traits/notes",
+        &tenant.api_key,
+        Some(&json!({"kind": "distinct_list", "event": "Order Completed", "property": "note"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = call(&server, "POST", "/v1/segments", &tenant.api_key,
+        Some(&json!({"name": "zebras", "text": "trait favourite starts with \"zebra\" and performed \"Order Completed\" where total > 10 within 30 days"}))).await;
+    assert_eq!(status, 201, "{body}");
     send(
         &server,
         &tenant,
@@ -248,8 +263,8 @@ async fn after_an_erasure_no_table_column_or_redis_key_holds_the_person_in_clear
     assert_eq!(events.len(), logged + 1, "{events:?}");
     assert_eq!(
         events.iter().filter(|e| e["shredded"] == true).count(),
-        5,
-        "her four events and the order"
+        6,
+        "her four events, the order, and the record of her entering the segment"
     );
 
     if let Some((_, redis_url)) = env.iter().find(|(k, _)| k == "REDIS_URL") {

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::access::call;
 use crate::helpers::{Server, Tenant, http, suite_env};
 use crate::profiles::send;
+use crate::subject_access::export_when_ready;
 
 /// Polls a segment until it is computed everywhere with `size` members.
 async fn segment_when(server: &Server, tenant: &Tenant, id: &str, size: i64) -> Value {
@@ -239,6 +240,49 @@ async fn segments_are_backfilled_kept_fresh_recorded_and_exported() {
         4,
         "{sizes}"
     );
+
+    // A person's access export shows their segments and computed traits.
+    let (status, request) = call(
+        &server,
+        "POST",
+        "/v1/privacy/requests",
+        &tenant.api_key,
+        Some(&json!({"type": "access", "subject": {"type": "user_id", "value": "u4"}})),
+    )
+    .await;
+    assert_eq!(status, 202, "{request}");
+    let url = request["export_url"].as_str().unwrap().to_owned();
+    let (status, _, export) = export_when_ready(&server, &tenant, &url).await;
+    assert_eq!(status, 200, "{export}");
+    assert_eq!(export["computed_traits"]["ltv"], json!(351.0), "{export}");
+    let theirs: Vec<&str> = export["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(theirs, ["Repeat buyers", "VIP"], "{export}");
+
+    // Erasing a person takes them out of every segment at once.
+    let (status, erasure) = call(
+        &server,
+        "POST",
+        "/v1/privacy/requests",
+        &tenant.api_key,
+        Some(&json!({"type": "erasure", "subject": {"type": "user_id", "value": "u1"}})),
+    )
+    .await;
+    assert_eq!(status, 202, "{erasure}");
+    segment_when(&server, &tenant, &pro_id, 3).await;
+    let (_, members) = call(
+        &server,
+        "GET",
+        &format!("/v1/segments/{pro_id}/members"),
+        &tenant.api_key,
+        None,
+    )
+    .await;
+    assert_eq!(members["members"].as_array().unwrap().len(), 3, "{members}");
 
     // A segment others refer to stays; the one referring goes, then the other can.
     let (status, _) = call(

@@ -793,9 +793,21 @@ async fn profile_segments(
         .find(|g| g.status == store::Status::Active)
         .ok_or(ApiError::NotFound("profile"))?;
     let found = resolve(&state, tenant, active.generation, &key).await?;
-    let profile = found.profile;
-    let definitions = definitions(&state, tenant).await?;
-    let complete: BTreeSet<String> = active.aggregations.complete.keys().cloned().collect();
+    let mut body = audience_of(&state, tenant, &active, &found.profile).await?;
+    body["profile_id"] = json!(found.profile.id);
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// `{"segments": [...], "computed_traits": {...}}` of a profile: what the profile page
+/// and a person's access export show.
+pub(crate) async fn audience_of(
+    state: &ApiState,
+    tenant: TenantId,
+    generation: &store::GenerationState,
+    profile: &cdp_profiles::Profile,
+) -> Result<Value, ApiError> {
+    let definitions = definitions(state, tenant).await?;
+    let complete: BTreeSet<String> = generation.aggregations.complete.keys().cloned().collect();
     let audiences = Audiences::new(
         &definitions.computed,
         &definitions.segment_defs(),
@@ -806,15 +818,15 @@ async fn profile_segments(
         .iter()
         .map(|s| (s.id, s.name.as_str()))
         .collect();
-    let segments: Vec<Value> = store::segments_of(&state.db, tenant, active.generation, profile.id)
-        .await
-        .map_err(store_error)?
-        .into_iter()
-        .map(|(id, since)| json!({"segment_id": id, "name": names.get(&id), "since": since}))
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "profile_id": profile.id,
+    let segments: Vec<Value> =
+        store::segments_of(&state.db, tenant, generation.generation, profile.id)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .map(|(id, since)| json!({"segment_id": id, "name": names.get(&id), "since": since}))
+            .collect();
+    Ok(json!({
         "segments": segments,
-        "computed_traits": audiences.computed_values(&profile, Utc::now()),
-    })))
+        "computed_traits": audiences.computed_values(profile, Utc::now()),
+    }))
 }

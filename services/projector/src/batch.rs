@@ -253,6 +253,7 @@ async fn switch_if_caught_up(
         return Err(ProjectionError::LeaseLost);
     }
     store::switch_over(&txn, tenant, active.generation, building.generation).await?;
+    store::backfill_again_since(&txn, tenant, building.started_at).await?;
     txn.commit().await?;
     // The replaced generation's rows go in the background (`purge`).
     tracing::info!(tenant_id = %tenant, generation = building.generation, "rebuilt profiles took over");

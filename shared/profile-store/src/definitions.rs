@@ -300,6 +300,27 @@ pub async fn record_backfill<C: ConnectionTrait>(
     Ok(())
 }
 
+/// After a rebuild took over: segments created or changed while it replayed were not
+/// evaluated from its start, so they are backfilled again over its profiles.
+pub async fn backfill_again_since<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    since: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    segment::Entity::update_many()
+        .col_expr(segment::Column::BackfilledVersion, Expr::value(0i64))
+        .col_expr(
+            segment::Column::BackfillCursor,
+            Expr::value(Option::<uuid::Uuid>::None),
+        )
+        .col_expr(segment::Column::BackfillDone, Expr::value(0i64))
+        .filter(segment::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(segment::Column::UpdatedAt.gte(since))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
 /// A tenant's definitions, loaded together.
 pub struct Definitions {
     pub computed: Vec<ComputedTrait>,

@@ -19,9 +19,9 @@ pub use audience::{
     size_history, tenants_with_audience_work, write_audience,
 };
 pub use definitions::{
-    ComputedTraitRow, Definitions, SegmentRow, computed_traits, definitions, delete_computed_trait,
-    delete_segment, insert_segment, put_computed_trait, record_backfill, segment_by_id, segments,
-    update_segment,
+    ComputedTraitRow, Definitions, SegmentRow, backfill_again_since, computed_traits, definitions,
+    delete_computed_trait, delete_segment, insert_segment, put_computed_trait, record_backfill,
+    segment_by_id, segments, update_segment,
 };
 pub use erase::{
     ErasedProfiles, ErasurePurgeStep, erase_profiles, erasure_purge_pending, purge_erasure_step,

@@ -64,8 +64,17 @@ pub(super) async fn download(
     serde_json::to_writer(&mut head, &subject).map_err(ApiError::internal)?;
     head.extend_from_slice(b",\"profile\":");
     let profile_id = profile.as_ref().map(|p| p.profile.id);
+    // The segments the person is in and the figures computed about them are theirs too.
+    let audience = match &profile {
+        Some(p) => crate::segments::audience_of(&state, tenant, &generation, &p.profile).await?,
+        None => serde_json::json!({"segments": [], "computed_traits": {}}),
+    };
     let view = profile.map(|p| ProfileView::of(p.profile, None));
     serde_json::to_writer(&mut head, &view).map_err(ApiError::internal)?;
+    head.extend_from_slice(b",\"segments\":");
+    serde_json::to_writer(&mut head, &audience["segments"]).map_err(ApiError::internal)?;
+    head.extend_from_slice(b",\"computed_traits\":");
+    serde_json::to_writer(&mut head, &audience["computed_traits"]).map_err(ApiError::internal)?;
     head.extend_from_slice(b",\"events\":[");
 
     // Every download is on record, the ones cut short too; a whole one again at its end.
