@@ -130,7 +130,14 @@ impl Plan {
         // A profile with nothing to keep and nothing to wait for needs no row: most
         // profiles a backfill looks at.
         let needless = stored.is_none() && row.aggregates.is_empty() && row.reevaluate_at.is_none();
-        if stored != Some(&row) && !needless {
+        // A newer key alone is no reason to write: the stored one seals as well (and the
+        // newest goes in with the next change that is written anyway).
+        let same = stored.is_some_and(|old| {
+            old.aggregates == row.aggregates
+                && old.reevaluate_at == row.reevaluate_at
+                && (old.key_id.is_some() || row.key_id.is_none())
+        });
+        if !same && !needless {
             write.rows.push(row);
         }
     }
