@@ -367,6 +367,21 @@ pub async fn forget_tenant<C: ConnectionTrait>(
     crate::entities::lease::Entity::delete_by_id(tenant.as_uuid())
         .exec(conn)
         .await?;
+    // Definitions go too (a condition may name a value in clear), so that nothing wakes
+    // the projector for the tenant again.
+    use crate::entities::{computed_trait, segment, segment_size};
+    segment::Entity::delete_many()
+        .filter(segment::Column::TenantId.eq(tenant.as_uuid()))
+        .exec(conn)
+        .await?;
+    computed_trait::Entity::delete_many()
+        .filter(computed_trait::Column::TenantId.eq(tenant.as_uuid()))
+        .exec(conn)
+        .await?;
+    segment_size::Entity::delete_many()
+        .filter(segment_size::Column::TenantId.eq(tenant.as_uuid()))
+        .exec(conn)
+        .await?;
     Ok(())
 }
 

@@ -211,6 +211,17 @@ pub struct AggState {
     seen: BTreeMap<String, i64>,
 }
 
+/// A sum that stays finite (JSON cannot hold infinity, so a state holding one could not
+/// be read back): past the largest number it stays there.
+fn add(a: f64, b: f64) -> f64 {
+    let sum = a + b;
+    if sum.is_finite() {
+        sum
+    } else {
+        f64::MAX.copysign(sum)
+    }
+}
+
 fn earlier(a: &Entry, b: &Entry) -> bool {
     (a.at, a.seq) < (b.at, b.seq)
 }
@@ -243,7 +254,7 @@ impl AggState {
         self.n += 1;
         if kind.numeric_input() {
             let x = entry.number();
-            self.sum += x;
+            self.sum = add(self.sum, x);
             self.min = Some(self.min.map_or(x, |m| m.min(x)));
             self.max = Some(self.max.map_or(x, |m| m.max(x)));
         }
@@ -273,7 +284,7 @@ impl AggState {
             self.keep(entry);
         }
         self.n += other.n;
-        self.sum += other.sum;
+        self.sum = add(self.sum, other.sum);
         self.min = match (self.min, other.min) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -543,6 +554,17 @@ mod tests {
         );
         assert_eq!(a.input(Some("Order Completed"), &props("USD"), at(0)), None);
         assert_eq!(a.input(Some("Page Viewed"), &props("EUR"), at(0)), None);
+    }
+
+    #[test]
+    fn huge_values_keep_the_state_readable() {
+        let a = agg(AggKind::Sum, None);
+        let mut s = AggState::default();
+        s.fold(&a, entry(0, 1, json!(1e308)));
+        s.fold(&a, entry(1, 2, json!(1e308)));
+        let text = serde_json::to_string(&s).unwrap();
+        let back: AggState = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.value(&a, at(2)), json!(f64::MAX));
     }
 
     #[test]

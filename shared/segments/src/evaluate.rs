@@ -50,6 +50,8 @@ pub struct Evaluation {
 pub struct Audiences {
     aggregations: Aggregations,
     computed: BTreeMap<String, String>,
+    /// Every computed trait defined, kept or not.
+    defined: BTreeSet<String>,
     segments: Vec<(String, Node)>,
     pending: BTreeSet<String>,
 }
@@ -109,6 +111,7 @@ impl Audiences {
             .into_iter()
             .filter(|(key, _)| kept.contains(key))
             .collect();
+        let defined = computed.iter().map(|c| c.name.clone()).collect();
         let computed: BTreeMap<String, String> = computed
             .iter()
             .map(|c| (c.name.clone(), c.aggregation.key()))
@@ -117,6 +120,7 @@ impl Audiences {
         let mut audiences = Audiences {
             aggregations: Arc::new(aggregations),
             computed,
+            defined,
             segments: Vec::new(),
             pending: BTreeSet::new(),
         };
@@ -177,6 +181,9 @@ impl Audiences {
             Condition::Trait(cmp) => Node::Trait(cmp.clone()),
             Condition::Computed(cmp) => match self.computed.get(&cmp.name) {
                 Some(key) => Node::Computed(key.clone(), cmp.clone()),
+                // Defined but not computed over the whole log yet (new or changed): the
+                // segment waits rather than losing its members meanwhile.
+                None if self.defined.contains(&cmp.name) => return None,
                 None => Node::Missing,
             },
             Condition::Performed(p) => {
