@@ -165,9 +165,26 @@ pub async fn write_audience<C: ConnectionTrait>(
             .await?;
     }
 
+    // A segment deleted while this batch was evaluated gets no rows back.
+    let live: BTreeSet<Uuid> = if write.changes.is_empty() {
+        BTreeSet::new()
+    } else {
+        segment::Entity::find()
+            .select_only()
+            .column(segment::Column::SegmentId)
+            .filter(segment::Column::TenantId.eq(t))
+            .into_tuple::<Uuid>()
+            .all(txn)
+            .await?
+            .into_iter()
+            .collect()
+    };
     let mut deltas: BTreeMap<SegmentId, i64> = BTreeMap::new();
-    let (entered, left): (Vec<&MembershipChange>, Vec<&MembershipChange>) =
-        write.changes.iter().partition(|c| c.entered);
+    let (entered, left): (Vec<&MembershipChange>, Vec<&MembershipChange>) = write
+        .changes
+        .iter()
+        .filter(|c| live.contains(&c.segment.as_uuid()))
+        .partition(|c| c.entered);
     for c in &left {
         segment_member::Entity::delete_many()
             .filter(segment_member::Column::TenantId.eq(t))
