@@ -42,6 +42,7 @@ pub(crate) struct Plan {
     evaluated: BTreeSet<SegmentId>,
     /// Whether entries and exits go into the log.
     pub record: bool,
+    definitions: Definitions,
 }
 
 impl Plan {
@@ -55,10 +56,10 @@ impl Plan {
         if definitions.is_empty() && generation.aggregations == KeptAggregations::default() {
             return Ok(None);
         }
-        Ok(Some(Plan::new(&definitions, generation)))
+        Ok(Some(Plan::new(definitions, generation)))
     }
 
-    fn new(definitions: &Definitions, generation: &GenerationState) -> Plan {
+    fn new(definitions: Definitions, generation: &GenerationState) -> Plan {
         let active = generation.status == Status::Active;
         // A rebuild evaluates the segments already computed everywhere: the ones being
         // backfilled are computed (with their entries recorded) once it serves reads.
@@ -86,6 +87,7 @@ impl Plan {
             ids,
             evaluated,
             record: active,
+            definitions,
         }
     }
 
@@ -387,8 +389,8 @@ pub(crate) async fn step(
         tracing::debug!(tenant_id = %tenant, profiles = due.len(), changed, "evaluated profiles again as time passed");
         return Ok(true);
     }
-    let definitions = store::definitions(s.db, tenant).await?;
-    let backfill = definitions
+    let backfill = plan
+        .definitions
         .segments
         .iter()
         .find(|seg| seg.backfilled_version < seg.version && plan.evaluated.contains(&seg.id));

@@ -336,6 +336,12 @@ impl Definitions {
         self.segments.iter().map(SegmentRow::def).collect()
     }
 
+    /// The definitions compiled for a generation's profiles (what it keeps complete).
+    pub fn audiences_for(&self, generation: &crate::GenerationState) -> Audiences {
+        let complete = generation.aggregations.complete.keys().cloned().collect();
+        Audiences::new(&self.computed, &self.segment_defs(), &complete)
+    }
+
     /// Every aggregation the definitions need, by key.
     pub fn needed(&self) -> BTreeMap<String, Aggregation> {
         Audiences::needed(&self.computed, &self.segment_defs())

@@ -2,13 +2,13 @@
 //! path or position of every mistake), previews before saving, members (paged, or
 //! streamed as NDJSON or CSV), sizes over time, and a profile's segments.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use actix_web::{HttpResponse, web};
 use cdp_auth::TenantPrincipal;
 use cdp_domain::{SegmentId, TenantId};
 use cdp_profile_store::{self as store, Definitions, SegmentRow};
-use cdp_segments::{Audiences, Catalog, Condition, from_json, parse, to_text, validate};
+use cdp_segments::{Catalog, Condition, from_json, parse, to_text, validate};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -163,12 +163,7 @@ async fn status(
     else {
         return Ok(json!({"state": "backfilling", "profiles_done": 0, "profiles_total": 0}));
     };
-    let complete: BTreeSet<String> = active.aggregations.complete.keys().cloned().collect();
-    let audiences = Audiences::new(
-        &definitions.computed,
-        &definitions.segment_defs(),
-        &complete,
-    );
+    let audiences = definitions.audiences_for(active);
     if audiences.pending().contains(&segment.id.to_string()) {
         // Needs event history no generation has folded yet: a rebuild is computing it.
         let head = cdp_log::head(&state.db, tenant)
@@ -407,12 +402,7 @@ pub(crate) async fn audience_of(
     profile: &cdp_profiles::Profile,
 ) -> Result<Value, ApiError> {
     let definitions = definitions(state, tenant).await?;
-    let complete: BTreeSet<String> = generation.aggregations.complete.keys().cloned().collect();
-    let audiences = Audiences::new(
-        &definitions.computed,
-        &definitions.segment_defs(),
-        &complete,
-    );
+    let audiences = definitions.audiences_for(generation);
     let names: BTreeMap<SegmentId, &str> = definitions
         .segments
         .iter()

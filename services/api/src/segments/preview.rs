@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use actix_web::{HttpResponse, web};
 use cdp_auth::TenantPrincipal;
 use cdp_profile_store as store;
-use cdp_segments::{Audiences, to_text};
+use cdp_segments::to_text;
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -49,12 +49,7 @@ pub(super) async fn preview(
         return Ok(HttpResponse::Ok()
             .json(json!({"size": 0, "scanned": 0, "total": 0, "estimated": false, "sample": []})));
     };
-    let complete: BTreeSet<String> = active.aggregations.complete.keys().cloned().collect();
-    let audiences = Audiences::new(
-        &definitions.computed,
-        &definitions.segment_defs(),
-        &complete,
-    );
+    let audiences = definitions.audiences_for(&active);
     let g = active.generation;
     let now = Utc::now();
     let (mut scanned, mut size, mut sample) = (0u64, 0u64, Vec::new());
