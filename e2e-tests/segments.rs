@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::access::call;
 use crate::helpers::{Server, Tenant, http, suite_env};
-use crate::profiles::send;
+use crate::profiles::{caught_up, send};
 use crate::subject_access::export_when_ready;
 
 /// Polls a segment until it is computed everywhere with `size` members.
@@ -69,9 +69,11 @@ async fn segments_are_backfilled_kept_fresh_recorded_and_exported() {
         order(5, 30.0),
     ]);
     send(&server, &tenant, batch).await;
+    caught_up(&server, &tenant).await;
 
     // A trait condition, before anything else is defined: backfilled over the profiles
-    // that exist (whose entries are sealed under their latest event's key).
+    // that exist, which have no computed row to carry a key (their entries are sealed
+    // under their latest event's key).
     let (status, pro) = create(
         &server,
         &tenant,

@@ -225,11 +225,12 @@ pub(crate) async fn of_batch(
         }
     }
     let mut write = AudienceWrite::default();
+    let stored_key = |id: &ProfileId| stored.get(id).and_then(|r| r.key_id);
     for p in &changed {
-        let key = latest
-            .get(&p.id)
-            .copied()
-            .or_else(|| stored.get(&p.id).and_then(|r| r.key_id));
+        let key = latest.get(&p.id).copied().or_else(|| stored_key(&p.id));
+        if let Some(key) = key {
+            latest.insert(p.id, key);
+        }
         plan.evaluate(p, had.get(&p.id), stored.get(&p.id), key, now, &mut write);
     }
     for (loser, winner) in set.retired() {
@@ -243,40 +244,35 @@ pub(crate) async fn of_batch(
             });
         }
         // The loser's record is sealed like the winner's: under the merge's key.
-        if let Some(key) = latest.get(winner) {
-            latest.insert(*loser, *key);
+        if let Some(key) = latest.get(winner).copied().or_else(|| stored_key(loser)) {
+            latest.insert(*loser, key);
         }
     }
-    let events = records(s.keyring, tenant, plan, &write, &latest, &stored, "event").await?;
+    let events = records(s.keyring, tenant, plan, &write, &latest, "event").await?;
     Ok((write, events))
 }
 
-/// Membership records for the log (none for a rebuilding generation).
+/// Membership records for the log (none for a rebuilding generation), each sealed under
+/// the key `keys` gives its profile.
 async fn records(
     keyring: &Keyring,
     tenant: TenantId,
     plan: &Plan,
     write: &AudienceWrite,
-    latest: &BTreeMap<ProfileId, DataKeyId>,
-    stored: &BTreeMap<ProfileId, ComputedRow>,
+    keys: &BTreeMap<ProfileId, DataKeyId>,
     reason: &str,
 ) -> Result<Vec<NewEvent>, ProjectionError> {
     if !plan.record {
         return Ok(Vec::new());
     }
     let mut events = Vec::new();
-    let row_keys: BTreeMap<ProfileId, DataKeyId> = write
-        .rows
-        .iter()
-        .filter_map(|r| r.key_id.map(|k| (r.profile, k)))
-        .collect();
     for change in &write.changes {
-        let key = latest
-            .get(&change.profile)
-            .or_else(|| row_keys.get(&change.profile))
-            .or_else(|| stored.get(&change.profile).and_then(|r| r.key_id.as_ref()));
+        let key = keys.get(&change.profile);
         // No key: the person's events are all shredded; nothing about them is recorded.
-        let Some(key) = key else { continue };
+        let Some(key) = key else {
+            tracing::warn!(tenant_id = %tenant, segment_id = %change.segment, reason, "a membership change has no data key to seal its record under: not recorded");
+            continue;
+        };
         let event_type = if change.entered {
             SEGMENT_ENTERED
         } else {
@@ -331,11 +327,17 @@ pub(crate) async fn reevaluate(
         store::latest_keys(s.db, tenant, g, &keyless).await?
     };
     let mut write = AudienceWrite::default();
+    // The key each profile's records are sealed under: most profiles a backfill enters
+    // get no row of their own to carry it.
+    let mut keys: BTreeMap<ProfileId, DataKeyId> = BTreeMap::new();
     for p in &profiles {
         let key = stored
             .get(&p.id)
             .and_then(|r| r.key_id)
             .or_else(|| latest.get(&p.id).copied());
+        if let Some(key) = key {
+            keys.insert(p.id, key);
+        }
         plan.evaluate(p, had.get(&p.id), stored.get(&p.id), key, now, &mut write);
     }
     // Ids that are no longer live profiles (merged away since) are not due any more.
@@ -348,16 +350,7 @@ pub(crate) async fn reevaluate(
             });
         }
     }
-    let events = records(
-        s.keyring,
-        tenant,
-        plan,
-        &write,
-        &BTreeMap::new(),
-        &stored,
-        reason,
-    )
-    .await?;
+    let events = records(s.keyring, tenant, plan, &write, &keys, reason).await?;
     let txn = cdp_storage::begin_write(s.db).await?;
     if !store::hold_lease(&txn, tenant, s.holder, s.lease_ttl).await? {
         return Err(ProjectionError::LeaseLost);
