@@ -15,6 +15,7 @@ mod m20261202_000006_suppressions;
 mod m20261202_000007_key_watch;
 mod m20261202_000008_retention;
 mod m20261203_000009_audiences;
+mod m20261204_000010_reconcile;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_key_watch::Migration),
             Box::new(m20261202_000008_retention::Migration),
             Box::new(m20261203_000009_audiences::Migration),
+            Box::new(m20261204_000010_reconcile::Migration),
         ]
     }
 }

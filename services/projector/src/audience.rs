@@ -14,7 +14,7 @@ use cdp_keyring::Keyring;
 use cdp_log::NewEvent;
 use cdp_profile_store::{
     self as store, AudienceWrite, ComputedRow, Definitions, GenerationState, KeptAggregations,
-    MembershipChange, Status,
+    MembershipChange, Parts, Status,
 };
 use cdp_profiles::{Aggregations, Profile, WorkingSet};
 use cdp_segments::{Audiences, SegmentDef};
@@ -24,8 +24,12 @@ use serde_json::json;
 use crate::ProjectionError;
 use crate::batch::{Settings, seal_system_event};
 
-/// Profiles evaluated per transaction by the time sweep and by backfills.
+/// Profiles evaluated per transaction by the time sweep.
 pub(crate) const PAGE: u64 = 1_000;
+
+/// Profiles evaluated per transaction by a backfill: bigger, since a page is read before
+/// its transaction begins and most profiles it reads write nothing.
+pub(crate) const BACKFILL_PAGE: u64 = 5_000;
 
 /// Event types of the membership records.
 pub const SEGMENT_ENTERED: &str = "segment.entered";
@@ -248,7 +252,7 @@ pub(crate) async fn of_batch(
             latest.insert(*loser, key);
         }
     }
-    let events = records(s.keyring, tenant, plan, &write, &latest, "event").await?;
+    let events = records(s.keyring, tenant, plan, &write.changes, &latest, "event").await?;
     Ok((write, events))
 }
 
@@ -258,7 +262,7 @@ async fn records(
     keyring: &Keyring,
     tenant: TenantId,
     plan: &Plan,
-    write: &AudienceWrite,
+    changes: &[MembershipChange],
     keys: &BTreeMap<ProfileId, DataKeyId>,
     reason: &str,
 ) -> Result<Vec<NewEvent>, ProjectionError> {
@@ -266,7 +270,7 @@ async fn records(
         return Ok(Vec::new());
     }
     let mut events = Vec::new();
-    for change in &write.changes {
+    for change in changes {
         let key = keys.get(&change.profile);
         // No key: the person's events are all shredded; nothing about them is recorded.
         let Some(key) = key else {
@@ -300,44 +304,43 @@ async fn records(
     Ok(events)
 }
 
-/// Evaluates these profiles again at `now` and commits what changed, with its records.
-/// Returns how many memberships changed.
-pub(crate) async fn reevaluate(
+/// A page of profiles evaluated again, not yet committed.
+struct Evaluated {
+    write: AudienceWrite,
+    /// The memberships they had in the generation.
+    had: BTreeMap<ProfileId, BTreeMap<SegmentId, DateTime<Utc>>>,
+    stored: BTreeMap<ProfileId, ComputedRow>,
+}
+
+/// Evaluates these profiles of the generation again at `now`.
+async fn evaluate_page(
     s: &Settings<'_>,
     tenant: TenantId,
     generation: &GenerationState,
     plan: &Plan,
     ids: &[ProfileId],
     now: DateTime<Utc>,
-    reason: &str,
-) -> Result<usize, ProjectionError> {
+) -> Result<Evaluated, ProjectionError> {
     let g = generation.generation;
-    let profiles = store::profiles_by_id(s.db, tenant, g, ids).await?;
+    // Only what the segments read; the aggregation states come with the stored rows.
+    let reads = plan.audiences.reads();
+    let parts = Parts {
+        identities: false,
+        traits: reads.traits,
+        counts: reads.counts,
+        groups: false,
+        consent: reads.consent,
+        aggregates: false,
+    };
+    let mut profiles = store::profile_parts_by_id(s.db, tenant, g, ids, parts).await?;
     let had = store::memberships(s.db, tenant, g, ids).await?;
     let stored = store::computed_rows(s.db, tenant, g, ids).await?;
-    // Profiles projected before anything was defined have no row, so no key yet.
-    let keyless: Vec<ProfileId> = profiles
-        .iter()
-        .map(|p| p.id)
-        .filter(|id| stored.get(id).is_none_or(|r| r.key_id.is_none()))
-        .collect();
-    let latest = if keyless.is_empty() {
-        BTreeMap::new()
-    } else {
-        store::latest_keys(s.db, tenant, g, &keyless).await?
-    };
     let mut write = AudienceWrite::default();
-    // The key each profile's records are sealed under: most profiles a backfill enters
-    // get no row of their own to carry it.
-    let mut keys: BTreeMap<ProfileId, DataKeyId> = BTreeMap::new();
-    for p in &profiles {
-        let key = stored
-            .get(&p.id)
-            .and_then(|r| r.key_id)
-            .or_else(|| latest.get(&p.id).copied());
-        if let Some(key) = key {
-            keys.insert(p.id, key);
+    for p in &mut profiles {
+        if let Some(row) = stored.get(&p.id) {
+            p.aggregates = row.aggregates.clone();
         }
+        let key = stored.get(&p.id).and_then(|r| r.key_id);
         plan.evaluate(p, had.get(&p.id), stored.get(&p.id), key, now, &mut write);
     }
     // Ids that are no longer live profiles (merged away since) are not due any more.
@@ -350,17 +353,163 @@ pub(crate) async fn reevaluate(
             });
         }
     }
-    let events = records(s.keyring, tenant, plan, &write, &keys, reason).await?;
+    Ok(Evaluated { write, had, stored })
+}
+
+/// The keys to seal the records of these profiles under: their stored row's, or else
+/// (profiles projected before anything was defined have no row) their latest event's,
+/// looked up only for them and for the rows being written without one (most profiles a
+/// backfill looks at have neither). Rows written get the key too.
+async fn seal_keys(
+    s: &Settings<'_>,
+    tenant: TenantId,
+    generation: i64,
+    page: &mut Evaluated,
+    recorded: impl Iterator<Item = ProfileId>,
+) -> Result<BTreeMap<ProfileId, DataKeyId>, ProjectionError> {
+    let mut keys: BTreeMap<ProfileId, DataKeyId> = page
+        .stored
+        .iter()
+        .filter_map(|(id, r)| r.key_id.map(|k| (*id, k)))
+        .collect();
+    let keyless: BTreeSet<ProfileId> = recorded
+        .chain(page.write.rows.iter().map(|r| r.profile))
+        .filter(|id| !keys.contains_key(id))
+        .collect();
+    if !keyless.is_empty() {
+        let keyless: Vec<ProfileId> = keyless.into_iter().collect();
+        keys.extend(store::latest_keys(s.db, tenant, generation, &keyless).await?);
+    }
+    for row in page.write.rows.iter_mut().filter(|r| r.key_id.is_none()) {
+        row.key_id = keys.get(&row.profile).copied();
+    }
+    Ok(keys)
+}
+
+/// Commits a page's changes and records; `reconciled` moves the comparison with the
+/// replaced generation on in the same transaction (see [`reconcile`]).
+async fn commit_page(
+    s: &Settings<'_>,
+    tenant: TenantId,
+    generation: i64,
+    plan: &Plan,
+    write: &AudienceWrite,
+    events: Vec<NewEvent>,
+    reconciled: Option<Option<ProfileId>>,
+) -> Result<(), ProjectionError> {
     let txn = cdp_storage::begin_write(s.db).await?;
     if !store::hold_lease(&txn, tenant, s.holder, s.lease_ttl).await? {
         return Err(ProjectionError::LeaseLost);
     }
-    store::write_audience(&txn, tenant, g, &write, plan.record).await?;
+    store::write_audience(&txn, tenant, generation, write, plan.record).await?;
     if !events.is_empty() {
         cdp_log::append(&txn, tenant, events).await?;
     }
+    if let Some(cursor) = reconciled {
+        store::record_reconcile(&txn, tenant, generation, cursor).await?;
+    }
     txn.commit().await?;
-    Ok(write.changes.len())
+    Ok(())
+}
+
+/// Evaluates these profiles again at `now` and commits what changed, with its records.
+/// Returns how many memberships changed.
+pub(crate) async fn reevaluate(
+    s: &Settings<'_>,
+    tenant: TenantId,
+    generation: &GenerationState,
+    plan: &Plan,
+    ids: &[ProfileId],
+    now: DateTime<Utc>,
+    reason: &str,
+) -> Result<usize, ProjectionError> {
+    let g = generation.generation;
+    let mut page = evaluate_page(s, tenant, generation, plan, ids, now).await?;
+    let changed: Vec<ProfileId> = page.write.changes.iter().map(|c| c.profile).collect();
+    let keys = seal_keys(s, tenant, g, &mut page, changed.into_iter()).await?;
+    let events = records(s.keyring, tenant, plan, &page.write.changes, &keys, reason).await?;
+    commit_page(s, tenant, g, plan, &page.write, events, None).await?;
+    Ok(page.write.changes.len())
+}
+
+/// One page of the comparison a rebuild that took over owes the log: the next profiles
+/// that are members of a segment in the replaced generation or in this one are evaluated
+/// again, and where what they are members of now differs from what the replaced
+/// generation recorded, an entry or an exit is recorded (a changed identity rule merges
+/// or splits people; a segment changed during the rebuild). Membership changes made by
+/// batches since the switch are recorded as they happen, so one may be recorded twice.
+async fn reconcile(
+    s: &Settings<'_>,
+    tenant: TenantId,
+    generation: &GenerationState,
+    plan: Option<&Plan>,
+    replaced: i64,
+    now: DateTime<Utc>,
+) -> Result<(), ProjectionError> {
+    let g = generation.generation;
+    let (ids, last) = store::member_page(
+        s.db,
+        tenant,
+        [replaced, g],
+        generation.reconcile_cursor,
+        PAGE,
+    )
+    .await?;
+    let cursor = if last { None } else { ids.last().copied() };
+    // Nothing defined any more: nothing to record either.
+    let Some(plan) = plan.filter(|_| !ids.is_empty()) else {
+        store::record_reconcile(s.db, tenant, g, None).await?;
+        return Ok(());
+    };
+    let recorded = store::memberships(s.db, tenant, replaced, &ids).await?;
+    let mut page = evaluate_page(s, tenant, generation, plan, &ids, now).await?;
+    let mut now_in: BTreeMap<ProfileId, BTreeSet<SegmentId>> = page
+        .had
+        .iter()
+        .map(|(id, m)| (*id, m.keys().copied().collect()))
+        .collect();
+    for change in &page.write.changes {
+        let segments = now_in.entry(change.profile).or_default();
+        if change.entered {
+            segments.insert(change.segment);
+        } else {
+            segments.remove(&change.segment);
+        }
+    }
+    let mut told = Vec::new();
+    for id in &ids {
+        for segment in &plan.evaluated {
+            let was = recorded.get(id).is_some_and(|m| m.contains_key(segment));
+            let is = now_in.get(id).is_some_and(|m| m.contains(segment));
+            if was != is {
+                told.push(MembershipChange {
+                    segment: *segment,
+                    profile: *id,
+                    entered: is,
+                    at: now,
+                });
+            }
+        }
+    }
+    let mut keys = seal_keys(s, tenant, g, &mut page, told.iter().map(|c| c.profile)).await?;
+    // A person merged away (or split off under another id) by the rebuild: their exits are
+    // sealed under the key of their events in the replaced generation.
+    let gone: Vec<ProfileId> = told
+        .iter()
+        .map(|c| c.profile)
+        .filter(|id| !keys.contains_key(id))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !gone.is_empty() {
+        keys.extend(store::latest_keys(s.db, tenant, replaced, &gone).await?);
+    }
+    let events = records(s.keyring, tenant, plan, &told, &keys, "rebuild").await?;
+    commit_page(s, tenant, g, plan, &page.write, events, Some(cursor)).await?;
+    if cursor.is_none() {
+        tracing::info!(tenant_id = %tenant, generation = g, "rebuilt memberships compared with the replaced ones");
+    }
+    Ok(())
 }
 
 /// One step of the work that time and new definitions bring, for the generation serving
@@ -372,7 +521,12 @@ pub(crate) async fn step(
     generation: &GenerationState,
     now: DateTime<Utc>,
 ) -> Result<bool, ProjectionError> {
-    let Some(plan) = Plan::load(s.db, tenant, generation).await? else {
+    let plan = Plan::load(s.db, tenant, generation).await?;
+    if let Some(replaced) = generation.reconcile_from {
+        reconcile(s, tenant, generation, plan.as_ref(), replaced, now).await?;
+        return Ok(true);
+    }
+    let Some(plan) = plan else {
         return Ok(false);
     };
     let g = generation.generation;
@@ -390,11 +544,11 @@ pub(crate) async fn step(
     let Some(segment) = backfill else {
         return Ok(false);
     };
-    let page = store::profile_page(s.db, tenant, g, segment.backfill_cursor, PAGE).await?;
+    let page = store::profile_page(s.db, tenant, g, segment.backfill_cursor, BACKFILL_PAGE).await?;
     if !page.is_empty() {
         reevaluate(s, tenant, generation, &plan, &page, now, "backfill").await?;
     }
-    let finished = (page.len() as u64) < PAGE;
+    let finished = (page.len() as u64) < BACKFILL_PAGE;
     store::record_backfill(
         s.db,
         tenant,

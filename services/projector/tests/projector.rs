@@ -1,6 +1,6 @@
 //! The projector against a real database: SQLite, or PostgreSQL when DATABASE_URL names one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use cdp_domain::{EventId, Identity, IdentityKind, KeySubject, ProfileId, TenantId, TenantName};
 use cdp_keyring::{Keyring, Opened};
@@ -506,11 +506,7 @@ async fn a_stricter_rule_and_a_rebuild_split_what_was_merged() {
     let status = store::purge_status(t.db(), t.id).await.unwrap();
     assert_eq!((status.status, status.generations_left), ("in_progress", 1));
     assert!(status.profiles_left > 0);
-    let mut steps = 0;
-    while store::purge_step(t.db()).await.unwrap().is_some() {
-        steps += 1;
-        assert!(steps < 1000, "the purge never ends");
-    }
+    purge_all(&t).await;
     assert_eq!(
         store::purge_status(t.db(), t.id).await.unwrap().status,
         "done"
@@ -992,6 +988,15 @@ async fn a_person_named_twice_is_erased_once_and_an_unanswered_access_request_fa
     assert!(!reason.contains("ann"), "no personal data: {reason}");
 }
 
+/// Runs the background purge until it has nothing left.
+async fn purge_all(t: &Tenant) {
+    let mut steps = 0;
+    while store::purge_step(t.db()).await.unwrap().is_some() {
+        steps += 1;
+        assert!(steps < 1000, "the purge never ends");
+    }
+}
+
 async fn membership(t: &Tenant, segment: cdp_domain::SegmentId) -> Vec<ProfileId> {
     store::members(t.db(), t.id, t.active().await, segment, None, 1000)
         .await
@@ -1097,4 +1102,97 @@ async fn segment_membership_follows_events_merges_rebuilds_and_the_clock() {
         .unwrap();
     assert_eq!(size, 0);
     store::release_lease(t.db(), t.id, HOLDER).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_rebuild_that_splits_people_records_who_left_and_entered() {
+    let mut t = Tenant::new().await;
+    t.set_rules(json!({"merge": ["user_id", "email", "anonymous_id"], "limits": {}}))
+        .await;
+    t.store_rules_into_active().await;
+    let (twice, bobs) = (cdp_domain::SegmentId::new(), cdp_domain::SegmentId::new());
+    for (id, name, text) in [
+        (twice, "twice", r#"performed "Ordered" >= 2 times"#),
+        (bobs, "bobs", r#"trait name = "Bob""#),
+    ] {
+        let condition = cdp_segments::parse(text).unwrap();
+        store::insert_segment(t.db(), t.id, id, name, None, &condition)
+            .await
+            .unwrap();
+    }
+    t.send(&[
+        identify(
+            "u1",
+            None,
+            json!({"email": "family@example.com", "name": "Ann"}),
+        ),
+        track("u1", "Ordered"),
+        identify(
+            "u2",
+            None,
+            json!({"email": "family@example.com", "name": "Bob"}),
+        ),
+        track("u2", "Ordered"),
+    ])
+    .await;
+    t.project(500).await.unwrap();
+    let merged = t.profile("user_id", "u1").await.id;
+    assert_eq!(membership(&t, twice).await, [merged]);
+    assert_eq!(membership(&t, bobs).await, [merged]);
+    assert_eq!(
+        records_of(&t, cdp_projector::SEGMENT_ENTERED).await.len(),
+        2
+    );
+
+    // A stricter rule splits them: the rebuilt memberships differ from the recorded ones,
+    // and the differences are recorded once the rebuild takes over.
+    t.set_rules(json!({"merge": ["user_id", "email", "anonymous_id"], "limits": {"user_id": 1}}))
+        .await;
+    t.rebuild(500).await;
+    let ann = t.profile("user_id", "u1").await.id;
+    let bob = t.profile("user_id", "u2").await.id;
+    assert_ne!(ann, bob);
+    assert_eq!(membership(&t, twice).await, []);
+    assert_eq!(membership(&t, bobs).await, [bob]);
+    let said = |records: Vec<Value>| -> BTreeSet<(String, String, String)> {
+        records
+            .iter()
+            .map(|r| {
+                let text = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+                (text("segment"), text("profile"), text("reason"))
+            })
+            .collect()
+    };
+    let (twice_id, bobs_id) = (twice.to_string(), bobs.to_string());
+    let exited = said(records_of(&t, cdp_projector::SEGMENT_EXITED).await);
+    let entered = said(records_of(&t, cdp_projector::SEGMENT_ENTERED).await);
+    let rebuild = "rebuild".to_owned();
+    // The merged profile keeps the first person's id: Ann leaves both segments.
+    assert_eq!(merged, ann);
+    assert_eq!(
+        exited,
+        BTreeSet::from([
+            (twice_id.clone(), ann.to_string(), rebuild.clone()),
+            (bobs_id.clone(), ann.to_string(), rebuild.clone()),
+        ])
+    );
+    assert!(
+        entered.contains(&(bobs_id, bob.to_string(), rebuild)),
+        "{entered:?}"
+    );
+    assert_eq!(entered.len(), 3, "{entered:?}");
+
+    // The replaced generation was kept for the comparison, and goes once it is done; a
+    // second rebuild under the same rules has nothing to record.
+    purge_all(&t).await;
+    assert_eq!(
+        store::purge_status(t.db(), t.id).await.unwrap().status,
+        "done"
+    );
+    t.rebuild(500).await;
+    assert_eq!(records_of(&t, cdp_projector::SEGMENT_EXITED).await.len(), 2);
+    assert_eq!(
+        records_of(&t, cdp_projector::SEGMENT_ENTERED).await.len(),
+        3
+    );
 }

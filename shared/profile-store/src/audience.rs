@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::StoreError;
 use crate::entities::{
-    event, profile, profile_computed, segment, segment_count, segment_member, segment_size,
+    event, profile, profile_computed, segment, segment_count, segment_member, segment_size, state,
 };
 
 const CHUNK: usize = 256;
@@ -361,6 +361,15 @@ pub async fn tenants_with_audience_work<C: ConnectionTrait>(
         .all(conn)
         .await?;
     tenants.extend(backfilling);
+    let reconciling: Vec<Uuid> = state::Entity::find()
+        .select_only()
+        .column(state::Column::TenantId)
+        .filter(state::Column::Status.eq(crate::Status::Active.as_str()))
+        .filter(state::Column::ReconcileFrom.is_not_null())
+        .into_tuple()
+        .all(conn)
+        .await?;
+    tenants.extend(reconciling);
     Ok(tenants.into_iter().map(TenantId::from_uuid).collect())
 }
 

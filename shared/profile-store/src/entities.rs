@@ -30,6 +30,8 @@ pub(crate) mod state {
         pub started_at: ChronoDateTimeUtc,
         pub updated_at: ChronoDateTimeUtc,
         pub aggregations: Option<String>,
+        pub reconcile_from: Option<i64>,
+        pub reconcile_cursor: Option<Uuid>,
     }
     relationless!();
 }

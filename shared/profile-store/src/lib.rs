@@ -9,6 +9,7 @@ mod error;
 mod lease;
 mod purge;
 mod read;
+mod reconcile;
 mod rules;
 mod state;
 mod write;
@@ -30,9 +31,11 @@ pub use error::StoreError;
 pub use lease::{acquire_lease, hold_lease, release_lease};
 pub use purge::{PURGE_CHUNK, PurgeStatus, PurgeStep, purge_status, purge_step};
 pub use read::{
-    ProfileView, SearchCondition, SearchOp, TimelineFilter, TimelineRow, find_by_identity,
-    find_profile, load_for, profile_identities, profiles_by_id, search, timeline,
+    Parts, ProfileView, SearchCondition, SearchOp, TimelineFilter, TimelineRow, find_by_identity,
+    find_profile, load_for, profile_identities, profile_parts_by_id, profiles_by_id, search,
+    timeline,
 };
+pub use reconcile::{member_page, record_reconcile};
 pub use rules::{identity_rules, set_identity_rules};
 pub use state::{
     GenerationMetric, GenerationState, KeptAggregations, Status, active_generation, advance,

@@ -8,11 +8,12 @@
 //! purge.
 
 use cdp_domain::TenantId;
-use sea_orm::{ColumnTrait, QuerySelect};
+use sea_orm::{ColumnTrait, Condition, QueryOrder, QuerySelect};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, Statement,
 };
 use serde::Serialize;
+use uuid::Uuid;
 
 use crate::StoreError;
 use crate::entities::state;
@@ -46,12 +47,30 @@ pub struct PurgeStep {
 /// Deletes up to [`PURGE_CHUNK`] rows of each table of one retired generation, and the
 /// generation itself once it has no rows left. `None` when no retired generation is left.
 pub async fn purge_step(db: &DatabaseConnection) -> Result<Option<PurgeStep>, StoreError> {
-    let Some(row) = state::Entity::find()
+    // A generation whose memberships are still being compared with its replacement's
+    // stays until that is done.
+    let kept: Vec<(Uuid, Option<i64>)> = state::Entity::find()
+        .select_only()
+        .column(state::Column::TenantId)
+        .column(state::Column::ReconcileFrom)
+        .filter(state::Column::Status.eq(Status::Active.as_str()))
+        .filter(state::Column::ReconcileFrom.is_not_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut retired = state::Entity::find()
         .filter(state::Column::Status.eq(Status::Retired.as_str()))
-        .limit(1)
-        .one(db)
-        .await?
-    else {
+        .order_by_asc(state::Column::UpdatedAt);
+    for (tenant, generation) in &kept {
+        if let Some(generation) = generation {
+            retired = retired.filter(
+                Condition::any()
+                    .add(state::Column::TenantId.ne(*tenant))
+                    .add(state::Column::Generation.ne(*generation)),
+            );
+        }
+    }
+    let Some(row) = retired.limit(1).one(db).await? else {
         return Ok(None);
     };
     let (tenant, generation) = (row.tenant_id, row.generation);

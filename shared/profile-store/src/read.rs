@@ -46,13 +46,17 @@ pub async fn load_for<C: ConnectionTrait>(
     }
     ids.sort();
     ids.dedup();
-    load_profiles(conn, tenant, generation, &ids).await
+    load_profiles(conn, tenant, generation, &ids, Parts::ALL).await
 }
 
+/// The rows of these profiles in one table (none when `$wanted` is false).
 macro_rules! rows_of {
-    ($conn:expr, $entity:ident, $tenant:expr, $generation:expr, $ids:expr) => {{
+    ($conn:expr, $entity:ident, $tenant:expr, $generation:expr, $ids:expr) => {
+        rows_of!($conn, $entity, $tenant, $generation, $ids, true)
+    };
+    ($conn:expr, $entity:ident, $tenant:expr, $generation:expr, $ids:expr, $wanted:expr) => {{
         let mut rows = Vec::new();
-        for chunk in $ids.chunks(CHUNK) {
+        for chunk in $ids.chunks(CHUNK).filter(|_| $wanted) {
             rows.extend(
                 $entity::Entity::find()
                     .filter($entity::Column::TenantId.eq($tenant))
@@ -70,6 +74,29 @@ macro_rules! rows_of {
     }};
 }
 
+/// Which parts of a profile to load beside its head (id, first and last seen): a pass
+/// over many profiles that reads only traits need not load the rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Parts {
+    pub identities: bool,
+    pub traits: bool,
+    pub counts: bool,
+    pub groups: bool,
+    pub consent: bool,
+    pub aggregates: bool,
+}
+
+impl Parts {
+    pub const ALL: Parts = Parts {
+        identities: true,
+        traits: true,
+        counts: true,
+        groups: true,
+        consent: true,
+        aggregates: true,
+    };
+}
+
 /// Live profiles by id, whole, in the order asked for (ids merged away are left out).
 pub async fn profiles_by_id<C: ConnectionTrait>(
     conn: &C,
@@ -77,21 +104,34 @@ pub async fn profiles_by_id<C: ConnectionTrait>(
     generation: i64,
     ids: &[ProfileId],
 ) -> Result<Vec<Profile>, StoreError> {
+    profile_parts_by_id(conn, tenant, generation, ids, Parts::ALL).await
+}
+
+/// Live profiles by id with only these parts, in the order asked for.
+pub async fn profile_parts_by_id<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    generation: i64,
+    ids: &[ProfileId],
+    parts: Parts,
+) -> Result<Vec<Profile>, StoreError> {
     let uuids: Vec<Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
-    let mut found: BTreeMap<ProfileId, Profile> = load_profiles(conn, tenant, generation, &uuids)
-        .await?
-        .into_iter()
-        .map(|p| (p.id, p))
-        .collect();
+    let mut found: BTreeMap<ProfileId, Profile> =
+        load_profiles(conn, tenant, generation, &uuids, parts)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
     Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
 }
 
-/// Profiles by id, whole (identities, traits, counts, groups, consent).
+/// Profiles by id, with the parts asked for.
 async fn load_profiles<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
     generation: i64,
     ids: &[Uuid],
+    parts: Parts,
 ) -> Result<Vec<Profile>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -111,7 +151,7 @@ async fn load_profiles<C: ConnectionTrait>(
             (row.profile_id, p)
         })
         .collect();
-    for row in rows_of!(conn, identity, t, generation, ids) {
+    for row in rows_of!(conn, identity, t, generation, ids, parts.identities) {
         if let Some(p) = profiles.get_mut(&row.profile_id) {
             p.identities.insert(
                 (row.kind, row.value),
@@ -122,7 +162,7 @@ async fn load_profiles<C: ConnectionTrait>(
             );
         }
     }
-    for row in rows_of!(conn, profile_trait, t, generation, ids) {
+    for row in rows_of!(conn, profile_trait, t, generation, ids, parts.traits) {
         if let Some(p) = profiles.get_mut(&row.profile_id) {
             let value = serde_json::from_str(&row.value)
                 .map_err(|_| StoreError::Corrupt("a trait value"))?;
@@ -137,7 +177,7 @@ async fn load_profiles<C: ConnectionTrait>(
             );
         }
     }
-    for row in rows_of!(conn, count, t, generation, ids) {
+    for row in rows_of!(conn, count, t, generation, ids, parts.counts) {
         if let Some(p) = profiles.get_mut(&row.profile_id) {
             p.counts.insert(
                 row.name,
@@ -149,7 +189,7 @@ async fn load_profiles<C: ConnectionTrait>(
             );
         }
     }
-    for row in rows_of!(conn, group, t, generation, ids) {
+    for row in rows_of!(conn, group, t, generation, ids, parts.groups) {
         if let Some(p) = profiles.get_mut(&row.profile_id) {
             let traits = match serde_json::from_str(&row.traits) {
                 Ok(serde_json::Value::Object(map)) => map,
@@ -165,13 +205,13 @@ async fn load_profiles<C: ConnectionTrait>(
             );
         }
     }
-    for row in rows_of!(conn, profile_computed, t, generation, ids) {
+    for row in rows_of!(conn, profile_computed, t, generation, ids, parts.aggregates) {
         if let Some(p) = profiles.get_mut(&row.profile_id) {
             p.aggregates = serde_json::from_str(&row.aggregates)
                 .map_err(|_| StoreError::Corrupt("aggregation states"))?;
         }
     }
-    for row in rows_of!(conn, consent, t, generation, ids) {
+    for row in rows_of!(conn, consent, t, generation, ids, parts.consent) {
         if let Some(p) = profiles.get_mut(&row.profile_id) {
             p.consent.insert(
                 row.purpose,
@@ -211,7 +251,7 @@ pub async fn find_profile<C: ConnectionTrait>(
         return Ok(None);
     };
     let live = head.merged_into.unwrap_or(head.profile_id);
-    let mut found = load_profiles(conn, tenant, generation, &[live]).await?;
+    let mut found = load_profiles(conn, tenant, generation, &[live], Parts::ALL).await?;
     Ok(found.pop().map(|profile| ProfileView {
         merged_from: head.merged_into.map(|_| id),
         profile,

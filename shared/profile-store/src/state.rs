@@ -1,6 +1,6 @@
 //! Where each generation of a tenant's projection stands.
 
-use cdp_domain::TenantId;
+use cdp_domain::{ProfileId, TenantId};
 use std::collections::BTreeMap;
 
 use cdp_profiles::{Aggregation, IdentityRules};
@@ -61,6 +61,12 @@ pub struct GenerationState {
     pub updated_at: DateTime<Utc>,
     #[serde(skip)]
     pub aggregations: KeptAggregations,
+    /// The generation this one replaced, while their memberships are being compared.
+    #[serde(skip)]
+    pub reconcile_from: Option<i64>,
+    /// The last profile compared.
+    #[serde(skip)]
+    pub reconcile_cursor: Option<ProfileId>,
 }
 
 /// The aggregations a generation keeps on its profiles: complete ones (folded over the
@@ -120,6 +126,8 @@ impl TryFrom<state::Model> for GenerationState {
             failed_at: row.failed_at,
             started_at: row.started_at,
             updated_at: row.updated_at,
+            reconcile_from: row.reconcile_from,
+            reconcile_cursor: row.reconcile_cursor.map(ProfileId::from_uuid),
             aggregations: match row.aggregations.as_deref() {
                 None => KeptAggregations::default(),
                 Some(text) => serde_json::from_str(text)
@@ -181,6 +189,8 @@ async fn insert_generation<C: ConnectionTrait>(
         started_at: Set(now),
         updated_at: Set(now),
         aggregations: Set(None),
+        reconcile_from: Set(None),
+        reconcile_cursor: Set(None),
     })
     .on_conflict_do_nothing()
     .exec_without_returning(conn)
@@ -341,6 +351,20 @@ pub async fn switch_over<C: ConnectionTrait>(
             .col_expr(state::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(state::Column::TenantId.eq(tenant.as_uuid()))
             .filter(state::Column::Generation.eq(generation))
+            .exec(conn)
+            .await?;
+    }
+    // The replaced generation's memberships are what the log says: compared with the new
+    // ones before its rows go (see `reconcile`).
+    if crate::reconcile::has_members(conn, tenant, from).await? {
+        state::Entity::update_many()
+            .col_expr(state::Column::ReconcileFrom, Expr::value(from))
+            .col_expr(
+                state::Column::ReconcileCursor,
+                Expr::value(Option::<uuid::Uuid>::None),
+            )
+            .filter(state::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(state::Column::Generation.eq(to))
             .exec(conn)
             .await?;
     }

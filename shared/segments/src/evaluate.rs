@@ -34,6 +34,28 @@ enum Node {
     Missing,
 }
 
+/// The parts of a profile that evaluating segments reads beside its aggregation states,
+/// so that a pass over many profiles (a backfill) loads no more than that.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reads {
+    pub traits: bool,
+    pub counts: bool,
+    pub consent: bool,
+}
+
+impl Node {
+    fn reads(&self, r: &mut Reads) {
+        match self {
+            Node::All(items) | Node::Any(items) => items.iter().for_each(|i| i.reads(r)),
+            Node::Not(inner) => inner.reads(r),
+            Node::Trait(_) => r.traits = true,
+            Node::Counted(..) => r.counts = true,
+            Node::Consent(_) => r.consent = true,
+            Node::Computed(..) | Node::Aggregated(..) | Node::InSegment(_) | Node::Missing => {}
+        }
+    }
+}
+
 /// What a profile's evaluation found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Evaluation {
@@ -212,6 +234,15 @@ impl Audiences {
     /// Segments left out: what they need is not computed yet.
     pub fn pending(&self) -> &BTreeSet<String> {
         &self.pending
+    }
+
+    /// What evaluating the segments reads of a profile.
+    pub fn reads(&self) -> Reads {
+        let mut reads = Reads::default();
+        self.segments
+            .iter()
+            .for_each(|(_, node)| node.reads(&mut reads));
+        reads
     }
 
     pub fn has_segments(&self) -> bool {

@@ -17,7 +17,7 @@ mod validate;
 
 pub use condition::{Comparison, Condition, Performed, PropertyFilter, Times, Window};
 pub use definition::{ComputedTrait, DefinitionError, PRESETS, Preset};
-pub use evaluate::{Audiences, Evaluation, SegmentDef};
+pub use evaluate::{Audiences, Evaluation, Reads, SegmentDef};
 pub use json::from_json;
 pub use parse::{ParseError, parse};
 pub use print::to_text;

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use cdp_domain::{ProfileId, TenantId};
 use cdp_profiles::{AggKind, IdentityRules, Observation, WorkingSet};
 use cdp_segments::{
-    Audiences, Catalog, ComputedTrait, Condition, SegmentDef, from_json, parse, to_text, validate,
+    Audiences, Catalog, ComputedTrait, Condition, Reads, SegmentDef, from_json, parse, to_text,
+    validate,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use proptest::prelude::*;
@@ -321,6 +322,33 @@ fn segments_needing_what_profiles_do_not_keep_wait() {
     assert!(
         audiences.has_segments(),
         "counts without a window need no aggregation"
+    );
+}
+
+#[test]
+fn what_evaluation_reads_of_a_profile_follows_the_conditions() {
+    let reads = |segments: &[(&str, &str)]| everything(&[], &definitions(segments)).reads();
+    assert_eq!(reads(&[]), Reads::default());
+    assert_eq!(
+        reads(&[("seg_a", r#"not (trait plan = "pro" or in segment "seg_b")"#)]),
+        Reads {
+            traits: true,
+            ..Reads::default()
+        }
+    );
+    assert_eq!(
+        reads(&[
+            ("seg_a", r#"performed "Signed Up" >= 1 times"#),
+            (
+                "seg_b",
+                r#"consent "email" and performed "Order Completed" within 7 days"#
+            ),
+        ]),
+        Reads {
+            counts: true,
+            consent: true,
+            traits: false,
+        }
     );
 }
 
