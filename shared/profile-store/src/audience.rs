@@ -18,6 +18,7 @@ use crate::StoreError;
 use crate::entities::{
     event, profile, profile_computed, segment, segment_count, segment_member, segment_size, state,
 };
+use crate::selection::Selection;
 
 const CHUNK: usize = 256;
 
@@ -58,18 +59,15 @@ pub async fn computed_rows<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
     generation: i64,
-    ids: &[ProfileId],
+    which: Selection<'_>,
 ) -> Result<BTreeMap<ProfileId, ComputedRow>, StoreError> {
     let mut out = BTreeMap::new();
-    for chunk in uuids(ids).chunks(512) {
+    let backend = conn.get_database_backend();
+    for filter in which.filters(backend, profile_computed::Column::ProfileId) {
         let rows = profile_computed::Entity::find()
             .filter(profile_computed::Column::TenantId.eq(tenant.as_uuid()))
             .filter(profile_computed::Column::Generation.eq(generation))
-            .filter(one_of(
-                conn.get_database_backend(),
-                profile_computed::Column::ProfileId,
-                chunk.to_vec(),
-            ))
+            .filter(filter)
             .all(conn)
             .await?;
         for row in rows {
@@ -95,18 +93,15 @@ pub async fn memberships<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
     generation: i64,
-    ids: &[ProfileId],
+    which: Selection<'_>,
 ) -> Result<BTreeMap<ProfileId, BTreeMap<SegmentId, DateTime<Utc>>>, StoreError> {
     let mut out: BTreeMap<ProfileId, BTreeMap<SegmentId, DateTime<Utc>>> = BTreeMap::new();
-    for chunk in uuids(ids).chunks(512) {
+    let backend = conn.get_database_backend();
+    for filter in which.filters(backend, segment_member::Column::ProfileId) {
         let rows = segment_member::Entity::find()
             .filter(segment_member::Column::TenantId.eq(tenant.as_uuid()))
             .filter(segment_member::Column::Generation.eq(generation))
-            .filter(one_of(
-                conn.get_database_backend(),
-                segment_member::Column::ProfileId,
-                chunk.to_vec(),
-            ))
+            .filter(filter)
             .all(conn)
             .await?;
         for row in rows {
@@ -446,12 +441,14 @@ pub async fn segments_of<C: ConnectionTrait>(
     generation: i64,
     profile: ProfileId,
 ) -> Result<Vec<(SegmentId, DateTime<Utc>)>, StoreError> {
-    Ok(memberships(conn, tenant, generation, &[profile])
-        .await?
-        .remove(&profile)
-        .unwrap_or_default()
-        .into_iter()
-        .collect())
+    Ok(
+        memberships(conn, tenant, generation, Selection::Ids(&[profile]))
+            .await?
+            .remove(&profile)
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+    )
 }
 
 /// The data key of each profile's latest event: what records about the profile are

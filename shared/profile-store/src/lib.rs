@@ -11,6 +11,7 @@ mod purge;
 mod read;
 mod reconcile;
 mod rules;
+mod selection;
 mod state;
 mod write;
 
@@ -32,11 +33,12 @@ pub use lease::{acquire_lease, hold_lease, release_lease};
 pub use purge::{PURGE_CHUNK, PurgeStatus, PurgeStep, purge_status, purge_step};
 pub use read::{
     Parts, ProfileView, SearchCondition, SearchOp, TimelineFilter, TimelineRow, find_by_identity,
-    find_profile, load_for, profile_identities, profile_parts_by_id, profiles_by_id, search,
-    timeline,
+    find_profile, load_for, profile_identities, profile_parts, profile_parts_by_id, profiles_by_id,
+    search, timeline,
 };
 pub use reconcile::{member_page, record_reconcile};
 pub use rules::{identity_rules, set_identity_rules};
+pub use selection::Selection;
 pub use state::{
     GenerationMetric, GenerationState, KeptAggregations, Status, active_generation, advance,
     clear_failure, ensure_active, forget_tenant, generation_metrics, generations, lagging_tenants,

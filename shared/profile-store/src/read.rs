@@ -15,6 +15,7 @@ use crate::StoreError;
 use crate::entities::{
     consent, count, event, group, identity, profile, profile_computed, profile_trait,
 };
+use crate::selection::Selection;
 
 /// Values per query when loading by many ids (a power of two: lists are padded to one).
 const CHUNK: usize = 512;
@@ -46,26 +47,24 @@ pub async fn load_for<C: ConnectionTrait>(
     }
     ids.sort();
     ids.dedup();
-    load_profiles(conn, tenant, generation, &ids, Parts::ALL).await
+    let ids: Vec<ProfileId> = ids.into_iter().map(ProfileId::from_uuid).collect();
+    load_profiles(conn, tenant, generation, Selection::Ids(&ids), Parts::ALL).await
 }
 
 /// The rows of these profiles in one table (none when `$wanted` is false).
 macro_rules! rows_of {
-    ($conn:expr, $entity:ident, $tenant:expr, $generation:expr, $ids:expr) => {
-        rows_of!($conn, $entity, $tenant, $generation, $ids, true)
+    ($conn:expr, $entity:ident, $tenant:expr, $generation:expr, $which:expr) => {
+        rows_of!($conn, $entity, $tenant, $generation, $which, true)
     };
-    ($conn:expr, $entity:ident, $tenant:expr, $generation:expr, $ids:expr, $wanted:expr) => {{
+    ($conn:expr, $entity:ident, $tenant:expr, $generation:expr, $which:expr, $wanted:expr) => {{
         let mut rows = Vec::new();
-        for chunk in $ids.chunks(CHUNK).filter(|_| $wanted) {
+        let filters = $which.filters($conn.get_database_backend(), $entity::Column::ProfileId);
+        for filter in filters.into_iter().filter(|_| $wanted) {
             rows.extend(
                 $entity::Entity::find()
                     .filter($entity::Column::TenantId.eq($tenant))
                     .filter($entity::Column::Generation.eq($generation))
-                    .filter(one_of(
-                        $conn.get_database_backend(),
-                        $entity::Column::ProfileId,
-                        chunk.to_vec(),
-                    ))
+                    .filter(filter)
                     .all($conn)
                     .await?,
             );
@@ -115,9 +114,8 @@ pub async fn profile_parts_by_id<C: ConnectionTrait>(
     ids: &[ProfileId],
     parts: Parts,
 ) -> Result<Vec<Profile>, StoreError> {
-    let uuids: Vec<Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
     let mut found: BTreeMap<ProfileId, Profile> =
-        load_profiles(conn, tenant, generation, &uuids, parts)
+        load_profiles(conn, tenant, generation, Selection::Ids(ids), parts)
             .await?
             .into_iter()
             .map(|p| (p.id, p))
@@ -125,17 +123,29 @@ pub async fn profile_parts_by_id<C: ConnectionTrait>(
     Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
 }
 
-/// Profiles by id, with the parts asked for.
+/// The live profiles selected, with only these parts, in id order.
+pub async fn profile_parts<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    generation: i64,
+    which: Selection<'_>,
+    parts: Parts,
+) -> Result<Vec<Profile>, StoreError> {
+    load_profiles(conn, tenant, generation, which, parts).await
+}
+
+/// Live profiles with the parts asked for, in id order.
 async fn load_profiles<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
     generation: i64,
-    ids: &[Uuid],
+    which: Selection<'_>,
     parts: Parts,
 ) -> Result<Vec<Profile>, StoreError> {
-    if ids.is_empty() {
+    if matches!(which, Selection::Ids([])) {
         return Ok(Vec::new());
     }
+    let ids = which;
     let t = tenant.as_uuid();
     let heads = rows_of!(conn, profile, t, generation, ids);
     let mut profiles: BTreeMap<Uuid, Profile> = heads
@@ -251,7 +261,9 @@ pub async fn find_profile<C: ConnectionTrait>(
         return Ok(None);
     };
     let live = head.merged_into.unwrap_or(head.profile_id);
-    let mut found = load_profiles(conn, tenant, generation, &[live], Parts::ALL).await?;
+    let live = [ProfileId::from_uuid(live)];
+    let mut found =
+        load_profiles(conn, tenant, generation, Selection::Ids(&live), Parts::ALL).await?;
     Ok(found.pop().map(|profile| ProfileView {
         merged_from: head.merged_into.map(|_| id),
         profile,

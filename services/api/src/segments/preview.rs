@@ -65,7 +65,7 @@ pub(super) async fn preview(
         let profiles = store::profiles_by_id(&state.db, tenant, g, &page)
             .await
             .map_err(store_error)?;
-        let members = store::memberships(&state.db, tenant, g, &page)
+        let members = store::memberships(&state.db, tenant, g, store::Selection::Ids(&page))
             .await
             .map_err(store_error)?;
         for p in &profiles {
