@@ -379,6 +379,11 @@ pub async fn forget_tenant<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
 ) -> Result<(), StoreError> {
+    // The lease before the generations: a projector's transaction holds the lease and then
+    // advances its generation, so taking them the other way round deadlocks with it.
+    crate::entities::lease::Entity::delete_by_id(tenant.as_uuid())
+        .exec(conn)
+        .await?;
     state::Entity::update_many()
         .col_expr(state::Column::Status, Expr::value(Status::Retired.as_str()))
         .col_expr(state::Column::UpdatedAt, Expr::value(Utc::now()))
@@ -386,9 +391,6 @@ pub async fn forget_tenant<C: ConnectionTrait>(
         .exec(conn)
         .await?;
     crate::entities::rules::Entity::delete_by_id(tenant.as_uuid())
-        .exec(conn)
-        .await?;
-    crate::entities::lease::Entity::delete_by_id(tenant.as_uuid())
         .exec(conn)
         .await?;
     // Definitions go too (a condition may name a value in clear), so that nothing wakes
