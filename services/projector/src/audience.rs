@@ -323,14 +323,13 @@ struct Evaluated {
     stored: BTreeMap<ProfileId, ComputedRow>,
 }
 
-/// Evaluates these profiles of the generation again at `now`; `which` selects the same
-/// ones (a range reads faster).
+/// Evaluates the selected profiles of the generation again at `now`.
 async fn evaluate_page(
     s: &Settings<'_>,
     tenant: TenantId,
     generation: &GenerationState,
     plan: &Plan,
-    (ids, which): (&[ProfileId], Selection<'_>),
+    which: Selection<'_>,
     now: DateTime<Utc>,
 ) -> Result<Evaluated, ProjectionError> {
     let g = generation.generation;
@@ -355,9 +354,14 @@ async fn evaluate_page(
         let key = stored.get(&p.id).and_then(|r| r.key_id);
         plan.evaluate(p, had.get(&p.id), stored.get(&p.id), key, now, &mut write);
     }
-    // Ids that are no longer live profiles (merged away since) are not due any more.
+    // Ids asked for that are no longer live profiles (merged away since) are not due any
+    // more. (A range holds the live profiles only.)
     let live: BTreeSet<ProfileId> = profiles.iter().map(|p| p.id).collect();
-    for id in ids.iter().filter(|id| !live.contains(id)) {
+    let asked = match which {
+        Selection::Ids(ids) => ids,
+        Selection::Range { .. } => &[],
+    };
+    for id in asked.iter().filter(|id| !live.contains(id)) {
         if let Some(row) = stored.get(id) {
             write.rows.push(ComputedRow {
                 reevaluate_at: None,
@@ -431,12 +435,12 @@ pub(crate) async fn reevaluate(
     tenant: TenantId,
     generation: &GenerationState,
     plan: &Plan,
-    selected: (&[ProfileId], Selection<'_>),
+    which: Selection<'_>,
     now: DateTime<Utc>,
     reason: &str,
 ) -> Result<usize, ProjectionError> {
     let g = generation.generation;
-    let mut page = evaluate_page(s, tenant, generation, plan, selected, now).await?;
+    let mut page = evaluate_page(s, tenant, generation, plan, which, now).await?;
     let changed: Vec<ProfileId> = page.write.changes.iter().map(|c| c.profile).collect();
     let keys = seal_keys(s, tenant, g, &mut page, changed.into_iter()).await?;
     let events = records(s.keyring, tenant, plan, &page.write.changes, &keys, reason).await?;
@@ -474,8 +478,7 @@ async fn reconcile(
         return Ok(());
     };
     let recorded = store::memberships(s.db, tenant, replaced, Selection::Ids(&ids)).await?;
-    let selected = (ids.as_slice(), Selection::Ids(&ids));
-    let mut page = evaluate_page(s, tenant, generation, plan, selected, now).await?;
+    let mut page = evaluate_page(s, tenant, generation, plan, Selection::Ids(&ids), now).await?;
     let mut now_in: BTreeMap<ProfileId, BTreeSet<SegmentId>> = page
         .had
         .iter()
@@ -545,8 +548,8 @@ pub(crate) async fn step(
     let g = generation.generation;
     let due = store::due_profiles(s.db, tenant, g, now, PAGE).await?;
     if !due.is_empty() {
-        let selected = (due.as_slice(), Selection::Ids(&due));
-        let changed = reevaluate(s, tenant, generation, &plan, selected, now, "time").await?;
+        let which = Selection::Ids(&due);
+        let changed = reevaluate(s, tenant, generation, &plan, which, now, "time").await?;
         tracing::debug!(tenant_id = %tenant, profiles = due.len(), changed, "evaluated profiles again as time passed");
         return Ok(true);
     }
@@ -561,8 +564,8 @@ pub(crate) async fn step(
     let page = store::profile_page(s.db, tenant, g, segment.backfill_cursor, BACKFILL_PAGE).await?;
     if let Some(&through) = page.last() {
         let after = segment.backfill_cursor;
-        let selected = (page.as_slice(), Selection::Range { after, through });
-        reevaluate(s, tenant, generation, &plan, selected, now, "backfill").await?;
+        let which = Selection::Range { after, through };
+        reevaluate(s, tenant, generation, &plan, which, now, "backfill").await?;
     }
     let finished = (page.len() as u64) < BACKFILL_PAGE;
     store::record_backfill(

@@ -48,7 +48,7 @@ pub async fn load_for<C: ConnectionTrait>(
     ids.sort();
     ids.dedup();
     let ids: Vec<ProfileId> = ids.into_iter().map(ProfileId::from_uuid).collect();
-    load_profiles(conn, tenant, generation, Selection::Ids(&ids), Parts::ALL).await
+    profile_parts(conn, tenant, generation, Selection::Ids(&ids), Parts::ALL).await
 }
 
 /// The rows of these profiles in one table (none when `$wanted` is false).
@@ -103,19 +103,8 @@ pub async fn profiles_by_id<C: ConnectionTrait>(
     generation: i64,
     ids: &[ProfileId],
 ) -> Result<Vec<Profile>, StoreError> {
-    profile_parts_by_id(conn, tenant, generation, ids, Parts::ALL).await
-}
-
-/// Live profiles by id with only these parts, in the order asked for.
-pub async fn profile_parts_by_id<C: ConnectionTrait>(
-    conn: &C,
-    tenant: TenantId,
-    generation: i64,
-    ids: &[ProfileId],
-    parts: Parts,
-) -> Result<Vec<Profile>, StoreError> {
     let mut found: BTreeMap<ProfileId, Profile> =
-        load_profiles(conn, tenant, generation, Selection::Ids(ids), parts)
+        profile_parts(conn, tenant, generation, Selection::Ids(ids), Parts::ALL)
             .await?
             .into_iter()
             .map(|p| (p.id, p))
@@ -131,23 +120,11 @@ pub async fn profile_parts<C: ConnectionTrait>(
     which: Selection<'_>,
     parts: Parts,
 ) -> Result<Vec<Profile>, StoreError> {
-    load_profiles(conn, tenant, generation, which, parts).await
-}
-
-/// Live profiles with the parts asked for, in id order.
-async fn load_profiles<C: ConnectionTrait>(
-    conn: &C,
-    tenant: TenantId,
-    generation: i64,
-    which: Selection<'_>,
-    parts: Parts,
-) -> Result<Vec<Profile>, StoreError> {
     if matches!(which, Selection::Ids([])) {
         return Ok(Vec::new());
     }
-    let ids = which;
     let t = tenant.as_uuid();
-    let heads = rows_of!(conn, profile, t, generation, ids);
+    let heads = rows_of!(conn, profile, t, generation, which);
     let mut profiles: BTreeMap<Uuid, Profile> = heads
         .into_iter()
         .filter(|row| row.merged_into.is_none())
@@ -161,7 +138,7 @@ async fn load_profiles<C: ConnectionTrait>(
             (row.profile_id, p)
         })
         .collect();
-    for row in rows_of!(conn, identity, t, generation, ids, parts.identities) {
+    for row in rows_of!(conn, identity, t, generation, which, parts.identities) {
         if let Some(p) = profiles.get_mut(&row.profile_id) {
             p.identities.insert(
                 (row.kind, row.value),
@@ -172,7 +149,7 @@ async fn load_profiles<C: ConnectionTrait>(
             );
         }
     }
-    for row in rows_of!(conn, profile_trait, t, generation, ids, parts.traits) {
+    for row in rows_of!(conn, profile_trait, t, generation, which, parts.traits) {
         if let Some(p) = profiles.get_mut(&row.profile_id) {
             let value = serde_json::from_str(&row.value)
                 .map_err(|_| StoreError::Corrupt("a trait value"))?;
@@ -187,7 +164,7 @@ async fn load_profiles<C: ConnectionTrait>(
             );
         }
     }
-    for row in rows_of!(conn, count, t, generation, ids, parts.counts) {
+    for row in rows_of!(conn, count, t, generation, which, parts.counts) {
         if let Some(p) = profiles.get_mut(&row.profile_id) {
             p.counts.insert(
                 row.name,
@@ -199,7 +176,7 @@ async fn load_profiles<C: ConnectionTrait>(
             );
         }
     }
-    for row in rows_of!(conn, group, t, generation, ids, parts.groups) {
+    for row in rows_of!(conn, group, t, generation, which, parts.groups) {
         if let Some(p) = profiles.get_mut(&row.profile_id) {
             let traits = match serde_json::from_str(&row.traits) {
                 Ok(serde_json::Value::Object(map)) => map,
@@ -215,13 +192,20 @@ async fn load_profiles<C: ConnectionTrait>(
             );
         }
     }
-    for row in rows_of!(conn, profile_computed, t, generation, ids, parts.aggregates) {
+    for row in rows_of!(
+        conn,
+        profile_computed,
+        t,
+        generation,
+        which,
+        parts.aggregates
+    ) {
         if let Some(p) = profiles.get_mut(&row.profile_id) {
             p.aggregates = serde_json::from_str(&row.aggregates)
                 .map_err(|_| StoreError::Corrupt("aggregation states"))?;
         }
     }
-    for row in rows_of!(conn, consent, t, generation, ids, parts.consent) {
+    for row in rows_of!(conn, consent, t, generation, which, parts.consent) {
         if let Some(p) = profiles.get_mut(&row.profile_id) {
             p.consent.insert(
                 row.purpose,
@@ -263,7 +247,7 @@ pub async fn find_profile<C: ConnectionTrait>(
     let live = head.merged_into.unwrap_or(head.profile_id);
     let live = [ProfileId::from_uuid(live)];
     let mut found =
-        load_profiles(conn, tenant, generation, Selection::Ids(&live), Parts::ALL).await?;
+        profile_parts(conn, tenant, generation, Selection::Ids(&live), Parts::ALL).await?;
     Ok(found.pop().map(|profile| ProfileView {
         merged_from: head.merged_into.map(|_| id),
         profile,
