@@ -16,6 +16,7 @@ mod m20261202_000007_key_watch;
 mod m20261202_000008_retention;
 mod m20261203_000009_audiences;
 mod m20261204_000010_reconcile;
+mod m20261205_000011_destinations;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_retention::Migration),
             Box::new(m20261203_000009_audiences::Migration),
             Box::new(m20261204_000010_reconcile::Migration),
+            Box::new(m20261205_000011_destinations::Migration),
         ]
     }
 }

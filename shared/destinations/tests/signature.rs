@@ -30,15 +30,15 @@ fn the_specification_test_vector_is_reproduced_and_verified() {
         VECTOR_BODY,
     );
     assert_eq!(headers.signature, VECTOR_SIGNATURE);
-    assert_eq!(
+    assert!(
         verify(
             &secret,
             &headers,
             VECTOR_BODY,
             VECTOR_TIMESTAMP + 10,
             DEFAULT_TOLERANCE_SECONDS
-        ),
-        Ok(())
+        )
+        .is_ok()
     );
     // The prefix is optional when reading a secret, as in the reference libraries.
     let bare = SigningSecret::parse(VECTOR_SECRET.trim_start_matches("whsec_")).unwrap();
@@ -56,13 +56,13 @@ fn a_rotated_secret_signs_twice_and_either_verifies() {
     assert_eq!(parts.len(), 2);
     assert!(parts.iter().all(|p| p.starts_with("v1,")));
     for secret in [&old, &new] {
-        assert_eq!(verify(secret, &headers, b"{}", 1_000, 300), Ok(()));
+        assert!(verify(secret, &headers, b"{}", 1_000, 300).is_ok());
     }
     let stranger = SigningSecret::generate();
-    assert_eq!(
+    assert!(matches!(
         verify(&stranger, &headers, b"{}", 1_000, 300),
         Err(DestinationError::NoMatchingSignature)
-    );
+    ));
 }
 
 #[test]
@@ -79,49 +79,48 @@ fn altered_replayed_and_malformed_deliveries_are_refused() {
     };
     let now = VECTOR_TIMESTAMP;
     // One byte of the body, the id or the timestamp changed.
-    assert_eq!(
+    assert!(matches!(
         check(&good, br#"{"test": 2432232315}"#, now),
         Err(DestinationError::NoMatchingSignature)
-    );
+    ));
     let other_id = SignedHeaders {
         id: "msg_other".into(),
         ..good.clone()
     };
-    assert_eq!(
+    assert!(matches!(
         check(&other_id, VECTOR_BODY, now),
         Err(DestinationError::NoMatchingSignature)
-    );
+    ));
     let other_time = SignedHeaders {
         timestamp: now + 1,
         ..good.clone()
     };
-    assert_eq!(
+    assert!(matches!(
         check(&other_time, VECTOR_BODY, now),
         Err(DestinationError::NoMatchingSignature)
-    );
+    ));
     // Too old (a replay) or too far ahead.
     for skew in [
         DEFAULT_TOLERANCE_SECONDS + 1,
         -(DEFAULT_TOLERANCE_SECONDS + 1),
     ] {
-        assert_eq!(
+        assert!(matches!(
             check(&good, VECTOR_BODY, now + skew),
             Err(DestinationError::OutsideTolerance)
-        );
+        ));
     }
-    assert_eq!(
-        check(&good, VECTOR_BODY, now + DEFAULT_TOLERANCE_SECONDS),
-        Ok(())
-    );
+    assert!(check(&good, VECTOR_BODY, now + DEFAULT_TOLERANCE_SECONDS).is_ok());
     // Headers that say nothing, another version only, or garbage.
     for signature in ["", "g0hM9SsE", "v1"] {
         let bad = SignedHeaders {
             signature: signature.into(),
             ..good.clone()
         };
-        assert_eq!(
-            check(&bad, VECTOR_BODY, now),
-            Err(DestinationError::MalformedSignature),
+        assert!(
+            matches!(
+                check(&bad, VECTOR_BODY, now),
+                Err(DestinationError::MalformedSignature)
+            ),
             "{signature:?}"
         );
     }
@@ -133,9 +132,11 @@ fn altered_replayed_and_malformed_deliveries_are_refused() {
             signature: signature.into(),
             ..good.clone()
         };
-        assert_eq!(
-            check(&bad, VECTOR_BODY, now),
-            Err(DestinationError::NoMatchingSignature),
+        assert!(
+            matches!(
+                check(&bad, VECTOR_BODY, now),
+                Err(DestinationError::NoMatchingSignature)
+            ),
             "{signature:?}"
         );
     }
@@ -144,7 +145,7 @@ fn altered_replayed_and_malformed_deliveries_are_refused() {
         signature: format!("v1,AAAA {VECTOR_SIGNATURE}"),
         ..good.clone()
     };
-    assert_eq!(check(&mixed, VECTOR_BODY, now), Ok(()));
+    assert!(check(&mixed, VECTOR_BODY, now).is_ok());
 }
 
 #[test]
@@ -161,13 +162,13 @@ fn secrets_round_trip_are_checked_and_never_printed() {
     );
     assert!(!format!("{secret:?}").contains(&written[6..12]));
     assert_eq!(format!("{secret:?}"), "SigningSecret(..)");
-    assert_eq!(
+    assert!(matches!(
         SigningSecret::parse("whsec_not base64").unwrap_err(),
         DestinationError::InvalidSecret("not base64")
-    );
+    ));
     // 16 bytes: shorter than the specification allows.
-    assert_eq!(
+    assert!(matches!(
         SigningSecret::parse("whsec_AAAAAAAAAAAAAAAAAAAAAA==").unwrap_err(),
         DestinationError::InvalidSecret("must be 24 to 64 bytes long")
-    );
+    ));
 }

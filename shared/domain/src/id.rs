@@ -191,7 +191,14 @@ impl IdKind for Segment {
     const NAME: &'static str = "segment";
 }
 
+pub enum Destination {}
+impl IdKind for Destination {
+    const PREFIX: &'static str = "dst";
+    const NAME: &'static str = "destination";
+}
+
 pub type TenantId = Id<Tenant>;
+pub type DestinationId = Id<Destination>;
 pub type SegmentId = Id<Segment>;
 pub type PrivacyRequestId = Id<PrivacyRequest>;
 pub type ProfileId = Id<Profile>;

@@ -14,8 +14,8 @@ pub use email::Email;
 pub use error::DomainError;
 pub use event::{EventType, SYSTEM_MESSAGE_ID_PREFIX, Seq};
 pub use id::{
-    CredentialId, DataKeyId, EventId, Id, IdKind, ImportId, PrivacyRequestId, ProfileId, SegmentId,
-    SourceId, TenantId, TenantKeyId, UserId,
+    CredentialId, DataKeyId, DestinationId, EventId, Id, IdKind, ImportId, PrivacyRequestId,
+    ProfileId, SegmentId, SourceId, TenantId, TenantKeyId, UserId,
 };
 pub use identity::{Identity, IdentityKind, KeySubject};
 pub use tenant::TenantName;
