@@ -218,6 +218,10 @@ async fn delete(
     cdp_profile_store::forget_tenant(&txn, id)
         .await
         .map_err(crate::profiles::store_error)?;
+    // Nothing more is delivered for a deleted workspace.
+    cdp_destinations::store::forget_tenant(&txn, id)
+        .await
+        .map_err(ApiError::storage)?;
     cdp_audit::append(
         &txn,
         Chain::Platform,

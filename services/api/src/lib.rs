@@ -4,6 +4,7 @@
 mod admin;
 mod audit;
 mod auth;
+mod destinations;
 pub mod endpoints;
 mod error;
 mod events;
@@ -32,9 +33,20 @@ pub struct ApiState {
     /// This process's projector, when it runs one: told at once about rebuilds and
     /// resumes (projectors elsewhere find them in their next sweep).
     pub projector: Option<cdp_projector::Projector>,
+    /// This process's dispatcher, when it runs one: told at once about new destinations
+    /// and replays (dispatchers elsewhere find them at their next poll).
+    pub dispatcher: Option<cdp_dispatcher::Dispatcher>,
+    /// Which addresses destinations may be sent to.
+    pub network: cdp_destinations::NetworkPolicy,
 }
 
 impl ApiState {
+    fn wake_dispatcher(&self) {
+        if let Some(dispatcher) = &self.dispatcher {
+            dispatcher.wake();
+        }
+    }
+
     fn wake_projector(&self, tenant: cdp_domain::TenantId) {
         if let Some(projector) = &self.projector {
             projector.wake(tenant);
@@ -55,6 +67,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     privacy::routes(cfg);
     projection::routes(cfg);
     sources::routes(cfg);
+    destinations::routes(cfg);
     audit::routes(cfg);
     admin::routes(cfg);
 }

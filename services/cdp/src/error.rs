@@ -21,6 +21,10 @@ pub enum Error {
     Server(#[source] std::io::Error),
     #[error("import: {0}")]
     Import(String),
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("dispatcher: {0}")]
+    Dispatch(#[from] cdp_dispatcher::DispatchError),
     #[error("projection: {0}")]
     Projection(String),
     #[error(transparent)]

@@ -2,6 +2,7 @@
 //! that composes every role. Tests start the same [`Application`] the binary does.
 
 pub mod cli;
+mod dispatch;
 mod error;
 mod http;
 mod import;
@@ -179,8 +180,24 @@ pub async fn run(command: Command, config: Config) -> Result<(), Error> {
             let runtime = Runtime::start(&config).await?;
             let rotation = runtime.keyring.rewrap_under_current_master().await?;
             let signing_keys = cdp_auth::reseal_signing_keys(&runtime.db, &runtime.keyring).await?;
+            let keyring = &runtime.keyring;
+            let destination_secrets = cdp_destinations::store::reseal_secrets(
+                &runtime.db,
+                keyring.master_key_id(),
+                |id, from, sealed| {
+                    if !keyring.knows_master_key(from) {
+                        return None;
+                    }
+                    keyring
+                        .reseal_platform_secret(cdp_destinations::SECRET_PURPOSE, id, from, sealed)
+                        .ok()
+                },
+            )
+            .await
+            .map_err(cdp_dispatcher::DispatchError::from)?;
             let mut shown = serde_json::to_value(&rotation).expect("a rotation serializes");
             shown["signing_keys_rewrapped"] = serde_json::json!(signing_keys);
+            shown["destination_secrets_rewrapped"] = serde_json::json!(destination_secrets);
             cli_audit_with(&runtime, "master_key.rotate", None, shown.clone()).await?;
             println!("{shown}");
             Ok(())

@@ -12,6 +12,7 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    cdp_dispatcher::install_tls_provider();
     let cli = Cli::parse();
     let config = match Config::load() {
         Ok(config) => config,

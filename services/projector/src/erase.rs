@@ -50,6 +50,14 @@ pub(crate) async fn carry_out(
         .shred_subjects_in(&txn, tenant, &subjects)
         .await
         .map_err(ProjectionError::Keyring)?;
+    // Deliveries waiting for the person's events are cancelled with the keys that seal
+    // them, so the delivery log says why they will never arrive.
+    cdp_destinations::store::cancel_for_keys(&txn, tenant, &keys, chrono::Utc::now())
+        .await
+        .map_err(|e| match e {
+            cdp_destinations::DestinationError::Db(e) => ProjectionError::Db(e),
+            other => ProjectionError::Db(sea_orm::DbErr::Custom(other.to_string())),
+        })?;
     let covered: Vec<&OtherRecord> = others.iter().filter(|o| keys.contains(&o.key_id)).collect();
     let suppress = order.suppress || covered.iter().any(|o| o.suppress);
     let identities_suppressed = if suppress {

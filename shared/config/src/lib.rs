@@ -95,6 +95,25 @@ pub struct Config {
     /// The bearer token `/metrics` asks for; unset, `/metrics` is off.
     #[serde(default)]
     pub metrics_token: Option<Secret>,
+    /// Destinations this process sends to at once; 0 leaves delivery to other processes.
+    #[serde(default = "defaults::dispatcher_concurrency")]
+    pub dispatcher_concurrency: usize,
+    /// Networks beyond the public internet that deliveries may reach, comma-separated
+    /// (`10.0.0.0/8, 127.0.0.1`): for self-hosted receivers and tests. Empty by default.
+    #[serde(default)]
+    pub destinations_allowed_networks: String,
+    /// How long a failing delivery is retried before it is dead-lettered.
+    #[serde(default = "defaults::delivery_window_seconds")]
+    pub delivery_window_seconds: u64,
+    /// The wait after a delivery's first failure; it doubles with each further one.
+    #[serde(default = "defaults::delivery_first_retry_ms")]
+    pub delivery_first_retry_ms: u64,
+    /// How long a receiver has to answer.
+    #[serde(default = "defaults::delivery_timeout_ms")]
+    pub delivery_timeout_ms: u64,
+    /// How long a destination that keeps failing is paused the first time.
+    #[serde(default = "defaults::delivery_breaker_cooldown_ms")]
+    pub delivery_breaker_cooldown_ms: u64,
 }
 
 mod defaults {
@@ -134,10 +153,25 @@ mod defaults {
     pub fn projector_cache_profiles() -> usize {
         50_000
     }
+    pub fn dispatcher_concurrency() -> usize {
+        64
+    }
+    pub fn delivery_window_seconds() -> u64 {
+        4 * 3600
+    }
+    pub fn delivery_first_retry_ms() -> u64 {
+        5_000
+    }
+    pub fn delivery_timeout_ms() -> u64 {
+        10_000
+    }
+    pub fn delivery_breaker_cooldown_ms() -> u64 {
+        60_000
+    }
 }
 
 /// Every setting's name, as read from `CDP_<NAME>`.
-pub const FIELDS: [&str; 22] = [
+pub const FIELDS: [&str; 28] = [
     "data_dir",
     "http_addr",
     "database_url",
@@ -159,6 +193,12 @@ pub const FIELDS: [&str; 22] = [
     "projector_batch_size",
     "projector_cache_profiles",
     "metrics_token",
+    "dispatcher_concurrency",
+    "destinations_allowed_networks",
+    "delivery_window_seconds",
+    "delivery_first_retry_ms",
+    "delivery_timeout_ms",
+    "delivery_breaker_cooldown_ms",
     "config",
 ];
 
@@ -182,6 +222,11 @@ impl Config {
         if !(1..=10_000).contains(&self.projector_batch_size) {
             return Err(ConfigError(
                 "projector_batch_size must be between 1 and 10000".into(),
+            ));
+        }
+        if self.delivery_timeout_ms == 0 || self.delivery_first_retry_ms == 0 {
+            return Err(ConfigError(
+                "delivery_timeout_ms and delivery_first_retry_ms must be at least 1".into(),
             ));
         }
         if self.ingest_events_per_second == 0 || self.ingest_burst < self.ingest_events_per_second {

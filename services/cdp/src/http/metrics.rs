@@ -12,6 +12,9 @@ use crate::Runtime;
 
 pub(crate) struct MetricsToken(pub Option<Secret>);
 
+/// This process's delivery counters, when it runs a dispatcher.
+pub(crate) struct Deliveries(pub Option<std::sync::Arc<cdp_dispatcher::DeliveryCounters>>);
+
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/metrics", web::get().to(metrics));
 }
@@ -32,6 +35,7 @@ async fn metrics(
     token: web::Data<MetricsToken>,
     runtime: web::Data<Runtime>,
     ingest: web::Data<IngestState>,
+    deliveries: web::Data<Deliveries>,
 ) -> HttpResponse {
     let Some(expected) = &token.0 else {
         return cdp_http::not_found().await;
@@ -68,6 +72,26 @@ async fn metrics(
          # TYPE cdp_ingest_suppressed_events_total counter\ncdp_ingest_suppressed_events_total {}",
         ingest.suppressed_events()
     );
+    if let Some(counters) = &deliveries.0 {
+        let _ = writeln!(
+            text,
+            "# HELP cdp_deliveries_total Delivery attempts and routings of this process, by outcome.\n\
+             # TYPE cdp_deliveries_total counter"
+        );
+        for (outcome, counter) in [
+            ("routed", &counters.routed),
+            ("delivered", &counters.delivered),
+            ("failed", &counters.failed),
+            ("dead", &counters.dead),
+            ("cancelled", &counters.cancelled),
+        ] {
+            let _ = writeln!(
+                text,
+                "cdp_deliveries_total{{outcome=\"{outcome}\"}} {}",
+                counters.get(counter)
+            );
+        }
+    }
     let mut series =
         |name: &str,
          kind: &str,

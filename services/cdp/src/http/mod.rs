@@ -49,6 +49,10 @@ impl Application {
         );
         let projector =
             crate::projection::start(&runtime, config, Some(committer.subscribe())).await?;
+        let network = crate::dispatch::network(config)?;
+        let dispatcher =
+            crate::dispatch::start(&runtime, config, Some(committer.subscribe())).await?;
+        let counters = dispatcher.as_ref().map(|d| d.counters());
         let ingest = web::Data::new(IngestState::new(
             runtime.db.clone(),
             runtime.keyring.clone(),
@@ -65,6 +69,8 @@ impl Application {
             db: runtime.db.clone(),
             keyring: runtime.keyring.clone(),
             projector,
+            dispatcher,
+            network,
         });
         let authenticator = web::Data::new(Authenticator::new(
             runtime.db.clone(),
@@ -74,6 +80,7 @@ impl Application {
         ));
         let runtime = web::Data::new(runtime);
         let metrics_token = web::Data::new(metrics::MetricsToken(config.metrics_token.clone()));
+        let delivery_counters = web::Data::new(metrics::Deliveries(counters));
 
         let listener = TcpListener::bind(config.http_addr).map_err(|source| Error::Bind {
             addr: config.http_addr.to_string(),
@@ -87,6 +94,7 @@ impl Application {
                 .app_data(api.clone())
                 .app_data(authenticator.clone())
                 .app_data(metrics_token.clone())
+                .app_data(delivery_counters.clone())
                 .app_data(cdp_http::json_config(API_BODY_LIMIT))
                 .app_data(cdp_http::query_config())
                 .app_data(cdp_http::path_config())
