@@ -256,6 +256,7 @@ pub async fn get_json(server: &Server, path: &str) -> (u16, serde_json::Value) {
 }
 
 pub fn http() -> reqwest::Client {
+    cdp_dispatcher::install_tls_provider();
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

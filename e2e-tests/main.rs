@@ -6,12 +6,14 @@
 mod access;
 mod cli;
 mod consent;
+mod destinations;
 mod erasure_scan;
 mod helpers;
 mod ingest;
 mod key_rotation;
 mod privacy;
 mod profiles;
+mod receiver;
 mod retention;
 mod sdk;
 mod segments;
