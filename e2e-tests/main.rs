@@ -18,5 +18,6 @@ mod retention;
 mod sdk;
 mod segments;
 mod server;
+mod sharing;
 mod sources;
 mod subject_access;

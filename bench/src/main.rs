@@ -6,6 +6,7 @@
 
 mod baseline;
 mod data;
+mod deliveries;
 mod freshness;
 mod load;
 mod proc_stats;
@@ -76,6 +77,9 @@ enum Command {
     /// Segments: projection with 50 active segments against none, and a new segment's
     /// backfill over `--profiles` profiles against a plain scan of the profile table.
     Segments,
+    /// Webhook delivery: a backlog of events delivered to a local receiver, against the
+    /// rate the same events were ingested at.
+    Deliveries,
     /// Every benchmark.
     All,
 }
@@ -94,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Segments => segment_rows(&binary, &cli, &mut report).await?,
         Command::Freshness => freshness(&binary, &cli, &mut report).await?,
         Command::Projection => projection(&binary, &cli, &mut report).await?,
+        Command::Deliveries => delivery_rows(&binary, &cli, &mut report).await?,
         Command::All => {
             ingest(&binary, &cli, &mut report).await?;
             latency(&binary, &cli, &mut report).await?;
@@ -102,6 +107,7 @@ async fn main() -> anyhow::Result<()> {
             projection(&binary, &cli, &mut report).await?;
             scale(&binary, &cli, &mut report).await?;
             segment_rows(&binary, &cli, &mut report).await?;
+            delivery_rows(&binary, &cli, &mut report).await?;
             memory(&binary, &cli, &mut report).await?;
         }
     }
@@ -400,6 +406,45 @@ async fn segment_rows(
     row.ratio_to_baseline = Some(seconds / scan);
     report.push(row);
     server.stop();
+    Ok(())
+}
+
+async fn delivery_rows(
+    binary: &std::path::Path,
+    cli: &Cli,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    const EVENTS: usize = 20_000;
+    let (mut delivered, mut ingested, mut stats) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..cli.runs.max(1) {
+        let server = CdpServer::start_with(
+            binary,
+            &[("CDP_DESTINATIONS_ALLOWED_NETWORKS", "127.0.0.1")],
+        )
+        .await?;
+        let tenant = server.create_tenant(&format!("deliveries-{run}"))?;
+        let (delivery_rate, ingest_rate) = deliveries::run(&server, &tenant, EVENTS).await?;
+        eprintln!(
+            "  {EVENTS} events: ingested at {ingest_rate:.0}/s, delivered at {delivery_rate:.0}/s"
+        );
+        delivered.push(delivery_rate);
+        ingested.push(ingest_rate);
+        stats.push(server.stats()?);
+        server.stop();
+    }
+    let mut row = Row::latency(
+        &format!("webhook delivery of a {EVENTS}-event backlog (events/s)"),
+        &delivered,
+        &delivered,
+        &ingested,
+        &stats,
+    );
+    row.unit = "events/s".to_owned();
+    row.p50_latency_ms = 0.0;
+    row.p99_latency_ms = 0.0;
+    row.baseline = Some(report::median(&ingested));
+    row.ratio_to_baseline = Some(report::median(&delivered) / report::median(&ingested));
+    report.push(row);
     Ok(())
 }
 

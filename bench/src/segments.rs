@@ -13,7 +13,8 @@ use crate::data::Rng;
 use crate::scale;
 use crate::server::{CdpServer, Tenant};
 
-async fn api(
+/// A management API call with the tenant's key; an answer other than 2xx is an error.
+pub async fn api(
     server: &CdpServer,
     tenant: &Tenant,
     method: reqwest::Method,

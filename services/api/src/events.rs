@@ -30,19 +30,40 @@ fn default_limit() -> u64 {
 }
 
 #[derive(Serialize)]
-struct EventView {
+pub(crate) struct EventView {
     seq: i64,
     event_id: EventId,
     message_id: String,
     #[serde(rename = "type")]
-    event_type: String,
-    source_id: Option<SourceId>,
+    pub(crate) event_type: String,
+    pub(crate) source_id: Option<SourceId>,
     received_at: DateTime<Utc>,
     occurred_at: DateTime<Utc>,
     key_id: DataKeyId,
     /// The event as stored; `null` once its subject's key was shredded.
-    payload: Option<serde_json::Value>,
+    pub(crate) payload: Option<serde_json::Value>,
     shredded: bool,
+}
+
+/// An event as the API shows it, opened (keys preloaded by [`preload_keys`]).
+pub(crate) async fn event_view(
+    state: &ApiState,
+    tenant: TenantId,
+    event: StoredEvent,
+) -> Result<EventView, ApiError> {
+    let (payload, shredded) = open_payload(state, tenant, &event).await?;
+    Ok(EventView {
+        seq: event.seq.0,
+        event_id: event.event_id,
+        message_id: event.message_id,
+        event_type: event.event_type,
+        source_id: event.source_id,
+        received_at: event.received_at,
+        occurred_at: event.occurred_at,
+        key_id: event.key_id,
+        payload,
+        shredded,
+    })
 }
 
 #[derive(Serialize)]
@@ -106,19 +127,7 @@ async fn list(
     preload_keys(&state, tenant, &stored).await?;
     let mut events = Vec::with_capacity(stored.len());
     for event in stored {
-        let (payload, shredded) = open_payload(&state, tenant, &event).await?;
-        events.push(EventView {
-            seq: event.seq.0,
-            event_id: event.event_id,
-            message_id: event.message_id,
-            event_type: event.event_type,
-            source_id: event.source_id,
-            received_at: event.received_at,
-            occurred_at: event.occurred_at,
-            key_id: event.key_id,
-            payload,
-            shredded,
-        });
+        events.push(event_view(&state, tenant, event).await?);
     }
     let next_after = events.last().map_or(page.after, |e| e.seq);
     Ok(HttpResponse::Ok().json(EventPage { events, next_after }))

@@ -8,6 +8,7 @@ mod destinations;
 pub mod endpoints;
 mod error;
 mod events;
+mod exports;
 mod gate;
 mod keys;
 mod members;
@@ -16,6 +17,7 @@ mod profiles;
 mod projection;
 mod segments;
 mod sources;
+mod stream;
 mod tenant;
 
 use actix_web::web;
@@ -68,6 +70,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     projection::routes(cfg);
     sources::routes(cfg);
     destinations::routes(cfg);
+    stream::routes(cfg);
+    exports::routes(cfg);
     audit::routes(cfg);
     admin::routes(cfg);
 }
