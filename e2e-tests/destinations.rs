@@ -261,6 +261,43 @@ async fn a_webhook_receives_events_and_audience_changes_signed_and_once_each() {
         last.headers
     );
 
+    // Turned off, it receives nothing of what happens meanwhile; turned on, what follows.
+    let definition = |enabled: bool| {
+        json!({"name": "CRM", "url": receiver.url("/hook"), "purpose": "marketing",
+               "enabled": enabled, "filter": {"event_types": ["track"]}})
+    };
+    let path = format!("/v1/destinations/{id}");
+    let (status, off) = call(
+        &server,
+        "PUT",
+        &path,
+        &tenant.api_key,
+        Some(&definition(false)),
+    )
+    .await;
+    assert_eq!((status, &off["enabled"]), (200, &json!(false)), "{off}");
+    send(&server, &tenant, vec![order("ann", "While off", 1.0)]).await;
+    crate::profiles::caught_up(&server, &tenant).await;
+    // The router looks every 250 ms; this gives it several looks at the stretch.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, _) = call(
+        &server,
+        "PUT",
+        &path,
+        &tenant.api_key,
+        Some(&definition(true)),
+    )
+    .await;
+    assert_eq!(status, 200);
+    send(&server, &tenant, vec![order("ann", "While on", 1.0)]).await;
+    let got = receiver.wait_for("/hook", 5).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let names: Vec<Value> = receiver.received("/hook")[4..]
+        .iter()
+        .map(|r| r.json()["event"]["event"].clone())
+        .collect();
+    assert_eq!(names, [json!("While on")], "{got:?}");
+
     // Another tenant's credentials find nothing.
     let other = server.create_tenant("someone else");
     let (status, _) = call(

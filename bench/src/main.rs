@@ -419,11 +419,14 @@ async fn delivery_rows(
     for run in 0..cli.runs.max(1) {
         let server = CdpServer::start_with(
             binary,
-            &[("CDP_DESTINATIONS_ALLOWED_NETWORKS", "127.0.0.1")],
+            &[
+                ("CDP_DESTINATIONS_ALLOWED_NETWORKS", "127.0.0.1"),
+                ("CDP_DISPATCHER_CONCURRENCY", "0"),
+            ],
         )
         .await?;
         let tenant = server.create_tenant(&format!("deliveries-{run}"))?;
-        let (delivery_rate, ingest_rate) = deliveries::run(&server, &tenant, EVENTS).await?;
+        let (delivery_rate, ingest_rate, server) = deliveries::run(server, &tenant, EVENTS).await?;
         eprintln!(
             "  {EVENTS} events: ingested at {ingest_rate:.0}/s, delivered at {delivery_rate:.0}/s"
         );

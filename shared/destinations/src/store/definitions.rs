@@ -288,7 +288,8 @@ pub async fn live_secrets<C: ConnectionTrait>(
         .collect())
 }
 
-/// Tenants with at least one destination turned on: those whose log is routed.
+/// Tenants with destinations, turned on or off: those whose log is routed (past what a
+/// turned-off destination would have received, too).
 pub async fn tenants_with_destinations<C: ConnectionTrait>(
     conn: &C,
 ) -> Result<Vec<TenantId>, DestinationError> {
@@ -296,7 +297,6 @@ pub async fn tenants_with_destinations<C: ConnectionTrait>(
         .select_only()
         .column(destination::Column::TenantId)
         .distinct()
-        .filter(destination::Column::Enabled.eq(true))
         .into_tuple()
         .all(conn)
         .await?;
