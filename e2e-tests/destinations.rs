@@ -134,7 +134,9 @@ fn order(user: &str, name: &str, total: f64) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_receives_events_and_audience_changes_signed_and_once_each() {
     let receiver = Receiver::start().await;
-    let server = Server::start(&quick(isolated_env().await));
+    let mut env = quick(isolated_env().await);
+    env.push(("CDP_METRICS_TOKEN".into(), "metrics-token".into()));
+    let server = Server::start(&env);
     let tenant = server.create_tenant("destinations");
     let (status, segment) = call(
         &server,
@@ -239,6 +241,19 @@ async fn a_webhook_receives_events_and_audience_changes_signed_and_once_each() {
     assert!(
         shown.get("signing_secret").is_none(),
         "the secret is shown once"
+    );
+    let metrics = crate::helpers::http()
+        .get(server.url("/metrics"))
+        .bearer_auth("metrics-token")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("cdp_deliveries_total{outcome=\"delivered\"} 3\n"),
+        "{metrics}"
     );
 
     // Rotation: the new secret signs at once, the old one beside it for a while.
@@ -466,6 +481,10 @@ async fn private_addresses_are_refused_and_an_erasure_cancels_what_waits() {
             json!({"name": "x", "purpose": "m", "url": "https://example.com/",
                 "filter": {"conditions": [{"path": "a..b", "op": "exists"}]}}),
             "filter.conditions[0].path",
+        ),
+        (
+            json!({"name": "x", "purpose": "m", "url": "https://example.com/", "bogus": 1}),
+            "bogus",
         ),
     ] {
         let (status, refused) = create_destination(&server, &tenant, body).await;

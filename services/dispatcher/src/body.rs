@@ -3,27 +3,26 @@
 
 use cdp_destinations::store::{Delivery, Destination};
 use cdp_destinations::{AudienceChange, DeliveryKind, Position, audience_body, event_body};
-use cdp_domain::{ProfileId, SegmentId, Seq, TenantId};
+use cdp_domain::{ProfileId, SegmentId, TenantId};
 use cdp_keyring::{Keyring, KeyringError, Opened};
+use cdp_log::StoredEvent;
 use cdp_storage::DatabaseConnection;
 use serde_json::Value;
 
 use crate::DispatchError;
 
 /// The body to send, or `None` when the event can no longer be read (its key was
-/// destroyed by an erasure, or the workspace is being deleted).
+/// destroyed by an erasure, or the workspace is being deleted). `event` is the delivery's
+/// event as read from the log with the rest of its round (`None`: not there).
 pub(crate) async fn build(
     db: &DatabaseConnection,
     keyring: &Keyring,
     tenant: TenantId,
     destination: &Destination,
     delivery: &Delivery,
+    event: Option<&StoredEvent>,
 ) -> Result<Option<Vec<u8>>, DispatchError> {
-    let Some(event) = cdp_log::read_at(db, tenant, &[Seq(delivery.seq)])
-        .await?
-        .into_iter()
-        .next()
-    else {
+    let Some(event) = event else {
         return Ok(None);
     };
     let opened = match keyring

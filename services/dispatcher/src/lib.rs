@@ -38,7 +38,8 @@ pub struct DispatcherOptions {
     /// How long a receiver has to answer one delivery.
     pub timeout: Duration,
     pub network: NetworkPolicy,
-    /// Deliveries of one destination in flight at once.
+    /// Deliveries of one destination in flight at once (a round takes up to 256, sent
+    /// this many at a time).
     pub per_destination: usize,
     /// Destinations sent to at once.
     pub destinations_at_once: usize,

@@ -2,7 +2,7 @@
 //! a time (at most one per profile, so a profile's deliveries keep their order), posting
 //! them concurrently and recording every outcome with the destination's breaker.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,14 +10,19 @@ use cdp_destinations::store::{self, Delivery, DeliveryUpdate, Destination};
 use cdp_destinations::{
     BreakerState, DeliveryStatus, Phase, SECRET_PURPOSE, SigningSecret, sign, webhook_id,
 };
-use cdp_domain::{DestinationId, TenantId};
+use cdp_domain::{DestinationId, Seq, TenantId};
+use cdp_log::StoredEvent;
 use cdp_storage::begin_write;
 use chrono::{DateTime, TimeDelta, Utc};
+use futures::StreamExt;
 use parking_lot::Mutex;
 use rand::Rng;
 
 use crate::client::Answer;
 use crate::{DeliveryCounters, DispatchError, Shared, body};
+
+/// Deliveries taken per round: their claim, and their outcomes, commit together.
+const ROUND: usize = 256;
 
 /// Why the dispatcher turns a destination off by itself.
 const GONE: &str = "the receiver answered 410 Gone; turn the destination on again to resume";
@@ -74,7 +79,7 @@ async fn drain_destination(
         let limit = match destination.breaker.phase(&shared.options.breaker, now) {
             Phase::Open => return Ok(()),
             Phase::HalfOpen => 1,
-            Phase::Closed => shared.options.per_destination,
+            Phase::Closed => ROUND,
         };
         let secrets = signing_secrets(shared, &destination, now).await?;
         let lease = now
@@ -89,12 +94,26 @@ async fn drain_destination(
         if claimed.is_empty() {
             return Ok(());
         }
-        let answers = futures::future::join_all(
-            claimed
-                .iter()
-                .map(|d| attempt(shared, tenant, &destination, &secrets, d)),
-        )
-        .await;
+        let events = round_events(shared, tenant, &claimed).await?;
+        // Collected first: a stream holding the closure trips the compiler's proof that
+        // the spawned task is Send.
+        let attempts: Vec<_> = claimed
+            .iter()
+            .map(|d| {
+                attempt(
+                    shared,
+                    tenant,
+                    &destination,
+                    &secrets,
+                    d,
+                    events.get(&d.seq),
+                )
+            })
+            .collect();
+        let answers: Vec<Outcome> = futures::stream::iter(attempts)
+            .buffered(shared.options.per_destination)
+            .collect()
+            .await;
         let mut breaker = destination.breaker;
         let mut disable = None;
         let mut updates = Vec::with_capacity(claimed.len());
@@ -107,6 +126,22 @@ async fn drain_destination(
         store::record_breaker(&txn, tenant, id, breaker, disable).await?;
         txn.commit().await?;
     }
+}
+
+/// The events of a round's deliveries, read from the log in one query with their keys.
+async fn round_events(
+    shared: &Shared,
+    tenant: TenantId,
+    claimed: &[Delivery],
+) -> Result<HashMap<i64, StoredEvent>, DispatchError> {
+    let seqs: Vec<Seq> = claimed.iter().map(|d| Seq(d.seq)).collect();
+    let events = cdp_log::read_at(&shared.db, tenant, &seqs).await?;
+    let keys: Vec<_> = events.iter().map(|e| e.key_id).collect();
+    // A key that cannot be unwrapped is left for opening its event to report.
+    if let Err(cdp_keyring::KeyringError::Db(e)) = shared.keyring.preload(tenant, &keys).await {
+        return Err(DispatchError::Db(e));
+    }
+    Ok(events.into_iter().map(|e| (e.seq.0, e)).collect())
 }
 
 /// The destination's live secrets, opened. None left (they all expired) is a
@@ -154,8 +189,18 @@ async fn attempt(
     destination: &Destination,
     secrets: &[SigningSecret],
     delivery: &Delivery,
+    event: Option<&StoredEvent>,
 ) -> Outcome {
-    let body = match body::build(&shared.db, &shared.keyring, tenant, destination, delivery).await {
+    let body = match body::build(
+        &shared.db,
+        &shared.keyring,
+        tenant,
+        destination,
+        delivery,
+        event,
+    )
+    .await
+    {
         Ok(Some(body)) => body,
         Ok(None) => return Outcome::Erased,
         Err(e) => return Outcome::NotPrepared(e.to_string()),
