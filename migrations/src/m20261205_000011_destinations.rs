@@ -100,28 +100,20 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        // What is due, per destination.
+        // What is due, and the earliest pending delivery of each profile (which must go
+        // first): pending deliveries only, so that neither grows with the delivery log.
         manager
-            .create_index(
-                Index::create()
-                    .name("deliveries_due")
-                    .table(Deliveries::Table)
-                    .col(Deliveries::Status)
-                    .col(Deliveries::NextAttemptAt)
-                    .to_owned(),
+            .get_connection()
+            .execute_unprepared(
+                "CREATE INDEX deliveries_due ON deliveries (next_attempt_at) \
+                 WHERE status = 'pending'",
             )
             .await?;
-        // The earlier deliveries of the same profile, which must go first.
         manager
-            .create_index(
-                Index::create()
-                    .name("deliveries_ordering")
-                    .table(Deliveries::Table)
-                    .col(Deliveries::TenantId)
-                    .col(Deliveries::DestinationId)
-                    .col(Deliveries::OrderingKey)
-                    .col(Deliveries::Seq)
-                    .to_owned(),
+            .get_connection()
+            .execute_unprepared(
+                "CREATE INDEX deliveries_pending_order ON deliveries \
+                 (tenant_id, destination_id, ordering_key, seq) WHERE status = 'pending'",
             )
             .await?;
         // What an erasure cancels.

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use cdp_domain::{DataKeyId, DestinationId, TenantId};
 use cdp_storage::one_of;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
@@ -178,9 +178,16 @@ pub async fn add_skipped<C: ConnectionTrait>(
     Ok(())
 }
 
+/// `status = 'pending'` written out rather than bound: the partial indexes of pending
+/// deliveries are only used for a query whose condition visibly implies theirs, which a
+/// bound parameter does not (on SQLite, and in PostgreSQL's generic plans).
+fn pending() -> sea_orm::sea_query::SimpleExpr {
+    Expr::cust("status = 'pending'")
+}
+
 fn due(now: DateTime<Utc>) -> sea_orm::Condition {
     sea_orm::Condition::all()
-        .add(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
+        .add(pending())
         .add(delivery::Column::NextAttemptAt.lte(now))
         .add(
             delivery::Column::LeasedUntil
@@ -243,7 +250,7 @@ pub async fn claim<C: ConnectionTrait>(
         .column_as(delivery::Column::Seq.min(), "first")
         .filter(delivery::Column::TenantId.eq(tenant.as_uuid()))
         .filter(delivery::Column::DestinationId.eq(id.as_uuid()))
-        .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
+        .filter(pending())
         .filter(one_of(
             conn.get_database_backend(),
             delivery::Column::OrderingKey,
@@ -255,27 +262,44 @@ pub async fn claim<C: ConnectionTrait>(
         .await?
         .into_iter()
         .collect();
-    let mut claimed = Vec::new();
-    for row in candidates {
-        if claimed.len() == limit {
-            break;
-        }
-        if firsts.get(&row.ordering_key) != Some(&row.seq) {
-            continue;
-        }
-        let taken = delivery::Entity::update_many()
-            .col_expr(delivery::Column::LeasedUntil, Expr::value(lease_until))
-            .filter(delivery::Column::TenantId.eq(tenant.as_uuid()))
-            .filter(delivery::Column::DestinationId.eq(id.as_uuid()))
-            .filter(delivery::Column::Seq.eq(row.seq))
-            .filter(due(now))
-            .exec(conn)
-            .await?;
-        if taken.rows_affected == 1 {
-            claimed.push(view(row)?);
-        }
+    let chosen: Vec<delivery::Model> = candidates
+        .into_iter()
+        .filter(|row| firsts.get(&row.ordering_key) == Some(&row.seq))
+        .take(limit)
+        .collect();
+    if chosen.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(claimed)
+    // One statement takes them all; the lease (to the microsecond, as PostgreSQL keeps
+    // it) then tells which this sender got and which another took first.
+    let lease_until = lease_until.trunc_subsecs(6);
+    let seqs: Vec<i64> = chosen.iter().map(|r| r.seq).collect();
+    let backend = conn.get_database_backend();
+    delivery::Entity::update_many()
+        .col_expr(delivery::Column::LeasedUntil, Expr::value(lease_until))
+        .filter(delivery::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(delivery::Column::DestinationId.eq(id.as_uuid()))
+        .filter(one_of(backend, delivery::Column::Seq, seqs.clone()))
+        .filter(due(now))
+        .exec(conn)
+        .await?;
+    let taken: std::collections::HashSet<i64> = delivery::Entity::find()
+        .select_only()
+        .column(delivery::Column::Seq)
+        .filter(delivery::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(delivery::Column::DestinationId.eq(id.as_uuid()))
+        .filter(one_of(backend, delivery::Column::Seq, seqs))
+        .filter(delivery::Column::LeasedUntil.eq(lease_until))
+        .into_tuple::<i64>()
+        .all(conn)
+        .await?
+        .into_iter()
+        .collect();
+    chosen
+        .into_iter()
+        .filter(|row| taken.contains(&row.seq))
+        .map(view)
+        .collect()
 }
 
 /// What an attempt changed of a delivery.
