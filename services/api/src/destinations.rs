@@ -72,7 +72,8 @@ fn yes() -> bool {
 }
 
 impl DestinationBody {
-    fn checked(self, network: &NetworkPolicy) -> Result<DestinationInput, ApiError> {
+    /// Every problem of the body at once, the resolved addresses of its host included.
+    async fn checked(self, network: &NetworkPolicy) -> Result<DestinationInput, ApiError> {
         let mut problems = Vec::new();
         let name = self.name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 200 {
@@ -82,8 +83,13 @@ impl DestinationBody {
         if let Err(e) = check_purpose(&purpose) {
             problems.push(format!("purpose: {e}"));
         }
-        if let Err(e) = network.check_url(self.url.trim()) {
-            problems.push(format!("url: {e}"));
+        match network.check_url(self.url.trim()) {
+            Ok(url) => {
+                if let Some(ip) = refused_resolution(&url, network).await {
+                    problems.push(format!("url: {}", DestinationError::ForbiddenAddress(ip)));
+                }
+            }
+            Err(e) => problems.push(format!("url: {e}")),
         }
         problems.extend(self.spec.problems());
         if !problems.is_empty() {
@@ -102,35 +108,25 @@ impl DestinationBody {
     }
 }
 
-/// Refuses a host name that resolves only to addresses the policy refuses, so the
-/// mistake shows when the destination is saved rather than in its delivery log. A name
-/// that does not resolve now is accepted: every delivery checks again when it connects.
-async fn check_resolved(input: &DestinationInput, network: &NetworkPolicy) -> Result<(), ApiError> {
-    let Ok(url) = url::Url::parse(&input.url) else {
-        return Ok(());
-    };
+/// A host name that resolves only to addresses the policy refuses, by the first of them,
+/// so the mistake shows when the destination is saved rather than in its delivery log. A
+/// name that does not resolve now passes: every delivery checks again when it connects.
+async fn refused_resolution(url: &url::Url, network: &NetworkPolicy) -> Option<std::net::IpAddr> {
     let (Some(url::Host::Domain(host)), Some(port)) = (url.host(), url.port_or_known_default())
     else {
-        return Ok(());
+        return None;
     };
     let lookup = tokio::time::timeout(
         std::time::Duration::from_secs(2),
         tokio::net::lookup_host((host, port)),
     )
     .await;
-    if let Ok(Ok(addrs)) = lookup {
-        let addrs: Vec<_> = addrs.collect();
-        if !addrs.is_empty() && !addrs.iter().any(|a| network.permits(a.ip())) {
-            return Err(ApiError::Rejected {
-                message: "the destination is not valid".into(),
-                details: json!({ "problems": [format!(
-                    "url: {}",
-                    DestinationError::ForbiddenAddress(addrs[0].ip())
-                )] }),
-            });
-        }
-    }
-    Ok(())
+    let addrs: Vec<_> = match lookup {
+        Ok(Ok(addrs)) => addrs.collect(),
+        _ => return None,
+    };
+    let refused = !addrs.iter().any(|a| network.permits(a.ip()));
+    addrs.first().map(|a| a.ip()).filter(|_| refused)
 }
 
 fn view(d: &Destination, counts: Option<Value>) -> Value {
@@ -232,8 +228,7 @@ async fn create(
     state: web::Data<ApiState>,
     body: web::Json<DestinationBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = body.into_inner().checked(&state.network)?;
-    check_resolved(&input, &state.network).await?;
+    let input = body.into_inner().checked(&state.network).await?;
     let tenant = principal.tenant_id;
     let (secret, sealed) = new_secret(&state)?;
     let id = DestinationId::new();
@@ -281,8 +276,7 @@ async fn update(
     body: web::Json<DestinationBody>,
 ) -> Result<HttpResponse, ApiError> {
     let id = destination_id(&id)?;
-    let input = body.into_inner().checked(&state.network)?;
-    check_resolved(&input, &state.network).await?;
+    let input = body.into_inner().checked(&state.network).await?;
     let updated = store::update_destination(&state.db, principal.tenant_id, id, input)
         .await
         .map_err(storage)?

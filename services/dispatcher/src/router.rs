@@ -16,14 +16,11 @@ use cdp_domain::{DestinationId, ProfileId, Seq, TenantId};
 use cdp_keyring::{Keyring, KeyringError, Opened};
 use cdp_log::StoredEvent;
 use cdp_profile_store::{self as profiles, Parts, Selection, Status};
+use cdp_segments::{SEGMENT_ENTERED, SEGMENT_EXITED};
 use cdp_storage::{DatabaseConnection, begin_write};
 use chrono::Utc;
 
 use crate::{DeliveryCounters, DispatchError, Shared};
-
-/// The names of the audience records the projector appends.
-pub(crate) const SEGMENT_ENTERED: &str = "segment.entered";
-pub(crate) const SEGMENT_EXITED: &str = "segment.exited";
 
 pub(crate) async fn run(shared: Arc<Shared>) {
     loop {

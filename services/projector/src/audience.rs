@@ -32,8 +32,7 @@ pub(crate) const PAGE: u64 = 1_000;
 pub(crate) const BACKFILL_PAGE: u64 = 5_000;
 
 /// Event types of the membership records.
-pub const SEGMENT_ENTERED: &str = "segment.entered";
-pub const SEGMENT_EXITED: &str = "segment.exited";
+pub use cdp_segments::{SEGMENT_ENTERED, SEGMENT_EXITED};
 
 /// A tenant's definitions compiled for one generation.
 pub(crate) struct Plan {

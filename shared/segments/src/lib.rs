@@ -15,6 +15,11 @@ mod parse;
 mod print;
 mod validate;
 
+/// The log records of a profile entering and leaving a segment: written by the projector,
+/// read by whoever hands audience changes on (the dispatcher).
+pub const SEGMENT_ENTERED: &str = "segment.entered";
+pub const SEGMENT_EXITED: &str = "segment.exited";
+
 pub use condition::{Comparison, Condition, Performed, PropertyFilter, Times, Window};
 pub use definition::{ComputedTrait, DefinitionError, PRESETS, Preset};
 pub use evaluate::{Audiences, Evaluation, Reads, SegmentDef};
