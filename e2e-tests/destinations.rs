@@ -17,7 +17,7 @@ use crate::receiver::{Answer, Received, Receiver};
 
 /// Settings that let a test see retries, dead letters and the breaker within seconds,
 /// and reach the receiver on the loopback address.
-fn quick(mut env: Vec<(String, String)>) -> Vec<(String, String)> {
+pub(crate) fn quick(mut env: Vec<(String, String)>) -> Vec<(String, String)> {
     for (k, v) in [
         ("CDP_DESTINATIONS_ALLOWED_NETWORKS", "127.0.0.1"),
         ("CDP_DELIVERY_FIRST_RETRY_MS", "200"),
@@ -41,7 +41,11 @@ async fn create_destination(server: &Server, tenant: &Tenant, body: Value) -> (u
     .await
 }
 
-async fn created(server: &Server, tenant: &Tenant, body: Value) -> (String, SigningSecret) {
+pub(crate) async fn created(
+    server: &Server,
+    tenant: &Tenant,
+    body: Value,
+) -> (String, SigningSecret) {
     let (status, made) = create_destination(server, tenant, body).await;
     assert_eq!(status, 201, "{made}");
     let secret = SigningSecret::parse(made["signing_secret"].as_str().unwrap()).unwrap();
@@ -242,15 +246,7 @@ async fn a_webhook_receives_events_and_audience_changes_signed_and_once_each() {
         shown.get("signing_secret").is_none(),
         "the secret is shown once"
     );
-    let metrics = crate::helpers::http()
-        .get(server.url("/metrics"))
-        .bearer_auth("metrics-token")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics("metrics-token").await;
     assert!(
         metrics.contains("cdp_deliveries_total{outcome=\"delivered\"} 3\n"),
         "{metrics}"

@@ -79,19 +79,30 @@ pub struct Tenant {
 impl Server {
     /// Starts `cdp serve` on a free port in a fresh directory.
     pub fn start(env: &[(String, String)]) -> Server {
+        Self::start_with(env, &[])
+    }
+
+    /// `cdp serve` with these arguments, on a free port in a fresh directory.
+    pub fn start_with(env: &[(String, String)], args: &[&str]) -> Server {
         let temp = tempfile::tempdir().expect("temporary directory");
         let dir = temp.path().to_path_buf();
-        let mut server = Self::start_in(&dir, env);
+        let mut server = Self::start_in_with(&dir, env, args);
         server.temp = Some(temp);
         server
     }
 
     pub fn start_in(dir: &Path, env: &[(String, String)]) -> Server {
+        Self::start_in_with(dir, env, &[])
+    }
+
+    /// `cdp serve` with these arguments (`--roles …`) in `dir`.
+    pub fn start_in_with(dir: &Path, env: &[(String, String)], args: &[&str]) -> Server {
         let server_env = env.to_vec();
         let mut env = env.to_vec();
         env.push(("CDP_HTTP_ADDR".into(), "127.0.0.1:0".into()));
         let mut child = cdp_command(dir, &env)
             .arg("serve")
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -105,7 +116,7 @@ impl Server {
                 if let Some(at) = line.find("listening on http://") {
                     let url: String = line[at + "listening on ".len()..]
                         .chars()
-                        .take_while(|c| !c.is_whitespace())
+                        .take_while(|c| !c.is_whitespace() && *c != '"')
                         .collect();
                     let _ = tx.send(url);
                 }
@@ -228,6 +239,18 @@ impl Server {
         )
     }
 
+    /// Scrapes `/metrics` with its token.
+    pub async fn metrics(&self, token: &str) -> String {
+        let response = http()
+            .get(self.url("/metrics"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }
@@ -235,6 +258,26 @@ impl Server {
     /// Everything the server wrote to stderr so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    /// Sends SIGTERM and waits (at most 60 seconds) for the process to exit; returns
+    /// whether it exited successfully.
+    pub fn terminate(&mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for cdp") {
+                return status.success();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "cdp did not stop after SIGTERM:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 

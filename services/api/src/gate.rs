@@ -50,6 +50,7 @@ pub async fn access_gate(
             }
             Guard::Tenant(permission) => {
                 let principal = authenticator.tenant_caller(request.request()).await?;
+                cdp_http::record_tenant(&principal.tenant_id);
                 principal.authorize(permission).await?;
                 request.extensions_mut().insert(principal);
             }

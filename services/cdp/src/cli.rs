@@ -11,8 +11,21 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server with every role in one process (applies migrations first).
-    Serve,
+    /// Run the server (applies migrations first): every role in one process, or the ones
+    /// `--roles` names, so that each can run and scale on its own against one PostgreSQL.
+    Serve {
+        /// Comma-separated: `ingest` (the tracking, webhook and import APIs), `api` (the
+        /// management API), `projector`, `dispatcher`. Health and metrics are always served.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "ingest,api,projector,dispatcher"
+        )]
+        roles: Vec<Role>,
+    },
+    /// Print the effective configuration (defaults, `cdp.toml`, then `CDP_` variables),
+    /// secrets masked, as TOML.
+    Config,
     /// Apply database migrations and exit.
     Migrate,
     /// Import a file of historical data into a tenant, with a progress bar.
@@ -41,6 +54,42 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+}
+
+/// A part of the server that `cdp serve --roles` can run alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    Ingest,
+    Api,
+    Projector,
+    Dispatcher,
+}
+
+/// Which roles one process runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Roles {
+    pub ingest: bool,
+    pub api: bool,
+    pub projector: bool,
+    pub dispatcher: bool,
+}
+
+impl Roles {
+    pub const ALL: Roles = Roles {
+        ingest: true,
+        api: true,
+        projector: true,
+        dispatcher: true,
+    };
+
+    pub fn of(roles: &[Role]) -> Roles {
+        Roles {
+            ingest: roles.contains(&Role::Ingest),
+            api: roles.contains(&Role::Api),
+            projector: roles.contains(&Role::Projector),
+            dispatcher: roles.contains(&Role::Dispatcher),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -17,16 +17,20 @@ use cdp_audit::{Actor, AuditEntry, Chain, Outcome};
 use cdp_config::Config;
 use cdp_domain::{Email, Role, TenantId, TenantName};
 
-use crate::cli::{AdminCommand, Command, KeysCommand, TenantCommand};
+use crate::cli::{AdminCommand, Command, KeysCommand, Roles, TenantCommand};
 
 /// Runs one command to completion.
 pub async fn run(command: Command, config: Config) -> Result<(), Error> {
     match command {
-        Command::Serve => {
+        Command::Serve { roles } => {
             let runtime = Runtime::start(&config).await?;
             bootstrap_admin(&runtime, &config).await?;
-            let app = Application::build(runtime, &config).await?;
+            let app = Application::build_with_roles(runtime, &config, Roles::of(&roles)).await?;
             app.run_until_stopped().await
+        }
+        Command::Config => {
+            print!("{}", config.to_toml());
+            Ok(())
         }
         Command::Import(args) => {
             let job = import::import(args, &config).await?;

@@ -53,10 +53,13 @@ pub(crate) async fn run_alone(runtime: Runtime, config: &Config) -> Result<(), E
             "projector_workers is 0: this process would do nothing".into(),
         ));
     }
-    start(&runtime, config, None).await?;
+    let projector = start(&runtime, config, None).await?;
     tracing::info!(workers = config.projector_workers, "projector running");
     stopped().await;
     tracing::info!("projector stopping");
+    if let Some(projector) = projector {
+        projector.stop(Duration::from_secs(8)).await;
+    }
     Ok(())
 }
 

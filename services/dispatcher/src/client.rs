@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use cdp_destinations::{NetworkPolicy, SignedHeaders};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use tracing::Instrument;
 
 use crate::DispatchError;
 
@@ -77,16 +78,36 @@ impl WebhookClient {
         if let Err(e) = self.network.check_url(url) {
             return (Answer::Failed(format!("refused: {e}")), started.elapsed());
         }
-        let sent = self
+        let span = tracing::info_span!(
+            "webhook.deliver",
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            http.request.method = "POST",
+            http.response.status_code = tracing::field::Empty,
+        );
+        let mut request = self
             .http
             .post(url)
             .header("content-type", "application/json")
             .header("webhook-id", &headers.id)
             .header("webhook-timestamp", headers.timestamp.to_string())
-            .header("webhook-signature", &headers.signature)
-            .body(body)
-            .send()
-            .await;
+            .header("webhook-signature", &headers.signature);
+        // The receiver can continue the trace: `traceparent` names the delivery's span.
+        for (name, value) in span.in_scope(cdp_telemetry::outgoing_trace_headers) {
+            request = request.header(name, value);
+        }
+        let sent = request.body(body).send().instrument(span.clone()).await;
+        match &sent {
+            Ok(response) => {
+                span.record("http.response.status_code", response.status().as_u16());
+                if !response.status().is_success() {
+                    span.record("otel.status_code", "ERROR");
+                }
+            }
+            Err(_) => {
+                span.record("otel.status_code", "ERROR");
+            }
+        }
         let answer = match sent {
             Ok(response) => Answer::Status {
                 code: response.status().as_u16(),

@@ -17,6 +17,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use futures::StreamExt;
 use parking_lot::Mutex;
 use rand::Rng;
+use tracing::Instrument;
 
 use crate::client::Answer;
 use crate::{DeliveryCounters, DispatchError, Shared, body};
@@ -110,9 +111,16 @@ async fn drain_destination(
                 )
             })
             .collect();
+        let span = tracing::info_span!(
+            "dispatch.round",
+            tenant_id = %tenant,
+            destination_id = %id,
+            deliveries = claimed.len(),
+        );
         let answers: Vec<Outcome> = futures::stream::iter(attempts)
             .buffered(shared.options.per_destination)
             .collect()
+            .instrument(span)
             .await;
         let mut breaker = destination.breaker;
         let mut disable = None;

@@ -34,7 +34,10 @@ pub(crate) async fn authenticate(
         .await
         .map_err(IngestError::unavailable)?
     {
-        KeyCheck::Valid(grant) => Ok(grant),
+        KeyCheck::Valid(grant) => {
+            cdp_http::record_tenant(&grant.tenant_id);
+            Ok(grant)
+        }
         KeyCheck::Suspended => Err(IngestError::Forbidden("this workspace is suspended")),
         KeyCheck::Invalid => Err(IngestError::Unauthorized("unknown or revoked write key")),
     }

@@ -68,32 +68,44 @@ impl ResponseError for IngestError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
+        let code = self.code();
+        cdp_telemetry::metrics::INGEST_REJECTED.add(code, 1);
         match self {
-            IngestError::Tracking(e) => problem(status, e.kind.code(), &e.message),
-            IngestError::BodyTooLarge { .. } => {
-                problem(status, "body_too_large", &self.to_string())
-            }
-            IngestError::InvalidGzip => problem(status, "invalid_request", &self.to_string()),
-            IngestError::UnsupportedEncoding(_) | IngestError::UnsupportedMediaType(_) => {
-                problem(status, "unsupported_media_type", &self.to_string())
-            }
-            IngestError::Unauthorized(_) => problem(status, "unauthorized", &self.to_string()),
-            IngestError::Forbidden(_) => problem(status, "forbidden", &self.to_string()),
-            IngestError::QuotaExceeded => problem(status, "quota_exceeded", &self.to_string()),
+            IngestError::Tracking(e) => problem(status, code, &e.message),
             IngestError::RateLimited { retry_after } => {
-                problem_with_retry(status, "rate_limited", &self.to_string(), *retry_after)
+                problem_with_retry(status, code, &self.to_string(), *retry_after)
             }
-            IngestError::Overloaded => {
-                problem_with_retry(status, "overloaded", &self.to_string(), 1)
-            }
+            IngestError::Overloaded => problem_with_retry(status, code, &self.to_string(), 1),
             IngestError::Unavailable(source) => {
                 tracing::warn!(error = %chain(source.as_ref()), "ingest refused: storage unavailable");
-                problem_with_retry(status, "unavailable", &self.to_string(), 2)
+                problem_with_retry(status, code, &self.to_string(), 2)
             }
             IngestError::Internal(source) => {
                 tracing::error!(error = %chain(source.as_ref()), "ingest failed");
-                problem(status, "internal", "internal error")
+                problem(status, code, "internal error")
             }
+            _ => problem(status, code, &self.to_string()),
+        }
+    }
+}
+
+impl IngestError {
+    /// The error's code in the response body, and its reason in the rejection metrics.
+    fn code(&self) -> &'static str {
+        match self {
+            IngestError::Tracking(e) => e.kind.code(),
+            IngestError::BodyTooLarge { .. } => "body_too_large",
+            IngestError::InvalidGzip => "invalid_request",
+            IngestError::UnsupportedEncoding(_) | IngestError::UnsupportedMediaType(_) => {
+                "unsupported_media_type"
+            }
+            IngestError::Unauthorized(_) => "unauthorized",
+            IngestError::Forbidden(_) => "forbidden",
+            IngestError::QuotaExceeded => "quota_exceeded",
+            IngestError::RateLimited { .. } => "rate_limited",
+            IngestError::Overloaded => "overloaded",
+            IngestError::Unavailable(_) => "unavailable",
+            IngestError::Internal(_) => "internal",
         }
     }
 }

@@ -4,7 +4,9 @@
 use cdp_domain::{EventId, Identity, KeySubject, SourceId, TenantId};
 use cdp_keyring::{KeyringError, SubjectKey};
 use cdp_log::{Appended, CommitError, LogError, NewEvent};
+use cdp_telemetry::metrics;
 use cdp_tracking::TrackedEvent;
+use tracing::Instrument;
 
 use crate::{IngestError, IngestState};
 
@@ -67,6 +69,7 @@ pub async fn store(
         let rows = seal(&events, &keys, source)?;
         let outcome = reservation
             .append_with_keys(tenant, rows, new_keys.clone())
+            .instrument(tracing::info_span!("log.append", events = events.len()))
             .await;
         match outcome {
             Ok(appended) => {
@@ -99,6 +102,8 @@ pub async fn store(
         let ids: Vec<&str> = events.iter().map(|e| e.message_id.as_str()).collect();
         dedupe.remember(tenant, &ids).await;
     }
+    metrics::INGEST_EVENTS.add(outcome.stored as u64);
+    metrics::INGEST_DUPLICATES.add(outcome.duplicates as u64);
     Ok(outcome)
 }
 

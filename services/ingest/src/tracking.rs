@@ -67,6 +67,7 @@ async fn track(
     }
     let events = normalize(parsed, received_at, &mut || Uuid::new_v4().to_string())?;
     state.limiter.check(grant.tenant_id, events.len()).await?;
+    cdp_telemetry::metrics::INGEST_BATCH_EVENTS.observe("tracking", events.len() as f64);
     store(&state, grant.tenant_id, Some(grant.source_id), events).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"success": true})))
 }

@@ -67,6 +67,7 @@ async fn receive(
     let parsed = webhook_request(&mapping, &body)?;
     let events = normalize(parsed, received_at, &mut || Uuid::new_v4().to_string())?;
     state.limiter.check(grant.tenant_id, events.len()).await?;
+    cdp_telemetry::metrics::INGEST_BATCH_EVENTS.observe("webhook", events.len() as f64);
     let stored = store(&state, grant.tenant_id, Some(grant.source_id), events).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "success": true,

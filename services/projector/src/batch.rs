@@ -1,6 +1,7 @@
 //! Projecting a tenant: batch by batch, each batch in one transaction with its checkpoint.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use cdp_domain::{DataKeyId, EventId, ProfileId, TenantId};
 use cdp_keyring::Keyring;
@@ -8,9 +9,11 @@ use cdp_log::NewEvent;
 use cdp_profile_store::{self as store, GenerationState, Status};
 use cdp_profiles::WorkingSet;
 use cdp_storage::{DatabaseConnection, begin_write};
+use cdp_telemetry::metrics;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::ProjectionError;
 use crate::audience::{self, Plan};
@@ -40,6 +43,14 @@ pub(crate) struct Settings<'a> {
     pub lease_ttl: TimeDelta,
     pub retry_after: TimeDelta,
     pub caches: Option<&'a ProfileCaches>,
+    /// Set when the process is stopping: the batch in hand commits, no further one starts.
+    pub stopping: Option<&'a AtomicBool>,
+}
+
+impl Settings<'_> {
+    fn stopping(&self) -> bool {
+        self.stopping.is_some_and(|s| s.load(Ordering::Acquire))
+    }
 }
 
 /// Projects the tenant until every generation has caught up with its log. The caller holds
@@ -61,6 +72,7 @@ pub async fn project_tenant(
         lease_ttl: TimeDelta::seconds(30),
         retry_after: TimeDelta::zero(),
         caches: cache,
+        stopping: None,
     };
     run(&settings, tenant).await
 }
@@ -84,6 +96,7 @@ pub async fn audience_step(
         lease_ttl: TimeDelta::seconds(30),
         retry_after: TimeDelta::zero(),
         caches: None,
+        stopping: None,
     };
     let active = store::ensure_active(db, tenant).await?;
     audience::step(&settings, tenant, &active, now).await
@@ -93,6 +106,9 @@ pub(crate) async fn run(s: &Settings<'_>, tenant: TenantId) -> Result<Progress, 
     let mut progress = Progress::default();
     store::ensure_active(s.db, tenant).await?;
     loop {
+        if s.stopping() {
+            return Ok(progress);
+        }
         let head = cdp_log::head(s.db, tenant).await?.0;
         // Definitions may have changed, or a rebuild started, since the last turn.
         if audience::keep_needed(s, tenant, &store::generations(s.db, tenant).await?).await? {
@@ -123,9 +139,17 @@ pub(crate) async fn run(s: &Settings<'_>, tenant: TenantId) -> Result<Progress, 
             // Caught up: what time and new definitions bring, a page at a time, looking
             // at the log again in between.
             let active = generations.iter().find(|g| g.status == Status::Active);
-            if let Some(active) = active
-                && audience::step(s, tenant, active, Utc::now()).await?
-            {
+            let started = std::time::Instant::now();
+            let stepped = match active {
+                Some(active) => {
+                    audience::step(s, tenant, active, Utc::now())
+                        .instrument(tracing::info_span!("segments.evaluate", tenant_id = %tenant))
+                        .await?
+                }
+                None => false,
+            };
+            if stepped {
+                metrics::SEGMENT_EVALUATION_SECONDS.observe_duration("step", started.elapsed());
                 continue;
             }
             return Ok(progress);
@@ -192,6 +216,9 @@ async fn catch_up(
         let Some(decoded) = decoded? else {
             break;
         };
+        if s.stopping() {
+            break;
+        }
         if let Some((seq, reason)) = &decoded.failure {
             stop(s, tenant, generation, *seq, reason).await?;
         }
@@ -207,7 +234,14 @@ async fn catch_up(
             turn.batches += 1;
             continue;
         }
-        turn.events += apply_batch(
+        let started = std::time::Instant::now();
+        let span = tracing::info_span!(
+            "projector.batch",
+            tenant_id = %tenant,
+            generation = generation.generation,
+            events = tracing::field::Empty,
+        );
+        let applied = apply_batch(
             s,
             tenant,
             generation,
@@ -215,7 +249,12 @@ async fn catch_up(
             &mut applied_so_far,
             cache.as_mut(),
         )
+        .instrument(span.clone())
         .await?;
+        span.record("events", applied);
+        metrics::PROJECTOR_BATCH_EVENTS.observe("events", applied as f64);
+        metrics::PROJECTOR_BATCH_SECONDS.observe_duration("events", started.elapsed());
+        turn.events += applied;
         turn.batches += 1;
     }
     if let (Some(caches), Some(cache)) = (s.caches, cache) {

@@ -5,7 +5,7 @@ use std::collections::{HashSet, VecDeque};
 
 use cdp_domain::TenantId;
 use parking_lot::Mutex;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 #[derive(Default)]
 struct State {
@@ -15,13 +15,34 @@ struct State {
     again: HashSet<TenantId>,
 }
 
-#[derive(Default)]
 pub(crate) struct Queue {
     state: Mutex<State>,
     notify: Notify,
+    stop: watch::Sender<bool>,
+}
+
+impl Default for Queue {
+    fn default() -> Self {
+        Self {
+            state: Mutex::default(),
+            notify: Notify::new(),
+            stop: watch::Sender::new(false),
+        }
+    }
 }
 
 impl Queue {
+    /// Ends every wait for work, now and later.
+    pub(crate) fn stop(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// Resolves once [`Queue::stop`] has been called.
+    pub(crate) async fn stopped(&self) {
+        let mut stop = self.stop.subscribe();
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    }
+
     pub(crate) fn wake(&self, tenant: TenantId) {
         let mut state = self.state.lock();
         if state.running.contains(&tenant) {

@@ -2,6 +2,7 @@
 //! lagging ones, and the listeners that wake them.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use cdp_domain::TenantId;
@@ -9,7 +10,10 @@ use cdp_keyring::Keyring;
 use cdp_profile_store as store;
 use cdp_storage::DatabaseConnection;
 use chrono::TimeDelta;
+use parking_lot::Mutex;
 use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::batch::{Settings, run};
 use crate::cache::ProfileCaches;
@@ -52,6 +56,8 @@ impl Default for ProjectorOptions {
 pub struct Projector {
     queue: Arc<Queue>,
     caches: Arc<ProfileCaches>,
+    stopping: Arc<AtomicBool>,
+    workers: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl Projector {
@@ -104,24 +110,49 @@ impl Projector {
         tokio::spawn(purge(db.clone()));
         tokio::spawn(crate::retention::sweep_forever(db.clone(), keyring.clone()));
         let caches = Arc::new(ProfileCaches::new(options.cache_profiles));
-        for _ in 0..options.workers.max(1) {
-            let (db, keyring, queue, options, holder, caches) = (
-                db.clone(),
-                keyring.clone(),
-                queue.clone(),
-                options.clone(),
-                holder.clone(),
-                caches.clone(),
-            );
-            tokio::spawn(async move {
-                loop {
-                    let tenant = queue.next().await;
-                    work(&db, &keyring, &options, &holder, &caches, tenant).await;
-                    queue.done(tenant);
-                }
-            });
+        let stopping = Arc::new(AtomicBool::new(false));
+        let workers = (0..options.workers.max(1))
+            .map(|_| {
+                let worker = Worker {
+                    db: db.clone(),
+                    keyring: keyring.clone(),
+                    options: options.clone(),
+                    holder: holder.clone(),
+                    caches: caches.clone(),
+                    stopping: stopping.clone(),
+                };
+                let queue = queue.clone();
+                tokio::spawn(async move {
+                    while !worker.stopping.load(Ordering::Acquire) {
+                        let tenant = tokio::select! {
+                            tenant = queue.next() => tenant,
+                            () = queue.stopped() => return,
+                        };
+                        work(&worker, tenant).await;
+                        queue.done(tenant);
+                    }
+                })
+            })
+            .collect();
+        Projector {
+            queue,
+            caches,
+            stopping,
+            workers: Arc::new(Mutex::new(workers)),
         }
-        Projector { queue, caches }
+    }
+
+    /// Lets every worker commit the batch in hand (with its checkpoint) and release its
+    /// lease, then returns; no batch starts meanwhile. Waits at most `patience`: what is
+    /// not committed by then is rolled back, and resumes from the last checkpoint.
+    pub async fn stop(&self, patience: Duration) {
+        self.stopping.store(true, Ordering::Release);
+        self.queue.stop();
+        let workers: Vec<JoinHandle<()>> = std::mem::take(&mut *self.workers.lock());
+        let all = futures::future::join_all(workers);
+        if tokio::time::timeout(patience, all).await.is_err() {
+            tracing::warn!("projector workers did not stop in time; their open batches roll back");
+        }
     }
 
     /// Drops every profile of the tenant kept in memory (its workspace is being deleted).
@@ -135,14 +166,25 @@ impl Projector {
     }
 }
 
-async fn work(
-    db: &DatabaseConnection,
-    keyring: &Keyring,
-    options: &ProjectorOptions,
-    holder: &str,
-    caches: &ProfileCaches,
-    tenant: TenantId,
-) {
+/// What a worker task holds.
+struct Worker {
+    db: DatabaseConnection,
+    keyring: Keyring,
+    options: ProjectorOptions,
+    holder: String,
+    caches: Arc<ProfileCaches>,
+    stopping: Arc<AtomicBool>,
+}
+
+async fn work(worker: &Worker, tenant: TenantId) {
+    let Worker {
+        db,
+        keyring,
+        options,
+        holder,
+        caches,
+        stopping,
+    } = worker;
     let acquired = {
         let _turn = cdp_storage::write_turn(db).await;
         store::acquire_lease(db, tenant, holder, options.lease_ttl).await
@@ -163,8 +205,10 @@ async fn work(
         lease_ttl: options.lease_ttl,
         retry_after: options.retry_after,
         caches: Some(caches),
+        stopping: Some(stopping),
     };
-    match run(&settings, tenant).await {
+    let span = tracing::info_span!("projector.run", tenant_id = %tenant);
+    match run(&settings, tenant).instrument(span).await {
         Ok(_) | Err(ProjectionError::Event { .. }) => {}
         Err(ProjectionError::LeaseLost) => {
             tracing::warn!(tenant_id = %tenant, "lost the projector lease to another process");

@@ -266,6 +266,11 @@ impl Config {
         figment.extract().map_err(|e| ConfigError(e.to_string()))
     }
 
+    /// The configuration as a `cdp.toml` would hold it, secrets masked (`cdp config`).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a configuration serializes as TOML")
+    }
+
     /// Whether storage is the embedded SQLite database.
     pub fn is_embedded(&self) -> bool {
         self.database_url.is_none()
@@ -313,6 +318,28 @@ mod tests {
                 "postgres://cdp:pw@db/cdp"
             );
             assert_eq!(config.log_format, LogFormat::Json);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_printed_configuration_masks_secrets_and_reads_back() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("DATABASE_URL", "postgres://cdp:hunter2@db/cdp");
+            jail.set_env("CDP_METRICS_TOKEN", "scrape-token-1");
+            jail.set_env("CDP_PROJECTOR_WORKERS", "5");
+            let printed = Config::load().unwrap().to_toml();
+            assert!(!printed.contains("hunter2"), "{printed}");
+            assert!(!printed.contains("scrape-token-1"), "{printed}");
+            assert!(printed.contains("database_url = \"***\""), "{printed}");
+            assert!(printed.contains("projector_workers = 5"), "{printed}");
+            // What it prints is a valid cdp.toml with the same settings.
+            jail.clear_env();
+            jail.create_file("cdp.toml", &printed)?;
+            let again = Config::load().unwrap();
+            assert_eq!(again.projector_workers, 5);
+            assert_eq!(again.database_url.unwrap().expose(), "***");
             Ok(())
         });
     }

@@ -4,8 +4,10 @@
 
 mod credentials;
 mod problem;
+mod telemetry;
 
 pub use credentials::{Presented, presented_credential};
 pub use problem::{
     Problem, json_config, not_found, path_config, problem, problem_with_retry, query_config,
 };
+pub use telemetry::{RequestId, record_tenant, request_telemetry};

@@ -13,6 +13,7 @@ use cdp_keyring::{KeyringError, NewKeys};
 use cdp_storage::{DatabaseConnection, begin_write};
 use thiserror::Error;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
+use tracing::Instrument;
 
 use crate::append::validate;
 use crate::{Appended, LogError, NewEvent, append};
@@ -57,6 +58,8 @@ struct Job {
     /// same transaction.
     new_keys: NewKeys,
     reply: oneshot::Sender<Result<Vec<Appended>, CommitError>>,
+    /// The request's span, for the commit's trace.
+    span: tracing::Span,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -103,6 +106,7 @@ impl Reservation {
                 events,
                 new_keys,
                 reply,
+                span: tracing::Span::current(),
                 _permit: self.permit,
             })
             .map_err(|_| CommitError::Stopped)?;
@@ -287,6 +291,25 @@ async fn commit_groups(
             .map(|job| crate::bench::pretend_appended(job.events.len()))
             .collect());
     }
+    // The transaction belongs to the first request's trace, and is linked from the others'.
+    let span = tracing::info_span!(
+        parent: &jobs[0].span,
+        "db.group_commit",
+        requests = jobs.len(),
+        tenants = by_tenant.len(),
+        events = jobs.iter().map(|j| j.events.len()).sum::<usize>(),
+    );
+    for job in &jobs[1..] {
+        span.follows_from(&job.span);
+    }
+    write_groups(db, jobs, by_tenant).instrument(span).await
+}
+
+async fn write_groups(
+    db: &DatabaseConnection,
+    jobs: &[Job],
+    by_tenant: &BTreeMap<TenantId, Vec<usize>>,
+) -> Result<Vec<Vec<Appended>>, LogError> {
     let txn = begin_write(db).await?;
     let mut outcomes: Vec<Vec<Appended>> = vec![Vec::new(); jobs.len()];
     for (tenant, members) in by_tenant {

@@ -12,6 +12,8 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
+pub mod metrics;
+
 #[derive(Debug, Error)]
 pub enum TelemetryError {
     #[error("invalid log filter {filter:?}")]
@@ -101,4 +103,31 @@ fn otlp_provider(service_name: &str) -> Result<Option<SdkTracerProvider>, Teleme
         .with_resource(Resource::builder().with_service_name(service_name).build())
         .build();
     Ok(Some(provider))
+}
+
+/// The W3C trace context of the current span as headers (`traceparent`, `tracestate`),
+/// for a request this process makes; empty when no exporter records traces.
+pub fn outgoing_trace_headers() -> Vec<(String, String)> {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let context = tracing::Span::current().context();
+    let mut headers = std::collections::HashMap::new();
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&context, &mut headers));
+    headers.into_iter().collect()
+}
+
+/// Makes `span` a child of the caller's trace, read from the request's `traceparent` and
+/// `tracestate` headers; a malformed or missing header starts a new trace.
+pub fn continue_trace(span: &tracing::Span, traceparent: Option<&str>, tracestate: Option<&str>) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let mut carrier = std::collections::HashMap::new();
+    for (name, value) in [("traceparent", traceparent), ("tracestate", tracestate)] {
+        if let Some(value) = value {
+            carrier.insert(name.to_owned(), value.to_owned());
+        }
+    }
+    if carrier.is_empty() {
+        return;
+    }
+    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
+    let _ = span.set_parent(parent);
 }

@@ -6,6 +6,7 @@ use std::fmt::Write;
 use actix_web::{HttpRequest, HttpResponse, web};
 use cdp_config::Secret;
 use cdp_ingest::IngestState;
+use cdp_telemetry::metrics::{self, render_value};
 use sha2::{Digest, Sha256};
 
 use crate::Runtime;
@@ -34,7 +35,7 @@ async fn metrics(
     request: HttpRequest,
     token: web::Data<MetricsToken>,
     runtime: web::Data<Runtime>,
-    ingest: web::Data<IngestState>,
+    ingest: Option<web::Data<IngestState>>,
     deliveries: web::Data<Deliveries>,
 ) -> HttpResponse {
     let Some(expected) = &token.0 else {
@@ -60,18 +61,38 @@ async fn metrics(
         }
     };
     let mut text = String::new();
-    let _ = writeln!(
-        text,
-        "# HELP cdp_ingest_queued_events Events waiting for a commit in this process.\n\
-         # TYPE cdp_ingest_queued_events gauge\ncdp_ingest_queued_events {}",
-        ingest.committer.queued_events()
+    if let Some(ingest) = &ingest {
+        render_value(
+            &mut text,
+            "cdp_ingest_queued_events",
+            "gauge",
+            "Events waiting for a commit in this process.",
+            ingest.committer.queued_events(),
+        );
+        render_value(
+            &mut text,
+            "cdp_ingest_suppressed_events_total",
+            "counter",
+            "Events dropped because they named a suppressed person.",
+            ingest.suppressed_events(),
+        );
+    }
+    let keys = runtime.keyring.cache_stats();
+    render_value(
+        &mut text,
+        "cdp_key_cache_hits_total",
+        "counter",
+        "Data-key lookups answered from this process's cache.",
+        keys.hits,
     );
-    let _ = writeln!(
-        text,
-        "# HELP cdp_ingest_suppressed_events_total Events dropped because they named a suppressed person.\n\
-         # TYPE cdp_ingest_suppressed_events_total counter\ncdp_ingest_suppressed_events_total {}",
-        ingest.suppressed_events()
+    render_value(
+        &mut text,
+        "cdp_key_cache_misses_total",
+        "counter",
+        "Data-key lookups that went to the database.",
+        keys.misses,
     );
+    metrics::render(&mut text);
     if let Some(counters) = &deliveries.0 {
         let _ = writeln!(
             text,

@@ -6,6 +6,7 @@ mod hello;
 mod metrics;
 
 use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
@@ -16,6 +17,7 @@ use cdp_ingest::{IngestLimit, IngestOptions, IngestState};
 use cdp_log::{GroupCommitOptions, GroupCommitter};
 use cdp_storage::Backend;
 
+use crate::cli::Roles;
 use crate::{Error, Runtime};
 
 /// Largest JSON body of the management API.
@@ -24,51 +26,63 @@ const API_BODY_LIMIT: usize = 256 * 1024;
 pub struct Application {
     addr: SocketAddr,
     server: Server,
+    projector: Option<cdp_projector::Projector>,
 }
 
+/// How long in-flight requests get to finish once the process is told to stop; with the
+/// projector's turn after it, within Kubernetes' default 30 s grace period.
+const SHUTDOWN_SECONDS: u64 = 20;
+const PROJECTOR_STOP: Duration = Duration::from_secs(8);
+
 impl Application {
-    /// Starts the background parts (the group committer, the projector) and binds the listener (port 0
-    /// picks a free one).
+    /// Every role in one process, as `cdp serve` runs by default.
     pub async fn build(runtime: Runtime, config: &Config) -> Result<Application, Error> {
-        let committers = config.ingest_committers.unwrap_or(match runtime.backend {
-            Backend::Sqlite => 1,
-            Backend::Postgres => 4,
-        });
-        // The committer's own pool, opened here on the main runtime rather than on whichever
-        // HTTP worker happens to need a connection first.
-        let commit_pool = runtime
-            .dedicated_pool(committers as u32 + 1, Some(32))
-            .await?;
-        let committer = GroupCommitter::start(
-            commit_pool,
-            GroupCommitOptions {
-                max_queued_events: config.ingest_max_queued_events,
-                committers,
-                ..GroupCommitOptions::default()
-            },
-        );
-        let projector =
-            crate::projection::start(&runtime, config, Some(committer.subscribe())).await?;
+        Self::build_with_roles(runtime, config, Roles::ALL).await
+    }
+
+    /// Starts the background parts of `roles` (the group committer, the projector, the
+    /// dispatcher) and binds the listener (port 0 picks a free one).
+    pub async fn build_with_roles(
+        runtime: Runtime,
+        config: &Config,
+        roles: Roles,
+    ) -> Result<Application, Error> {
+        let committer = if roles.ingest {
+            Some(start_committer(&runtime, config).await?)
+        } else {
+            None
+        };
+        let appended = || committer.as_ref().map(GroupCommitter::subscribe);
+        let projector = if roles.projector {
+            crate::projection::start(&runtime, config, appended()).await?
+        } else {
+            None
+        };
         let network = crate::dispatch::network(config)?;
-        let dispatcher =
-            crate::dispatch::start(&runtime, config, Some(committer.subscribe())).await?;
+        let dispatcher = if roles.dispatcher {
+            crate::dispatch::start(&runtime, config, appended()).await?
+        } else {
+            None
+        };
         let counters = dispatcher.as_ref().map(|d| d.counters());
-        let ingest = web::Data::new(IngestState::new(
-            runtime.db.clone(),
-            runtime.keyring.clone(),
-            committer,
-            runtime.redis.clone(),
-            IngestOptions {
-                default_limit: IngestLimit {
-                    events_per_second: config.ingest_events_per_second,
-                    burst: config.ingest_burst,
+        let ingest = committer.map(|committer| {
+            web::Data::new(IngestState::new(
+                runtime.db.clone(),
+                runtime.keyring.clone(),
+                committer,
+                runtime.redis.clone(),
+                IngestOptions {
+                    default_limit: IngestLimit {
+                        events_per_second: config.ingest_events_per_second,
+                        burst: config.ingest_burst,
+                    },
                 },
-            },
-        ));
+            ))
+        });
         let api = web::Data::new(ApiState {
             db: runtime.db.clone(),
             keyring: runtime.keyring.clone(),
-            projector,
+            projector: projector.clone(),
             dispatcher,
             network,
         });
@@ -88,33 +102,44 @@ impl Application {
         })?;
         let addr = listener.local_addr().map_err(Error::Server)?;
         let server = HttpServer::new(move || {
-            App::new()
+            let mut app = App::new()
                 .app_data(runtime.clone())
-                .app_data(ingest.clone())
                 .app_data(api.clone())
                 .app_data(authenticator.clone())
                 .app_data(metrics_token.clone())
                 .app_data(delivery_counters.clone())
                 .app_data(cdp_http::json_config(API_BODY_LIMIT))
                 .app_data(cdp_http::query_config())
-                .app_data(cdp_http::path_config())
-                .wrap(actix_web::middleware::from_fn(cdp_api::access_gate))
+                .app_data(cdp_http::path_config());
+            if let Some(ingest) = &ingest {
+                app = app.app_data(ingest.clone());
+            }
+            app.wrap(actix_web::middleware::from_fn(cdp_api::access_gate))
+                .wrap(actix_web::middleware::from_fn(cdp_http::request_telemetry))
                 .configure(health::routes)
                 .configure(metrics::routes)
-                .configure(cdp_ingest::routes)
-                .configure(cdp_api::routes)
                 .configure(|cfg| {
+                    if roles.ingest {
+                        cdp_ingest::routes(cfg);
+                    }
+                    if roles.api {
+                        cdp_api::routes(cfg);
+                    }
                     #[cfg(feature = "bench")]
                     hello::routes(cfg);
-                    let _ = cfg;
                 })
                 .default_service(web::to(cdp_http::not_found))
         })
+        .shutdown_timeout(SHUTDOWN_SECONDS)
         .listen(listener)
         .map_err(Error::Server)?
         .run();
-        tracing::info!(address = %addr, "listening on http://{addr}");
-        Ok(Application { addr, server })
+        tracing::info!(address = %addr, ?roles, "listening on http://{addr}");
+        Ok(Application {
+            addr,
+            server,
+            projector,
+        })
     }
 
     /// The address actually bound.
@@ -122,9 +147,37 @@ impl Application {
         self.addr
     }
 
-    /// Serves until the process is asked to stop (SIGINT or SIGTERM); in-flight requests
-    /// are finished first.
+    /// Serves until the process is asked to stop. On SIGTERM the listener closes, requests
+    /// in flight finish (and with them the group commits they wait for), then the
+    /// projector commits the batch in hand with its checkpoint. SIGINT stops at once;
+    /// nothing acknowledged is lost either way, since an answer follows its commit.
     pub async fn run_until_stopped(self) -> Result<(), Error> {
-        self.server.await.map_err(Error::Server)
+        let served = self.server.await.map_err(Error::Server);
+        tracing::info!("the HTTP server has stopped");
+        if let Some(projector) = &self.projector {
+            projector.stop(PROJECTOR_STOP).await;
+            tracing::info!("the projector has stopped");
+        }
+        served
     }
+}
+
+async fn start_committer(runtime: &Runtime, config: &Config) -> Result<GroupCommitter, Error> {
+    let committers = config.ingest_committers.unwrap_or(match runtime.backend {
+        Backend::Sqlite => 1,
+        Backend::Postgres => 4,
+    });
+    // The committer's own pool, opened here on the main runtime rather than on whichever
+    // HTTP worker happens to need a connection first.
+    let commit_pool = runtime
+        .dedicated_pool(committers as u32 + 1, Some(32))
+        .await?;
+    Ok(GroupCommitter::start(
+        commit_pool,
+        GroupCommitOptions {
+            max_queued_events: config.ingest_max_queued_events,
+            committers,
+            ..GroupCommitOptions::default()
+        },
+    ))
 }

@@ -127,6 +127,7 @@ async fn store_chunk(
         return Ok(());
     }
     let events = std::mem::take(chunk);
+    cdp_telemetry::metrics::INGEST_BATCH_EVENTS.observe("import", events.len() as f64);
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         match store(state, job.tenant_id, job.source_id, events.clone()).await {
