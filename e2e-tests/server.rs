@@ -68,3 +68,37 @@ async fn unknown_paths_answer_a_json_404() {
     assert_eq!(body["code"], "not_found");
     assert!(body["message"].is_string());
 }
+
+#[tokio::test]
+async fn the_api_document_and_its_page_are_served_without_credentials() {
+    let server = Server::start(&suite_env());
+    let (status, document) = get_json(&server, "/openapi.json").await;
+    assert_eq!(status, 200);
+    assert_eq!(document["openapi"], "3.0.3");
+    let members = &document["paths"]["/v1/members"]["post"];
+    assert_eq!(members["x-permission"], "members:write");
+    assert_eq!(
+        members["requestBody"]["content"]["application/json"]["schema"]["required"],
+        serde_json::json!(["email", "role"])
+    );
+    assert!(document["paths"]["/v1/batch"]["post"]["responses"]["429"].is_object());
+    let page = crate::helpers::http()
+        .get(server.url("/docs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("/docs/docs.js") && !html.contains("<script>"),
+        "no inline script"
+    );
+}

@@ -5,25 +5,47 @@ use actix_web::{HttpResponse, web};
 use cdp_audit::{Chain, Outcome};
 use cdp_auth::{Authenticator, PlatformPrincipal};
 use cdp_domain::{Email, Role, TenantId, TenantName};
+use cdp_http::Routes;
 use cdp_tenancy::{Quotas, TenantStatus};
 use serde::Deserialize;
 
 use crate::audit::{AuditQuery, page};
 use crate::{ApiError, ApiState};
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/admin/tenants", web::get().to(list))
-        .route("/v1/admin/tenants", web::post().to(create))
-        .route("/v1/admin/tenants/{tenant_id}", web::get().to(show))
-        .route("/v1/admin/tenants/{tenant_id}", web::patch().to(update))
-        .route("/v1/admin/tenants/{tenant_id}", web::delete().to(delete))
-        .route(
-            "/v1/admin/tenants/{tenant_id}/quotas",
-            web::put().to(set_quotas),
-        )
-        .route("/v1/admin/audit", web::get().to(audit))
-        .route("/v1/admin/audit/verify", web::get().to(verify))
-        .route("/v1/admin/signing-keys", web::post().to(rotate_signing_key));
+pub(crate) fn routes(r: &mut Routes) {
+    r.tag("Platform");
+    r.get("/v1/admin/tenants", list)
+        .summary("List the workspaces")
+        .ok();
+    r.post("/v1/admin/tenants", create)
+        .summary("Create a workspace")
+        .body::<NewTenant>()
+        .created();
+    r.get("/v1/admin/tenants/{tenant_id}", show)
+        .summary("Show a workspace")
+        .ok();
+    r.patch("/v1/admin/tenants/{tenant_id}", update)
+        .summary("Rename, suspend or resume a workspace")
+        .body::<TenantUpdate>()
+        .ok();
+    r.delete("/v1/admin/tenants/{tenant_id}", delete)
+        .summary("Delete a workspace and shred its keys")
+        .body::<Deletion>()
+        .ok();
+    r.put("/v1/admin/tenants/{tenant_id}/quotas", set_quotas)
+        .summary("Set a workspace's quotas")
+        .body::<Quotas>()
+        .ok();
+    r.get("/v1/admin/audit", audit)
+        .summary("The platform's audit log")
+        .query::<AuditQuery>()
+        .ok();
+    r.get("/v1/admin/audit/verify", verify)
+        .summary("Verify the platform audit chain")
+        .ok();
+    r.post("/v1/admin/signing-keys", rotate_signing_key)
+        .summary("Start signing tokens with a new key")
+        .created();
 }
 
 async fn record(
@@ -55,7 +77,7 @@ async fn list(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "tenants": tenants })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewTenant {
     name: String,
@@ -129,7 +151,7 @@ async fn show(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TenantUpdate {
     name: Option<String>,
@@ -181,7 +203,7 @@ async fn update(
     Ok(HttpResponse::Ok().json(tenant))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Deletion {
     /// The tenant's id again, to confirm: deletion destroys its keys for good.

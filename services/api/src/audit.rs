@@ -3,17 +3,24 @@
 use actix_web::{HttpResponse, web};
 use cdp_audit::{AuditFilter, Chain, Outcome};
 use cdp_auth::TenantPrincipal;
+use cdp_http::Routes;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::{ApiError, ApiState};
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/audit", web::get().to(list))
-        .route("/v1/audit/verify", web::get().to(verify));
+pub(crate) fn routes(r: &mut Routes) {
+    r.tag("Audit");
+    r.get("/v1/audit", list)
+        .summary("The workspace's audit log")
+        .query::<AuditQuery>()
+        .ok();
+    r.get("/v1/audit/verify", verify)
+        .summary("Verify the audit log's hash chain")
+        .ok();
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 pub(crate) struct AuditQuery {
     #[serde(default)]
     after: i64,

@@ -2,16 +2,32 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use cdp_auth::{Authenticator, LoginRequest, SignedIn, source_ip};
+use cdp_http::Routes;
 use serde::Deserialize;
 
 use crate::ApiError;
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/auth/login", web::post().to(login))
-        .route("/v1/auth/refresh", web::post().to(refresh))
-        .route("/v1/auth/logout", web::post().to(logout))
-        .route("/v1/auth/password", web::post().to(password))
-        .route("/v1/auth/me", web::get().to(me));
+pub(crate) fn routes(r: &mut Routes) {
+    r.tag("Sign-in");
+    r.post("/v1/auth/login", login)
+        .summary("Sign in with e-mail and password")
+        .body::<LoginRequest>()
+        .ok();
+    r.post("/v1/auth/refresh", refresh)
+        .summary("Exchange a refresh token for new tokens")
+        .body::<RefreshBody>()
+        .ok();
+    r.post("/v1/auth/logout", logout)
+        .summary("Revoke a refresh token")
+        .body::<RefreshBody>()
+        .no_content();
+    r.post("/v1/auth/password", password)
+        .summary("Change the signed-in person's password")
+        .body::<PasswordBody>()
+        .no_content();
+    r.get("/v1/auth/me", me)
+        .summary("Who is signed in, and their workspaces")
+        .ok();
 }
 
 async fn login(
@@ -25,7 +41,7 @@ async fn login(
     Ok(HttpResponse::Ok().json(session))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RefreshBody {
     refresh_token: String,
@@ -46,7 +62,7 @@ async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PasswordBody {
     current_password: String,

@@ -9,6 +9,7 @@ use cdp_destinations::{
     SigningSecret, check_purpose, webhook_id,
 };
 use cdp_domain::{DestinationId, TenantId};
+use cdp_http::Routes;
 use cdp_storage::begin_write;
 use chrono::{TimeDelta, Utc};
 use serde::Deserialize;
@@ -23,38 +24,50 @@ const MAX_PAGE: u64 = 1_000;
 const MAX_OVERLAP_SECONDS: i64 = 7 * 24 * 3600;
 const DEFAULT_OVERLAP_SECONDS: i64 = 24 * 3600;
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/destinations", web::get().to(list))
-        .route("/v1/destinations", web::post().to(create))
-        .route("/v1/destinations/{destination_id}", web::get().to(show))
-        .route("/v1/destinations/{destination_id}", web::put().to(update))
-        .route(
-            "/v1/destinations/{destination_id}",
-            web::delete().to(delete),
-        )
-        .route(
-            "/v1/destinations/{destination_id}/secret",
-            web::post().to(rotate_secret),
-        )
-        .route(
-            "/v1/destinations/{destination_id}/deliveries",
-            web::get().to(deliveries),
-        )
-        .route(
-            "/v1/destinations/{destination_id}/deliveries/{seq}",
-            web::get().to(delivery),
-        )
-        .route(
-            "/v1/destinations/{destination_id}/replay",
-            web::post().to(replay),
-        );
+pub(crate) fn routes(r: &mut Routes) {
+    r.tag("Destinations");
+    r.get("/v1/destinations", list)
+        .summary("List the destinations")
+        .ok();
+    r.post("/v1/destinations", create)
+        .summary("Create a webhook destination (its signing secret is shown once)")
+        .body::<DestinationBody>()
+        .created();
+    r.get("/v1/destinations/{destination_id}", show)
+        .summary("Show a destination")
+        .ok();
+    r.put("/v1/destinations/{destination_id}", update)
+        .summary("Replace a destination's settings")
+        .body::<DestinationBody>()
+        .ok();
+    r.delete("/v1/destinations/{destination_id}", delete)
+        .summary("Delete a destination")
+        .no_content();
+    r.post("/v1/destinations/{destination_id}/secret", rotate_secret)
+        .summary("Rotate the signing secret")
+        .body::<RotateBody>()
+        .ok();
+    r.get("/v1/destinations/{destination_id}/deliveries", deliveries)
+        .summary("The delivery log (dead letters with status=dead)")
+        .query::<DeliveriesQuery>()
+        .ok();
+    r.get(
+        "/v1/destinations/{destination_id}/deliveries/{seq}",
+        delivery,
+    )
+    .summary("One delivery and its attempts")
+    .ok();
+    r.post("/v1/destinations/{destination_id}/replay", replay)
+        .summary("Send deliveries again")
+        .body::<ReplayBody>()
+        .ok();
 }
 
 fn storage(e: DestinationError) -> ApiError {
     ApiError::storage(e)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DestinationBody {
     name: String,
@@ -63,7 +76,9 @@ struct DestinationBody {
     purpose: String,
     #[serde(default = "yes")]
     enabled: bool,
+    /// What it receives (`receives`, `filter`, `mapping`), described in docs/destinations.md.
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     spec: DestinationSpec,
 }
 
@@ -318,7 +333,7 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RotateBody {
     /// How long the secret in use keeps signing beside the new one (default a day).
@@ -365,7 +380,7 @@ async fn rotate_secret(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 struct DeliveriesQuery {
     status: Option<String>,
@@ -419,7 +434,7 @@ async fn delivery(
     Ok(HttpResponse::Ok().json(delivery_view(id, &found)))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReplayBody {
     /// The dead deliveries to replay, by position; all of them when left out.

@@ -3,6 +3,7 @@
 use actix_web::{HttpResponse, web};
 use cdp_auth::TenantPrincipal;
 use cdp_domain::{DataKeyId, EventId, Seq, SourceId, TenantId};
+use cdp_http::Routes;
 use cdp_keyring::Opened;
 use cdp_log::StoredEvent;
 use chrono::{DateTime, Utc};
@@ -12,11 +13,15 @@ use crate::{ApiError, ApiState};
 
 const MAX_LIMIT: u64 = 1000;
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/events", web::get().to(list));
+pub(crate) fn routes(r: &mut Routes) {
+    r.tag("Events");
+    r.get("/v1/events", list)
+        .summary("Read the event log in order")
+        .query::<Page>()
+        .ok();
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 struct Page {
     /// Events after this sequence number (0 reads from the start).
     #[serde(default)]

@@ -3,6 +3,7 @@
 //! size takes constant memory. A segment's members export from
 //! `GET /v1/segments/{id}/members?format=ndjson`.
 
+use cdp_http::{Content, Routes};
 use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
@@ -18,9 +19,15 @@ use crate::{ApiError, ApiState};
 /// Rows per page read.
 const PAGE: u64 = 500;
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/exports/events", web::get().to(events))
-        .route("/v1/exports/profiles", web::get().to(profiles));
+pub(crate) fn routes(r: &mut Routes) {
+    r.tag("Sharing");
+    r.get("/v1/exports/events", events)
+        .summary("Export the event log as NDJSON")
+        .query::<EventRange>()
+        .answers(200, Content::Raw("application/x-ndjson"));
+    r.get("/v1/exports/profiles", profiles)
+        .summary("Export every profile as NDJSON")
+        .answers(200, Content::Raw("application/x-ndjson"));
 }
 
 type Chunk = Result<web::Bytes, actix_web::Error>;
@@ -38,7 +45,7 @@ fn stopped(tenant: TenantId, what: &str, e: &dyn std::fmt::Display) -> actix_web
     actix_web::error::ErrorServiceUnavailable("the export stopped: storage unavailable")
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 struct EventRange {
     /// Events after this position (0: from the start).

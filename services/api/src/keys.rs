@@ -5,21 +5,31 @@ use actix_web::{HttpResponse, web};
 use cdp_audit::Outcome;
 use cdp_auth::TenantPrincipal;
 use cdp_domain::{CredentialId, Permission, SourceId};
+use cdp_http::Routes;
 use serde::Deserialize;
 
 use crate::{ApiError, ApiState};
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/keys", web::get().to(list))
-        .route("/v1/keys", web::post().to(create))
-        .route("/v1/keys/{credential_id}", web::delete().to(revoke))
-        .route(
-            "/v1/sources/{source_id}/keys",
-            web::post().to(create_write_key),
-        );
+pub(crate) fn routes(r: &mut Routes) {
+    r.tag("Keys");
+    r.get("/v1/keys", list)
+        .summary("List the API keys")
+        .query::<ListQuery>()
+        .ok();
+    r.post("/v1/keys", create)
+        .summary("Create an API key (shown once)")
+        .body::<NewKey>()
+        .created();
+    r.delete("/v1/keys/{credential_id}", revoke)
+        .summary("Revoke a key")
+        .no_content();
+    r.post("/v1/sources/{source_id}/keys", create_write_key)
+        .summary("Create another write key for a source")
+        .body::<NewWriteKey>()
+        .created();
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 struct ListQuery {
     /// Only keys whose shown prefix starts with this (for example `cdp_sk_AbC`).
     prefix: Option<String>,
@@ -43,7 +53,7 @@ async fn list(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "keys": keys })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewKey {
     name: String,
@@ -117,7 +127,7 @@ async fn revoke(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewWriteKey {
     name: Option<String>,

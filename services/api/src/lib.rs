@@ -20,7 +20,6 @@ mod sources;
 mod stream;
 mod tenant;
 
-use actix_web::web;
 use cdp_keyring::Keyring;
 use cdp_storage::DatabaseConnection;
 
@@ -58,7 +57,7 @@ impl ApiState {
 
 /// Registers the management API. `web::Data<ApiState>` and `web::Data<Authenticator>` must
 /// be registered as app data.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut cdp_http::Routes) {
     auth::routes(cfg);
     tenant::routes(cfg);
     members::routes(cfg);

@@ -5,15 +5,25 @@ use actix_web::{HttpResponse, web};
 use cdp_audit::{Chain, Outcome};
 use cdp_auth::{Caller, TenantPrincipal};
 use cdp_domain::{Email, Role, UserId};
+use cdp_http::Routes;
 use serde::Deserialize;
 
 use crate::{ApiError, ApiState};
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/members", web::get().to(list))
-        .route("/v1/members", web::post().to(add))
-        .route("/v1/members/{user_id}", web::patch().to(change))
-        .route("/v1/members/{user_id}", web::delete().to(remove));
+pub(crate) fn routes(r: &mut Routes) {
+    r.tag("Members");
+    r.get("/v1/members", list).summary("List the members").ok();
+    r.post("/v1/members", add)
+        .summary("Invite a member")
+        .body::<NewMember>()
+        .created();
+    r.patch("/v1/members/{user_id}", change)
+        .summary("Change a member's role")
+        .body::<RoleChange>()
+        .ok();
+    r.delete("/v1/members/{user_id}", remove)
+        .summary("Remove a member")
+        .no_content();
 }
 
 /// The role whose rights over other members the caller has. An API key with every scope
@@ -45,7 +55,7 @@ async fn list(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "members": members })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewMember {
     email: String,
@@ -87,7 +97,7 @@ async fn add(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RoleChange {
     role: String,

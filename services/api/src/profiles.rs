@@ -2,6 +2,7 @@
 //! and search by traits. Reads use the tenant's active generation, so a rebuild under way
 //! never shows a half-built profile.
 
+use cdp_http::Routes;
 use std::collections::BTreeMap;
 
 use actix_web::{HttpResponse, web};
@@ -17,14 +18,22 @@ use crate::{ApiError, ApiState};
 const MAX_LIMIT: u64 = 1000;
 const MAX_CONDITIONS: usize = 20;
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/profiles/search", web::post().to(search))
-        .route("/v1/profiles/{profile}", web::get().to(show))
-        .route("/v1/profiles/{profile}/events", web::get().to(events))
-        .route(
-            "/v1/profiles/{profile}/identities",
-            web::get().to(identities),
-        );
+pub(crate) fn routes(r: &mut Routes) {
+    r.tag("Profiles");
+    r.post("/v1/profiles/search", search)
+        .summary("Search profiles by traits, identities and events")
+        .body::<SearchRequest>()
+        .ok();
+    r.get("/v1/profiles/{profile}", show)
+        .summary("A unified profile, by id or by identity (kind:value)")
+        .ok();
+    r.get("/v1/profiles/{profile}/events", events)
+        .summary("A profile's event timeline")
+        .query::<TimelineQuery>()
+        .ok();
+    r.get("/v1/profiles/{profile}/identities", identities)
+        .summary("A profile's identities")
+        .ok();
 }
 
 pub(crate) fn store_error(e: store::StoreError) -> ApiError {
@@ -232,7 +241,7 @@ async fn identities(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 struct TimelineQuery {
     /// Events before this log position: the `next_before` of the previous page.
@@ -342,10 +351,12 @@ async fn events(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SearchRequest {
+    /// Each `{"trait": name, "op": …, "value": …}`; docs/profiles.md lists the operators.
     #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
     conditions: Vec<SearchCondition>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,

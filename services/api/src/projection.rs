@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, web};
 use cdp_audit::{Chain, Outcome};
 use cdp_auth::{PlatformPrincipal, TenantPrincipal};
 use cdp_domain::TenantId;
+use cdp_http::{Content, Routes};
 use cdp_profile_store::{self as store, GenerationState, Status};
 use cdp_profiles::IdentityRules;
 use serde::Serialize;
@@ -13,19 +14,33 @@ use serde::Serialize;
 use crate::profiles::store_error;
 use crate::{ApiError, ApiState};
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/identity-rules", web::get().to(rules))
-        .route("/v1/identity-rules", web::put().to(set_rules))
-        .route("/v1/projection", web::get().to(status))
-        .route("/v1/admin/projections", web::get().to(all_statuses))
-        .route(
-            "/v1/admin/tenants/{tenant_id}/projection/rebuild",
-            web::post().to(admin_rebuild),
-        )
-        .route(
-            "/v1/admin/tenants/{tenant_id}/projection/resume",
-            web::post().to(admin_resume),
-        );
+pub(crate) fn routes(r: &mut Routes) {
+    r.tag("Projection");
+    r.get("/v1/identity-rules", rules)
+        .summary("Show the identity-resolution rules")
+        .ok();
+    r.put("/v1/identity-rules", set_rules)
+        .summary("Replace the identity rules (profiles are rebuilt under them)")
+        .any_body()
+        .answers(202, Content::object());
+    r.get("/v1/projection", status)
+        .summary("Show how far the profiles are behind the log")
+        .ok();
+    r.get("/v1/admin/projections", all_statuses)
+        .summary("Every tenant's projection status")
+        .ok();
+    r.post(
+        "/v1/admin/tenants/{tenant_id}/projection/rebuild",
+        admin_rebuild,
+    )
+    .summary("Rebuild a tenant's profiles from its log")
+    .answers(202, Content::object());
+    r.post(
+        "/v1/admin/tenants/{tenant_id}/projection/resume",
+        admin_resume,
+    )
+    .summary("Resume a projection stopped at a failing event")
+    .answers(202, Content::object());
 }
 
 /// Where a tenant's projection stands.

@@ -3,6 +3,7 @@
 use actix_web::{HttpResponse, web};
 use cdp_auth::TenantPrincipal;
 use cdp_domain::SourceId;
+use cdp_http::Routes;
 use cdp_tenancy::{Source, SourceKind};
 use cdp_tracking::WebhookMapping;
 use chrono::{DateTime, Utc};
@@ -10,20 +11,26 @@ use serde::{Deserialize, Serialize};
 
 use crate::{ApiError, ApiState};
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/sources", web::post().to(create))
-        .route("/v1/sources", web::get().to(list))
-        .route("/v1/sources/{id}", web::get().to(get));
+pub(crate) fn routes(r: &mut Routes) {
+    r.tag("Sources");
+    r.post("/v1/sources", create)
+        .summary("Create a source (tracking or webhook) with its first write key")
+        .body::<NewSource>()
+        .created();
+    r.get("/v1/sources", list).summary("List the sources").ok();
+    r.get("/v1/sources/{source_id}", get)
+        .summary("Show a source")
+        .ok();
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 enum KindInput {
     Tracking,
     Webhook,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewSource {
     name: String,

@@ -4,6 +4,7 @@
 //! reconnects with `Last-Event-ID` carries on where it stopped. The same filters as a
 //! destination's choose what is sent.
 
+use cdp_http::{Content, Routes};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,11 +24,15 @@ const IDLE_POLL: Duration = Duration::from_millis(250);
 /// A comment line this often keeps proxies from closing an idle stream.
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/stream", web::get().to(stream));
+pub(crate) fn routes(r: &mut Routes) {
+    r.tag("Sharing");
+    r.get("/v1/stream", stream)
+        .summary("Live stream of the log as server-sent events")
+        .query::<StreamQuery>()
+        .answers(200, Content::Raw("text/event-stream"));
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 struct StreamQuery {
     /// Start after this position; by default, from now on. `Last-Event-ID` wins.

@@ -3,11 +3,13 @@
 use actix_web::{HttpResponse, web};
 use cdp_auth::{Caller, TenantPrincipal};
 use cdp_domain::Permission;
+use cdp_http::Routes;
 
 use crate::{ApiError, ApiState};
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/tenant", web::get().to(show));
+pub(crate) fn routes(r: &mut Routes) {
+    r.tag("Workspace");
+    r.get("/v1/tenant", show).summary("Show the workspace").ok();
 }
 
 async fn show(

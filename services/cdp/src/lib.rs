@@ -11,6 +11,7 @@ mod runtime;
 
 pub use error::{Error, error_chain};
 pub use http::Application;
+pub use http::openapi::document as openapi_document;
 pub use runtime::Runtime;
 
 use cdp_audit::{Actor, AuditEntry, Chain, Outcome};

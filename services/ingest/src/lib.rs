@@ -15,7 +15,6 @@ mod webhook;
 
 use std::sync::Arc;
 
-use actix_web::web;
 use cdp_keyring::Keyring;
 use cdp_log::GroupCommitter;
 use cdp_storage::DatabaseConnection;
@@ -89,8 +88,8 @@ impl IngestState {
 }
 
 /// Registers the tracking API. The state must be registered as `web::Data<IngestState>`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    tracking::routes(cfg);
-    webhook::routes(cfg);
-    import::routes(cfg);
+pub fn routes(r: &mut cdp_http::Routes) {
+    tracking::routes(r);
+    webhook::routes(r);
+    import::routes(r);
 }

@@ -4,6 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use cdp_domain::EventType;
+use cdp_http::Routes;
 use cdp_tenancy::SourceKind;
 use cdp_tracking::limits::MAX_BODY_BYTES;
 use cdp_tracking::{Endpoint, normalize, parse_request};
@@ -24,21 +25,70 @@ const ENDPOINTS: [(&str, &str, Endpoint); 7] = [
     ("batch", "b", Endpoint::Batch),
 ];
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+pub(crate) fn routes(r: &mut Routes) {
+    r.tag("Tracking");
     for (long, short, endpoint) in ENDPOINTS {
         for name in [long, short] {
-            cfg.service(
-                web::resource(format!("/v1/{name}"))
-                    .route(web::post().to(
-                        move |request: HttpRequest,
-                              payload: web::Payload,
-                              state: web::Data<IngestState>| {
-                            track(request, payload, state, endpoint)
-                        },
-                    ))
-                    .default_service(web::to(method_not_allowed)),
-            );
+            let path = format!("/v1/{name}");
+            let registered = path.clone();
+            let summary = match (name == short, endpoint) {
+                (true, _) => {
+                    format!("/v1/{long} under its one-letter name, as the browser SDK sends it")
+                }
+                (false, Endpoint::Batch) => {
+                    "Send up to 2,500 events of any type at once".to_owned()
+                }
+                (false, Endpoint::Single(_)) => format!("Send one {long} event"),
+            };
+            r.custom("POST", path, move |cfg| {
+                cfg.service(
+                    web::resource(registered)
+                        .route(web::post().to(
+                            move |request: HttpRequest,
+                                  payload: web::Payload,
+                                  state: web::Data<IngestState>| {
+                                track(request, payload, state, endpoint)
+                            },
+                        ))
+                        .default_service(web::to(method_not_allowed)),
+                );
+            })
+            .summary(summary)
+            .body_schema(tracking_schema(endpoint))
+            .ok();
         }
+    }
+}
+
+/// The tracking body as the document shows it: the common fields of the tracking spec,
+/// open to any other (properties, traits and context are free-form).
+fn tracking_schema(endpoint: Endpoint) -> serde_json::Value {
+    let event = serde_json::json!({
+        "type": "object",
+        "properties": {
+            "type": {"type": "string", "enum": ["identify", "track", "page", "screen", "group", "alias"]},
+            "userId": {"type": "string"},
+            "anonymousId": {"type": "string"},
+            "messageId": {"type": "string"},
+            "event": {"type": "string"},
+            "timestamp": {"type": "string", "format": "date-time"},
+            "properties": {"type": "object"},
+            "traits": {"type": "object"},
+            "context": {"type": "object"},
+            "writeKey": {"type": "string"},
+        },
+    });
+    match endpoint {
+        Endpoint::Batch => serde_json::json!({
+            "type": "object",
+            "required": ["batch"],
+            "properties": {
+                "batch": {"type": "array", "items": event, "maxItems": 2500},
+                "writeKey": {"type": "string"},
+                "context": {"type": "object"},
+            },
+        }),
+        Endpoint::Single(_) => event,
     }
 }
 

@@ -3,6 +3,7 @@
 //! that cannot set headers) or in the `Authorization` header (`/v1/webhooks`).
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use cdp_http::Routes;
 use cdp_tenancy::SourceKind;
 use cdp_tracking::limits::MAX_BODY_BYTES;
 use cdp_tracking::{WebhookMapping, normalize, webhook_request};
@@ -14,28 +15,39 @@ use crate::body::read_body;
 use crate::tracking::method_not_allowed;
 use crate::{IngestError, IngestState, store};
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/v1/webhooks")
-            .route(web::post().to(
-                |request: HttpRequest, payload: web::Payload, state: web::Data<IngestState>| {
-                    receive(request, payload, state, None)
-                },
-            ))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/webhooks/{write_key}")
-            .route(web::post().to(
-                |request: HttpRequest,
-                 payload: web::Payload,
-                 state: web::Data<IngestState>,
-                 key: web::Path<String>| {
-                    receive(request, payload, state, Some(key.into_inner()))
-                },
-            ))
-            .default_service(web::to(method_not_allowed)),
-    );
+pub(crate) fn routes(r: &mut Routes) {
+    r.tag("Webhooks");
+    r.custom("POST", "/v1/webhooks", |cfg| {
+        cfg.service(
+            web::resource("/v1/webhooks")
+                .route(web::post().to(
+                    |request: HttpRequest, payload: web::Payload, state: web::Data<IngestState>| {
+                        receive(request, payload, state, None)
+                    },
+                ))
+                .default_service(web::to(method_not_allowed)),
+        );
+    })
+    .summary("Receive a third-party webhook; the source's mapping turns it into events")
+    .any_body()
+    .ok();
+    r.custom("POST", "/v1/webhooks/{write_key}", |cfg| {
+        cfg.service(
+            web::resource("/v1/webhooks/{write_key}")
+                .route(web::post().to(
+                    |request: HttpRequest,
+                     payload: web::Payload,
+                     state: web::Data<IngestState>,
+                     key: web::Path<String>| {
+                        receive(request, payload, state, Some(key.into_inner()))
+                    },
+                ))
+                .default_service(web::to(method_not_allowed)),
+        );
+    })
+    .summary("Receive a webhook whose sender can only be given a URL (the write key in the path)")
+    .any_body()
+    .ok();
 }
 
 async fn receive(

@@ -47,13 +47,14 @@ pub(crate) mod refresh {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
     /// Which workspace, when the person belongs to several.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub tenant_id: Option<TenantId>,
 }
 

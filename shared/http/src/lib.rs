@@ -4,10 +4,12 @@
 
 mod credentials;
 mod problem;
+mod routes;
 mod telemetry;
 
 pub use credentials::{Presented, presented_credential};
 pub use problem::{
     Problem, json_config, not_found, path_config, problem, problem_with_retry, query_config,
 };
+pub use routes::{Content, Operation, Routes};
 pub use telemetry::{RequestId, record_tenant, request_telemetry};

@@ -10,7 +10,7 @@ use crate::TenancyError;
 use crate::store::limit;
 
 /// A tenant's own quotas; `None` means the deployment's default (no storage limit).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Quotas {
     pub events_per_second: Option<u32>,
     pub burst: Option<u32>,

@@ -20,7 +20,7 @@ const MAX_PURPOSES: usize = 32;
 const MAX_PURPOSE_LEN: usize = 64;
 const MAX_SOURCE_LEN: usize = 100;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewConsent {
     subject: SubjectInput,

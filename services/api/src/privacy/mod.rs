@@ -11,6 +11,7 @@ mod retention;
 use actix_web::{HttpResponse, web};
 use cdp_auth::TenantPrincipal;
 use cdp_domain::{Identity, KeySubject, PrivacyRequestId};
+use cdp_http::{Content, Routes};
 use cdp_keyring::KeyringError;
 use cdp_privacy::{
     OrderSubject, PrivacyRequest, Regulation, RequestEvent, RequestFilter, RequestKind,
@@ -25,24 +26,42 @@ use crate::{ApiError, ApiState};
 
 const MAX_LIMIT: u64 = 500;
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/privacy/requests", web::post().to(create))
-        .route("/v1/privacy/requests", web::get().to(list))
-        .route("/v1/privacy/requests/{request_id}", web::get().to(show))
-        .route(
-            "/v1/privacy/requests/{request_id}/export",
-            web::get().to(export::download),
-        )
-        .route(
-            "/v1/privacy/requests/{request_id}/receipt/verify",
-            web::get().to(receipt::verify),
-        )
-        .route("/v1/consent", web::post().to(consent::record))
-        .route("/v1/retention", web::get().to(retention::show))
-        .route("/v1/retention", web::put().to(retention::set));
+pub(crate) fn routes(r: &mut Routes) {
+    r.tag("Privacy");
+    r.post("/v1/privacy/requests", create)
+        .summary("File a data-subject request (access or erasure)")
+        .body::<NewRequest>()
+        .answers(202, Content::object());
+    r.get("/v1/privacy/requests", list)
+        .summary("List data-subject requests")
+        .query::<ListQuery>()
+        .ok();
+    r.get("/v1/privacy/requests/{request_id}", show)
+        .summary("Show a data-subject request")
+        .ok();
+    r.get("/v1/privacy/requests/{request_id}/export", export::download)
+        .summary("Download an access request's export")
+        .ok();
+    r.get(
+        "/v1/privacy/requests/{request_id}/receipt/verify",
+        receipt::verify,
+    )
+    .summary("Verify an erasure receipt")
+    .ok();
+    r.post("/v1/consent", consent::record)
+        .summary("Record a person's consent")
+        .body::<consent::NewConsent>()
+        .answers(202, Content::object());
+    r.get("/v1/retention", retention::show)
+        .summary("Show the retention policy")
+        .ok();
+    r.put("/v1/retention", retention::set)
+        .summary("Set the retention policy")
+        .body::<retention::NewRetention>()
+        .ok();
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewRequest {
     #[serde(rename = "type")]
@@ -53,7 +72,7 @@ struct NewRequest {
     suppress: Option<bool>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SubjectInput {
     #[serde(rename = "type")]
@@ -255,7 +274,7 @@ fn keyring_error(e: KeyringError) -> ApiError {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     status: Option<String>,

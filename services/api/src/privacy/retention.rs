@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::keyring_error;
 use crate::{ApiError, ApiState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewRetention {
     /// Days an event stays readable after it was received; `null` or 0 keeps everything.

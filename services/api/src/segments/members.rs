@@ -14,7 +14,7 @@ use super::{MAX_PAGE, find};
 use crate::profiles::{active, store_error};
 use crate::{ApiError, ApiState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub(super) struct MembersQuery {
     /// The `next_cursor` of the previous page.
@@ -184,7 +184,7 @@ fn export(
         .streaming(stream)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SizesQuery {
     /// From when (RFC 3339); 30 days back by default.

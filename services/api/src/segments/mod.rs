@@ -2,6 +2,7 @@
 //! path or position of every mistake), previews before saving, members (paged, or
 //! streamed as NDJSON or CSV), sizes over time, and a profile's segments.
 
+use cdp_http::Routes;
 use std::collections::BTreeMap;
 
 use actix_web::{HttpResponse, web};
@@ -23,34 +24,51 @@ mod traits;
 /// Profiles per page of a member list or a scan.
 const MAX_PAGE: u64 = 1_000;
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/computed-traits", web::get().to(traits::list_traits))
-        .route(
-            "/v1/computed-traits/{name}",
-            web::put().to(traits::put_trait),
-        )
-        .route(
-            "/v1/computed-traits/{name}",
-            web::delete().to(traits::delete_trait),
-        )
-        .route("/v1/segments", web::get().to(list))
-        .route("/v1/segments", web::post().to(create))
-        .route("/v1/segments/preview", web::post().to(preview::preview))
-        .route("/v1/segments/{segment_id}", web::get().to(show))
-        .route("/v1/segments/{segment_id}", web::put().to(update))
-        .route("/v1/segments/{segment_id}", web::delete().to(delete))
-        .route(
-            "/v1/segments/{segment_id}/members",
-            web::get().to(members::members),
-        )
-        .route(
-            "/v1/segments/{segment_id}/sizes",
-            web::get().to(members::sizes),
-        )
-        .route(
-            "/v1/profiles/{profile}/segments",
-            web::get().to(profile_segments),
-        );
+pub(crate) fn routes(r: &mut Routes) {
+    r.tag("Segments");
+    r.get("/v1/computed-traits", traits::list_traits)
+        .summary("List the computed traits")
+        .ok();
+    r.put("/v1/computed-traits/{name}", traits::put_trait)
+        .summary("Define or replace a computed trait")
+        .any_body()
+        .ok()
+        .created();
+    r.delete("/v1/computed-traits/{name}", traits::delete_trait)
+        .summary("Delete a computed trait")
+        .no_content();
+    r.get("/v1/segments", list)
+        .summary("List the segments")
+        .ok();
+    r.post("/v1/segments", create)
+        .summary("Create a segment")
+        .body::<SegmentBody>()
+        .created();
+    r.post("/v1/segments/preview", preview::preview)
+        .summary("Check a segment's conditions and estimate its size")
+        .body::<preview::PreviewBody>()
+        .ok();
+    r.get("/v1/segments/{segment_id}", show)
+        .summary("Show a segment")
+        .ok();
+    r.put("/v1/segments/{segment_id}", update)
+        .summary("Replace a segment's definition")
+        .body::<SegmentBody>()
+        .ok();
+    r.delete("/v1/segments/{segment_id}", delete)
+        .summary("Delete a segment")
+        .no_content();
+    r.get("/v1/segments/{segment_id}/members", members::members)
+        .summary("A segment's members")
+        .query::<members::MembersQuery>()
+        .ok();
+    r.get("/v1/segments/{segment_id}/sizes", members::sizes)
+        .summary("A segment's size over time")
+        .query::<members::SizesQuery>()
+        .ok();
+    r.get("/v1/profiles/{profile}/segments", profile_segments)
+        .summary("The segments a profile belongs to")
+        .ok();
 }
 
 fn rejected(message: impl Into<String>, details: Value) -> ApiError {
@@ -118,7 +136,7 @@ async fn definitions(state: &ApiState, tenant: TenantId) -> Result<Definitions, 
 
 // --- segments ---
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SegmentBody {
     name: String,

@@ -18,7 +18,7 @@ use crate::{ApiError, ApiState};
 const PREVIEW_SCAN: u64 = 200_000;
 const PREVIEW_SAMPLE: usize = 20;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PreviewBody {
     condition: Option<Value>,

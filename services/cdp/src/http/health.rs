@@ -4,15 +4,22 @@
 use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
+use cdp_http::{Content, Routes};
 use serde::Serialize;
 
 use crate::Runtime;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+pub(crate) fn routes(r: &mut Routes) {
+    r.tag("Operations");
+    r.get("/healthz", healthz)
+        .summary("Liveness: the process answers")
+        .ok();
+    r.get("/readyz", readyz)
+        .summary("Readiness: the database, and Redis when configured, answer")
+        .ok()
+        .answers(503, Content::object());
 }
 
 async fn healthz() -> HttpResponse {

@@ -2,11 +2,14 @@
 //! handling as the tracking API, with a handler that does nothing. The benchmark compares
 //! ingestion with it to tell what parsing and validation cost beyond HTTP itself.
 
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
+use cdp_http::Routes;
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/bench/hello",
-        web::post().to(|| async { HttpResponse::Ok().json(serde_json::json!({"success": true})) }),
-    );
+pub(crate) fn routes(r: &mut Routes) {
+    r.tag("Benchmark");
+    r.post("/bench/hello", || async {
+        HttpResponse::Ok().json(serde_json::json!({"success": true}))
+    })
+    .summary("Answers like the tracking API and does nothing (benchmark builds only)")
+    .ok();
 }

@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use cdp_config::Secret;
+use cdp_http::{Content, Routes};
 use cdp_ingest::IngestState;
 use cdp_telemetry::metrics::{self, render_value};
 use sha2::{Digest, Sha256};
@@ -16,8 +17,14 @@ pub(crate) struct MetricsToken(pub Option<Secret>);
 /// This process's delivery counters, when it runs a dispatcher.
 pub(crate) struct Deliveries(pub Option<std::sync::Arc<cdp_dispatcher::DeliveryCounters>>);
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/metrics", web::get().to(metrics));
+pub(crate) fn routes(r: &mut Routes) {
+    r.tag("Operations");
+    r.get("/metrics", metrics)
+        .summary("Prometheus metrics, behind the metrics token (404 when none is configured)")
+        .answers(200, Content::Raw("text/plain"))
+        .error(401)
+        .error(404)
+        .error(503);
 }
 
 /// Compares digests, so the time taken says nothing about how much of the token matched.

@@ -4,6 +4,7 @@ mod health;
 #[cfg(feature = "bench")]
 mod hello;
 mod metrics;
+pub mod openapi;
 
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
@@ -13,6 +14,7 @@ use actix_web::{App, HttpServer, web};
 use cdp_api::ApiState;
 use cdp_auth::{AuthOptions, Authenticator};
 use cdp_config::Config;
+use cdp_http::Routes;
 use cdp_ingest::{IngestLimit, IngestOptions, IngestState};
 use cdp_log::{GroupCommitOptions, GroupCommitter};
 use cdp_storage::Backend;
@@ -116,18 +118,7 @@ impl Application {
             }
             app.wrap(actix_web::middleware::from_fn(cdp_api::access_gate))
                 .wrap(actix_web::middleware::from_fn(cdp_http::request_telemetry))
-                .configure(health::routes)
-                .configure(metrics::routes)
-                .configure(|cfg| {
-                    if roles.ingest {
-                        cdp_ingest::routes(cfg);
-                    }
-                    if roles.api {
-                        cdp_api::routes(cfg);
-                    }
-                    #[cfg(feature = "bench")]
-                    hello::routes(cfg);
-                })
+                .configure(|cfg| register(&mut Routes::serving(cfg), roles))
                 .default_service(web::to(cdp_http::not_found))
         })
         .shutdown_timeout(SHUTDOWN_SECONDS)
@@ -160,6 +151,21 @@ impl Application {
         }
         served
     }
+}
+
+/// Every route of `roles`; the OpenAPI document describes the same calls.
+fn register(r: &mut Routes, roles: Roles) {
+    health::routes(r);
+    metrics::routes(r);
+    openapi::routes(r);
+    if roles.ingest {
+        cdp_ingest::routes(r);
+    }
+    if roles.api {
+        cdp_api::routes(r);
+    }
+    #[cfg(feature = "bench")]
+    hello::routes(r);
 }
 
 async fn start_committer(runtime: &Runtime, config: &Config) -> Result<GroupCommitter, Error> {

@@ -1,6 +1,7 @@
 //! `POST /v1/imports` (the body is the file, streamed), `GET /v1/imports`,
 //! `GET /v1/imports/{id}`. API key with the `imports:write` scope.
 
+use cdp_http::Routes;
 use std::io;
 
 use actix_web::http::StatusCode;
@@ -15,13 +16,22 @@ use super::bridge::{ChannelReader, LazyGunzip};
 use super::{CsvMapping, ImportFormat, job, run_import};
 use crate::{IngestError, IngestState};
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/imports", web::post().to(create))
-        .route("/v1/imports", web::get().to(list))
-        .route("/v1/imports/{id}", web::get().to(get));
+pub(crate) fn routes(r: &mut Routes) {
+    r.tag("Imports");
+    r.post("/v1/imports", create)
+        .summary("Import a file of historical events (NDJSON) or profiles (CSV)")
+        .query::<ImportQuery>()
+        .raw_body(&["application/x-ndjson", "text/csv", "application/gzip"])
+        .ok();
+    r.get("/v1/imports", list)
+        .summary("List the imports and their progress")
+        .ok();
+    r.get("/v1/imports/{import_id}", get)
+        .summary("Show an import")
+        .ok();
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 struct ImportQuery {
     format: String,
     /// For CSV: the column mapping, as JSON.
