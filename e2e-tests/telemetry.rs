@@ -365,3 +365,84 @@ async fn logs_are_json_with_request_ids_and_never_hold_personal_data() {
     assert_eq!(served["span"]["tenant_id"], tenant.id.as_str());
     assert_eq!(served["span"]["http.route"], "/v1/tenant");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_exported_over_otlp_too_when_an_endpoint_is_configured() {
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as Number;
+
+    let collector = Receiver::start().await;
+    let mut env = suite_env();
+    env.push((
+        "OTEL_EXPORTER_OTLP_ENDPOINT".into(),
+        collector.base_url.clone(),
+    ));
+    env.push(("OTEL_METRIC_EXPORT_INTERVAL".into(), "200".into()));
+    let server = Server::start(&env);
+    let tenant = server.create_tenant("otlp-metrics");
+    send(
+        &server,
+        &tenant,
+        (0..3)
+            .map(|i| json!({"type": "track", "userId": format!("m{i}"), "event": "E"}))
+            .collect(),
+    )
+    .await;
+
+    // Exports are cumulative: the latest one that has the series says where it stands.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (events, requests, cache) = loop {
+        let mut found = (None, None, None);
+        for request in collector.received("/v1/metrics") {
+            let export = ExportMetricsServiceRequest::decode(request.body.as_slice())
+                .expect("the exporter sends OTLP protobuf");
+            let metrics = export
+                .resource_metrics
+                .into_iter()
+                .flat_map(|r| r.scope_metrics)
+                .flat_map(|s| s.metrics);
+            for metric in metrics {
+                match (metric.name.as_str(), metric.data) {
+                    ("cdp_ingest_events", Some(Data::Sum(sum))) => {
+                        found.0 = sum.data_points.iter().find_map(|p| match p.value {
+                            Some(Number::AsInt(n)) => Some(n),
+                            _ => None,
+                        });
+                    }
+                    ("cdp_http_request_duration_seconds", Some(Data::Histogram(h))) => {
+                        found.1 = h
+                            .data_points
+                            .iter()
+                            .find(|p| {
+                                p.attributes.iter().any(|kv| {
+                                    kv.key == "route"
+                                        && matches!(
+                                            kv.value.as_ref().and_then(|v| v.value.as_ref()),
+                                            Some(Any::StringValue(s)) if s == "POST /v1/batch"
+                                        )
+                                })
+                            })
+                            .map(|p| p.count);
+                    }
+                    ("cdp_key_cache_misses", Some(Data::Sum(_))) => found.2 = Some(()),
+                    _ => {}
+                }
+            }
+        }
+        if let (Some(events), Some(requests), Some(cache)) = found
+            && events >= 3
+        {
+            break (events, requests, cache);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no complete metrics export reached the collector: {found:?}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(events, 3);
+    assert_eq!(requests, 1);
+    let () = cache;
+}

@@ -79,6 +79,20 @@ impl DeliveryCounters {
         counter.load(Ordering::Relaxed)
     }
 
+    /// Every count, named as the metrics' `outcome` label.
+    pub fn by_outcome(&self) -> Vec<(&'static str, u64)> {
+        [
+            ("routed", &self.routed),
+            ("delivered", &self.delivered),
+            ("failed", &self.failed),
+            ("dead", &self.dead),
+            ("cancelled", &self.cancelled),
+        ]
+        .into_iter()
+        .map(|(outcome, counter)| (outcome, self.get(counter)))
+        .collect()
+    }
+
     fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }

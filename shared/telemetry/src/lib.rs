@@ -3,8 +3,10 @@
 //! unless the standard `OTEL_EXPORTER_OTLP_ENDPOINT` is set. W3C trace context is the
 //! propagation format.
 
+use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use thiserror::Error;
@@ -28,9 +30,10 @@ pub enum TelemetryError {
     AlreadyInstalled,
 }
 
-/// Flushes and stops the trace exporter when dropped, at shutdown.
+/// Flushes and stops the exporters when dropped, at shutdown.
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
+    meters: Option<SdkMeterProvider>,
 }
 
 impl Drop for TelemetryGuard {
@@ -39,6 +42,11 @@ impl Drop for TelemetryGuard {
             && let Err(e) = provider.shutdown()
         {
             eprintln!("could not flush traces at shutdown: {e}");
+        }
+        if let Some(meters) = self.meters.take()
+            && let Err(e) = meters.shutdown()
+        {
+            eprintln!("could not flush metrics at shutdown: {e}");
         }
     }
 }
@@ -67,6 +75,7 @@ pub fn init(
     };
 
     let provider = otlp_provider(service_name)?;
+    let meters = otlp_meters(service_name)?;
     let otel = provider
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("cdp")));
@@ -78,29 +87,56 @@ pub fn init(
         .with(otel)
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
-    Ok(TelemetryGuard { provider })
+    Ok(TelemetryGuard { provider, meters })
+}
+
+/// Whether the standard variables name an OTLP endpoint for this signal.
+fn endpoint_set(signal: &str) -> bool {
+    [
+        "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
+        format!("OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"),
+    ]
+    .iter()
+    .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+}
+
+fn resource(service_name: &str) -> Resource {
+    // OTEL_SERVICE_NAME, when set, wins over ours.
+    let service_name =
+        std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| service_name.to_owned());
+    Resource::builder().with_service_name(service_name).build()
+}
+
+/// The metrics catalog exported over OTLP/HTTP too, every `OTEL_METRIC_EXPORT_INTERVAL`
+/// (60 s by default), when an endpoint is configured.
+fn otlp_meters(service_name: &str) -> Result<Option<SdkMeterProvider>, TelemetryError> {
+    if !endpoint_set("METRICS") {
+        return Ok(None);
+    }
+    let exporter = opentelemetry_otlp::MetricExporter::builder()
+        .with_http()
+        .build()
+        .map_err(TelemetryError::Exporter)?;
+    let meters = SdkMeterProvider::builder()
+        .with_periodic_exporter(exporter)
+        .with_resource(resource(service_name))
+        .build();
+    metrics::export_to(meters.meter("cdp"));
+    Ok(Some(meters))
 }
 
 fn otlp_provider(service_name: &str) -> Result<Option<SdkTracerProvider>, TelemetryError> {
-    let endpoint_set = [
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    ]
-    .iter()
-    .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
-    if !endpoint_set {
+    if !endpoint_set("TRACES") {
         return Ok(None);
     }
-    // The exporter reads the endpoint itself; OTEL_SERVICE_NAME, when set, wins over ours.
+    // The exporter reads the endpoint itself.
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .build()
         .map_err(TelemetryError::Exporter)?;
-    let service_name =
-        std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| service_name.to_owned());
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
-        .with_resource(Resource::builder().with_service_name(service_name).build())
+        .with_resource(resource(service_name))
         .build();
     Ok(Some(provider))
 }

@@ -2,13 +2,18 @@
 //! text at `/metrics`. One catalog for the whole process, so that a series is declared once
 //! and every role that moves it (the request middleware, ingestion, the projector) writes
 //! to the same place. Labels take only bounded values (routes, reasons, outcomes), never
-//! a tenant, a key or anything a client sent.
+//! a tenant, a key or anything a client sent. When an OTLP endpoint is configured, every
+//! value is recorded into an OpenTelemetry instrument of the same name as well (without
+//! Prometheus' `_total` suffix), and exported with the traces' settings.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
+
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Counter as OtelCounter, Histogram as OtelHistogram, Meter};
 
 /// Upper bounds, in seconds, of the latency buckets: 1 ms to 10 s.
 const SECONDS: &[f64] = &[
@@ -25,6 +30,7 @@ pub struct CounterVec {
     help: &'static str,
     label: &'static str,
     values: Mutex<BTreeMap<String, u64>>,
+    otel: OnceLock<OtelCounter<u64>>,
 }
 
 impl CounterVec {
@@ -34,10 +40,18 @@ impl CounterVec {
             help,
             label,
             values: Mutex::new(BTreeMap::new()),
+            otel: OnceLock::new(),
         }
     }
 
+    fn export(&self, meter: &Meter) {
+        let _ = self.otel.set(otel_counter(meter, self.name, self.help));
+    }
+
     pub fn add(&self, label: &str, n: u64) {
+        if let Some(counter) = self.otel.get() {
+            counter.add(n, &[KeyValue::new(self.label, label.to_owned())]);
+        }
         let mut values = self.values.lock().unwrap_or_else(|e| e.into_inner());
         match values.get_mut(label) {
             Some(v) => *v += n,
@@ -72,6 +86,7 @@ pub struct HistogramVec {
     label: &'static str,
     bounds: &'static [f64],
     series: Mutex<BTreeMap<String, Series>>,
+    otel: OnceLock<OtelHistogram<f64>>,
 }
 
 #[derive(Default)]
@@ -95,10 +110,26 @@ impl HistogramVec {
             label,
             bounds,
             series: Mutex::new(BTreeMap::new()),
+            otel: OnceLock::new(),
         }
     }
 
+    fn export(&self, meter: &Meter) {
+        let histogram = meter
+            .f64_histogram(self.name)
+            .with_description(self.help)
+            .with_boundaries(self.bounds.to_vec());
+        let histogram = match self.name.ends_with("_seconds") {
+            true => histogram.with_unit("s"),
+            false => histogram,
+        };
+        let _ = self.otel.set(histogram.build());
+    }
+
     pub fn observe(&self, label: &str, value: f64) {
+        if let Some(histogram) = self.otel.get() {
+            histogram.record(value, &[KeyValue::new(self.label, label.to_owned())]);
+        }
         let bucket = self
             .bounds
             .iter()
@@ -157,6 +188,7 @@ pub struct Counter {
     name: &'static str,
     help: &'static str,
     value: AtomicU64,
+    otel: OnceLock<OtelCounter<u64>>,
 }
 
 impl Counter {
@@ -165,11 +197,19 @@ impl Counter {
             name,
             help,
             value: AtomicU64::new(0),
+            otel: OnceLock::new(),
         }
+    }
+
+    fn export(&self, meter: &Meter) {
+        let _ = self.otel.set(otel_counter(meter, self.name, self.help));
     }
 
     pub fn add(&self, n: u64) {
         self.value.fetch_add(n, Ordering::Relaxed);
+        if let Some(counter) = self.otel.get() {
+            counter.add(n, &[]);
+        }
     }
 
     pub fn get(&self) -> u64 {
@@ -248,6 +288,82 @@ pub fn render(out: &mut String) {
     PROJECTOR_BATCH_EVENTS.render(out);
     PROJECTOR_BATCH_SECONDS.render(out);
     SEGMENT_EVALUATION_SECONDS.render(out);
+}
+
+fn otel_counter(meter: &Meter, name: &'static str, help: &'static str) -> OtelCounter<u64> {
+    meter
+        .u64_counter(otel_name(name))
+        .with_description(help)
+        .build()
+}
+
+/// OpenTelemetry names counters without Prometheus' suffix (its exporters add it back).
+fn otel_name(name: &'static str) -> &'static str {
+    name.strip_suffix("_total").unwrap_or(name)
+}
+
+/// The meter values are also recorded into, once OTLP export is on.
+static METER: OnceLock<Meter> = OnceLock::new();
+
+/// Observable instruments registered by [`observe`], kept for the life of the process.
+static OBSERVED: Mutex<Vec<Box<dyn std::any::Any + Send + Sync>>> = Mutex::new(Vec::new());
+
+/// Records every series of the catalog into `meter` from now on (at start, with OTLP on).
+pub fn export_to(meter: Meter) {
+    HTTP_REQUEST_SECONDS.export(&meter);
+    HTTP_RESPONSES.export(&meter);
+    INGEST_EVENTS.export(&meter);
+    INGEST_DUPLICATES.export(&meter);
+    INGEST_BATCH_EVENTS.export(&meter);
+    INGEST_REJECTED.export(&meter);
+    PROJECTOR_BATCH_EVENTS.export(&meter);
+    PROJECTOR_BATCH_SECONDS.export(&meter);
+    SEGMENT_EVALUATION_SECONDS.export(&meter);
+    let _ = METER.set(meter);
+}
+
+/// A value kept elsewhere (a queue's depth, a cache's counts), read when OTLP exports:
+/// `read` gives it per label value. Nothing happens while OTLP export is off.
+pub fn observe(
+    name: &'static str,
+    help: &'static str,
+    label: &'static str,
+    read: impl Fn() -> Vec<(&'static str, u64)> + Send + Sync + 'static,
+) {
+    let Some(meter) = METER.get() else {
+        return;
+    };
+    let callback = move |observer: &dyn opentelemetry::metrics::AsyncInstrument<u64>| {
+        for (value, n) in read() {
+            if label.is_empty() {
+                observer.observe(n, &[]);
+            } else {
+                observer.observe(n, &[KeyValue::new(label, value)]);
+            }
+        }
+    };
+    // A count that only grows is a counter to OpenTelemetry; anything else a gauge.
+    let instrument: Box<dyn std::any::Any + Send + Sync> = if name.ends_with("_total") {
+        Box::new(
+            meter
+                .u64_observable_counter(otel_name(name))
+                .with_description(help)
+                .with_callback(callback)
+                .build(),
+        )
+    } else {
+        Box::new(
+            meter
+                .u64_observable_gauge(name)
+                .with_description(help)
+                .with_callback(callback)
+                .build(),
+        )
+    };
+    OBSERVED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(instrument);
 }
 
 /// A gauge or counter computed elsewhere (read at scrape time), in the same format.

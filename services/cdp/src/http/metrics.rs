@@ -106,18 +106,8 @@ async fn metrics(
             "# HELP cdp_deliveries_total Delivery attempts and routings of this process, by outcome.\n\
              # TYPE cdp_deliveries_total counter"
         );
-        for (outcome, counter) in [
-            ("routed", &counters.routed),
-            ("delivered", &counters.delivered),
-            ("failed", &counters.failed),
-            ("dead", &counters.dead),
-            ("cancelled", &counters.cancelled),
-        ] {
-            let _ = writeln!(
-                text,
-                "cdp_deliveries_total{{outcome=\"{outcome}\"}} {}",
-                counters.get(counter)
-            );
+        for (outcome, n) in counters.by_outcome() {
+            let _ = writeln!(text, "cdp_deliveries_total{{outcome=\"{outcome}\"}} {n}");
         }
     }
     let mut series =

@@ -94,6 +94,7 @@ impl Application {
             runtime.redis.clone(),
             AuthOptions::default(),
         ));
+        observe_over_otlp(ingest.as_ref(), &runtime.keyring, counters.clone());
         let runtime = web::Data::new(runtime);
         let metrics_token = web::Data::new(metrics::MetricsToken(config.metrics_token.clone()));
         let delivery_counters = web::Data::new(metrics::Deliveries(counters));
@@ -150,6 +151,46 @@ impl Application {
             tracing::info!("the projector has stopped");
         }
         served
+    }
+}
+
+/// The values `/metrics` reads from the parts of a running process, for OTLP export too
+/// (a no-op unless it is configured). Projection lag comes from the database and is on
+/// `/metrics` only.
+fn observe_over_otlp(
+    ingest: Option<&web::Data<IngestState>>,
+    keyring: &cdp_keyring::Keyring,
+    deliveries: Option<std::sync::Arc<cdp_dispatcher::DeliveryCounters>>,
+) {
+    use cdp_telemetry::metrics::observe;
+    if let Some(ingest) = ingest.cloned() {
+        observe(
+            "cdp_ingest_queued_events",
+            "Events waiting for a commit in this process.",
+            "",
+            move || vec![("", ingest.committer.queued_events() as u64)],
+        );
+    }
+    let (hits, misses) = (keyring.clone(), keyring.clone());
+    observe(
+        "cdp_key_cache_hits_total",
+        "Data-key lookups answered from this process's cache.",
+        "",
+        move || vec![("", hits.cache_stats().hits)],
+    );
+    observe(
+        "cdp_key_cache_misses_total",
+        "Data-key lookups that went to the database.",
+        "",
+        move || vec![("", misses.cache_stats().misses)],
+    );
+    if let Some(counters) = deliveries {
+        observe(
+            "cdp_deliveries_total",
+            "Delivery attempts and routings of this process, by outcome.",
+            "outcome",
+            move || counters.by_outcome(),
+        );
     }
 }
 
