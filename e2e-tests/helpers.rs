@@ -64,6 +64,8 @@ pub struct Server {
     pub base_url: String,
     pub dir: PathBuf,
     env: Vec<(String, String)>,
+    /// The arguments after `serve`, kept for a restart.
+    args: Vec<String>,
     log: Arc<Mutex<String>>,
     temp: Option<TempDir>,
 }
@@ -140,6 +142,7 @@ impl Server {
             base_url,
             dir: dir.to_path_buf(),
             env: server_env,
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
             log,
             temp: None,
         }
@@ -181,7 +184,8 @@ impl Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let temp = self.temp.take();
-        let mut restarted = Server::start_in(&self.dir, env);
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let mut restarted = Server::start_in_with(&self.dir, env, &args);
         restarted.temp = temp;
         restarted
     }
@@ -332,4 +336,20 @@ pub async fn isolated_env() -> Vec<(String, String)> {
     let (base, _) = url.rsplit_once('/').expect("a database URL ends in /name");
     *url = format!("{base}/{name}");
     env
+}
+
+/// A profile's identities as `kind:value`, as the profile API and the exports show them.
+pub fn identities_of(profile: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    profile["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            format!(
+                "{}:{}",
+                i["type"].as_str().unwrap(),
+                i["value"].as_str().unwrap()
+            )
+        })
+        .collect()
 }

@@ -6,6 +6,7 @@
 mod access;
 mod cli;
 mod consent;
+mod crash;
 mod destinations;
 mod erasure_scan;
 mod helpers;

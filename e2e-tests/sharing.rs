@@ -155,7 +155,7 @@ async fn the_live_stream_is_filtered_and_resumes_from_the_last_event_id() {
     assert_eq!(response.status(), 401);
 }
 
-async fn ndjson(server: &Server, tenant: &Tenant, path: &str) -> Vec<Value> {
+pub(crate) async fn ndjson(server: &Server, tenant: &Tenant, path: &str) -> Vec<Value> {
     let response = http()
         .get(server.url(path))
         .bearer_auth(&tenant.api_key)

@@ -137,18 +137,7 @@ async fn an_access_export_holds_every_event_of_the_subject_and_nothing_of_anyone
 
     let profile = &export["profile"];
     assert_eq!(profile["traits"]["name"]["value"], "Ann Lee", "{profile}");
-    let identities: BTreeSet<String> = profile["identities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| {
-            format!(
-                "{}:{}",
-                i["type"].as_str().unwrap(),
-                i["value"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let identities = crate::helpers::identities_of(profile);
     for identity in [
         "user_id:42",
         "anonymous_id:ann-device",

@@ -16,6 +16,8 @@ pub(crate) fn options(config: &Config, runtime: &Runtime) -> ProjectorOptions {
         workers: config.projector_workers,
         batch_size: config.projector_batch_size,
         cache_profiles: config.projector_cache_profiles,
+        lease_ttl: TimeDelta::milliseconds(config.projector_lease_ms as i64),
+        sweep_every: Duration::from_millis(config.projector_sweep_ms),
         database_url: runtime.postgres_url(),
         ..ProjectorOptions::default()
     }

@@ -92,6 +92,14 @@ pub struct Config {
     /// Profiles the projector keeps in memory between batches, over all tenants.
     #[serde(default = "defaults::projector_cache_profiles")]
     pub projector_cache_profiles: usize,
+    /// How long a projector's hold on a tenant lasts without renewal: after a crash, another
+    /// process takes the tenant over this long after the last commit at the latest.
+    #[serde(default = "defaults::projector_lease_ms")]
+    pub projector_lease_ms: u64,
+    /// How often lagging tenants are looked for (in case a wake-up was missed, and after
+    /// another process's lease lapsed).
+    #[serde(default = "defaults::projector_sweep_ms")]
+    pub projector_sweep_ms: u64,
     /// The bearer token `/metrics` asks for; unset, `/metrics` is off.
     #[serde(default)]
     pub metrics_token: Option<Secret>,
@@ -153,6 +161,12 @@ mod defaults {
     pub fn projector_cache_profiles() -> usize {
         50_000
     }
+    pub fn projector_lease_ms() -> u64 {
+        10_000
+    }
+    pub fn projector_sweep_ms() -> u64 {
+        5_000
+    }
     pub fn dispatcher_concurrency() -> usize {
         64
     }
@@ -171,7 +185,7 @@ mod defaults {
 }
 
 /// Every setting's name, as read from `CDP_<NAME>`.
-pub const FIELDS: [&str; 28] = [
+pub const FIELDS: [&str; 30] = [
     "data_dir",
     "http_addr",
     "database_url",
@@ -192,6 +206,8 @@ pub const FIELDS: [&str; 28] = [
     "projector_workers",
     "projector_batch_size",
     "projector_cache_profiles",
+    "projector_lease_ms",
+    "projector_sweep_ms",
     "metrics_token",
     "dispatcher_concurrency",
     "destinations_allowed_networks",
@@ -222,6 +238,11 @@ impl Config {
         if !(1..=10_000).contains(&self.projector_batch_size) {
             return Err(ConfigError(
                 "projector_batch_size must be between 1 and 10000".into(),
+            ));
+        }
+        if self.projector_lease_ms < 100 || self.projector_sweep_ms < 10 {
+            return Err(ConfigError(
+                "projector_lease_ms must be at least 100 and projector_sweep_ms at least 10".into(),
             ));
         }
         if self.delivery_timeout_ms == 0 || self.delivery_first_retry_ms == 0 {
