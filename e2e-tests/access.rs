@@ -195,7 +195,7 @@ fn probe(path: &str, method: &str, source: &str, import: &str) -> (String, Optio
     (path, body)
 }
 
-async fn an_import(server: &Server, api_key: &str) -> String {
+pub(crate) async fn an_import(server: &Server, api_key: &str) -> String {
     let response = http()
         .post(server.url("/v1/imports?format=ndjson"))
         .bearer_auth(api_key)

@@ -7,6 +7,7 @@ mod access;
 mod cli;
 mod consent;
 mod crash;
+mod cross_tenant;
 mod destinations;
 mod erasure_scan;
 mod helpers;
