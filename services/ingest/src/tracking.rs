@@ -83,7 +83,10 @@ fn tracking_schema(endpoint: Endpoint) -> serde_json::Value {
             "type": "object",
             "required": ["batch"],
             "properties": {
-                "batch": {"type": "array", "items": event, "maxItems": 2500},
+                // The limit is stated rather than set as `maxItems`: generators build
+                // arrays at the bound, 2,501 events deep, which tools choke on.
+                "batch": {"type": "array", "items": event,
+                          "description": "At most 2,500 events, each at most 32 KB."},
                 "writeKey": {"type": "string"},
                 "context": {"type": "object"},
             },
