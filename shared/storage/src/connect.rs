@@ -2,7 +2,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
 
 use crate::StorageError;
 
@@ -124,7 +124,8 @@ pub async fn connect(
         .await
         .map_err(|source| StorageError::Connect {
             url: redact_url(url),
-            source,
+            // The driver's message may quote the URL it could not use, password and all.
+            source: DbErr::Custom(redact_password_in(&source.to_string(), url)),
         })
 }
 
@@ -156,9 +157,65 @@ pub(crate) fn redact_url(url: &str) -> String {
     }
 }
 
+/// `text` with the password of `url` replaced wherever it appears, as written in the URL or
+/// percent-decoded (drivers quote either).
+fn redact_password_in(text: &str, url: &str) -> String {
+    let password = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.rsplit_once('@'))
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .map(|(_, password)| password)
+        .unwrap_or_default();
+    if password.is_empty() {
+        return text.to_owned();
+    }
+    text.replace(password, "***")
+        .replace(&percent_decoded(password), "***")
+}
+
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_driver_quoting_the_url_does_not_give_the_password_away() {
+        let url = "postgres://cdp:p%40ss-w0rd@[not a host/cdp";
+        let said = format!("The connection string '{url}' cannot be parsed, nor 'p@ss-w0rd'");
+        let redacted = redact_password_in(&said, url);
+        assert!(!redacted.contains("p%40ss-w0rd"), "{redacted}");
+        assert!(!redacted.contains("p@ss-w0rd"), "{redacted}");
+        assert!(
+            redacted.contains("postgres://cdp:***@[not a host/cdp"),
+            "{redacted}"
+        );
+        assert_eq!(
+            redact_password_in("no password here", "postgres://cdp@h/db"),
+            "no password here"
+        );
+    }
 
     #[test]
     fn passwords_never_reach_error_messages() {
