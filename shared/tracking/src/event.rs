@@ -70,6 +70,45 @@ pub fn normalize(
         .collect()
 }
 
+/// The dotted path of the first key or string value holding U+0000, if any.
+fn nul_at(fields: &Map<String, Value>) -> Option<String> {
+    let mut path = String::new();
+    in_object(fields, &mut path).then_some(path)
+}
+
+/// Whether a key or string of `map` holds U+0000; `path` then leads to it.
+fn in_object(map: &Map<String, Value>, path: &mut String) -> bool {
+    map.iter().any(|(key, value)| {
+        let len = path.len();
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.extend(key.escape_debug());
+        let found = key.contains('\0') || in_value(value, path);
+        if !found {
+            path.truncate(len);
+        }
+        found
+    })
+}
+
+fn in_value(value: &Value, path: &mut String) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Object(map) => in_object(map, path),
+        Value::Array(items) => items.iter().enumerate().any(|(i, item)| {
+            let len = path.len();
+            path.push_str(&format!("[{i}]"));
+            let found = in_value(item, path);
+            if !found {
+                path.truncate(len);
+            }
+            found
+        }),
+        _ => false,
+    }
+}
+
 fn normalize_one(
     mut raw: RawEvent,
     endpoint: Endpoint,
@@ -77,6 +116,14 @@ fn normalize_one(
     new_message_id: &mut dyn FnMut() -> String,
 ) -> Result<TrackedEvent, TrackingError> {
     let event_type = event_type(&raw, endpoint)?;
+    if let Some(path) = nul_at(&raw.fields) {
+        // PostgreSQL's text and jsonb cannot hold it: an event carrying one would be
+        // stored in the log and then stop its tenant's projection.
+        return Err(TrackingError::invalid(format!(
+            "{} holds the NUL character (\\u0000), which cannot be stored",
+            raw.field(&path)
+        )));
+    }
     raw.fields
         .insert("type".into(), Value::String(event_type.as_str().into()));
 

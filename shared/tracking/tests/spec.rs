@@ -442,8 +442,13 @@ fn values_no_database_can_hold_are_refused() {
     let cases = [
         (
             IDENTIFY,
-            json!({"userId": "u", "messageId": "a\u{0}b"}),
+            json!({"userId": "u", "messageId": "a\u{7}b"}),
             "messageId must not contain control characters",
+        ),
+        (
+            IDENTIFY,
+            json!({"userId": "u", "messageId": "a\u{0}b"}),
+            "messageId holds the NUL character",
         ),
         (
             IDENTIFY,
@@ -459,6 +464,16 @@ fn values_no_database_can_hold_are_refused() {
             TRACK,
             json!({"userId": "u", "event": "x\u{7}"}),
             "event must not contain control characters",
+        ),
+        (
+            IDENTIFY,
+            json!({"userId": "u", "traits": {"address": {"lines": ["ok", "a\u{0}b"]}}}),
+            "traits.address.lines[1] holds the NUL character",
+        ),
+        (
+            TRACK,
+            json!({"userId": "u", "event": "x", "properties": {"k\u{0}": 1}}),
+            "properties.k\\0 holds the NUL character",
         ),
         (
             IDENTIFY,
