@@ -42,13 +42,25 @@ async fn post(server: &Server, path: &str, body: &Value) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-/// Signs in with a one-time password, chooses a real one, and signs in again.
+/// Signs in with a one-time password, chooses a real one, and signs in again: the access
+/// token.
 async fn first_sign_in(
     server: &Server,
     email: &str,
     one_time: &str,
     tenant: Option<&str>,
 ) -> String {
+    let session = first_session(server, email, one_time, tenant).await;
+    session["access_token"].as_str().unwrap().to_owned()
+}
+
+/// [`first_sign_in`], with the whole session (refresh token included).
+pub(crate) async fn first_session(
+    server: &Server,
+    email: &str,
+    one_time: &str,
+    tenant: Option<&str>,
+) -> Value {
     let mut login = json!({"email": email, "password": one_time});
     if let Some(tenant) = tenant {
         login["tenant_id"] = json!(tenant);
@@ -65,7 +77,7 @@ async fn first_sign_in(
     login["password"] = json!(PASSWORD);
     let (status, session) = post(server, "/v1/auth/login", &login).await;
     assert_eq!(status, 200, "{session}");
-    session["access_token"].as_str().unwrap().to_owned()
+    session
 }
 
 /// A new platform admin, made by `cdp admin create` and signed in: the access token.

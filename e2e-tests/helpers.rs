@@ -353,3 +353,15 @@ pub fn identities_of(profile: &serde_json::Value) -> std::collections::BTreeSet<
         })
         .collect()
 }
+
+/// Percent-encodes everything but unreserved characters, as a client building a URL would.
+pub fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

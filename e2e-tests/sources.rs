@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Server, Tenant, http, suite_env};
+use crate::helpers::{Server, Tenant, http, suite_env, urlencode};
 
 async fn create_source(server: &Server, tenant: &Tenant, body: Value) -> (u16, Value) {
     let response = http()
@@ -392,15 +392,4 @@ async fn a_csv_import_turns_rows_into_identify_events_through_the_api_and_the_cl
     )
     .await;
     assert_eq!(status, 400, "{body}");
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -40,6 +40,10 @@ pub struct Config {
     /// Address the HTTP server binds; port 0 picks a free port.
     #[serde(default = "defaults::http_addr")]
     pub http_addr: SocketAddr,
+    /// How long a client has to send a request's body once its head has arrived; past it the
+    /// request gets 408 and the connection is closed, so slow clients hold no worker.
+    #[serde(default = "defaults::http_body_timeout_ms")]
+    pub http_body_timeout_ms: u64,
     /// `postgres://…` switches storage to PostgreSQL; unset means SQLite in `data_dir`.
     #[serde(default)]
     pub database_url: Option<Secret>,
@@ -134,6 +138,9 @@ mod defaults {
     pub fn http_addr() -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], 8080))
     }
+    pub fn http_body_timeout_ms() -> u64 {
+        30_000
+    }
     pub fn log() -> String {
         "info".to_owned()
     }
@@ -185,9 +192,10 @@ mod defaults {
 }
 
 /// Every setting's name, as read from `CDP_<NAME>`.
-pub const FIELDS: [&str; 30] = [
+pub const FIELDS: [&str; 31] = [
     "data_dir",
     "http_addr",
+    "http_body_timeout_ms",
     "database_url",
     "redis_url",
     "master_key",
@@ -243,6 +251,11 @@ impl Config {
         if self.projector_lease_ms < 100 || self.projector_sweep_ms < 10 {
             return Err(ConfigError(
                 "projector_lease_ms must be at least 100 and projector_sweep_ms at least 10".into(),
+            ));
+        }
+        if self.http_body_timeout_ms == 0 {
+            return Err(ConfigError(
+                "http_body_timeout_ms must be at least 1".into(),
             ));
         }
         if self.delivery_timeout_ms == 0 || self.delivery_first_retry_ms == 0 {

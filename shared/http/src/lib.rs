@@ -1,12 +1,14 @@
 //! HTTP pieces every role shares: the error body `{"code": "...", "message": "..."}`,
 //! reading credentials from the `Authorization` header, and JSON extractor errors in the
-//! same shape.
+//! same shape, a deadline for request bodies, request telemetry.
 
+mod body_deadline;
 mod credentials;
 mod problem;
 mod routes;
 mod telemetry;
 
+pub use body_deadline::{MIN_BYTES_PER_SECOND, body_deadline};
 pub use credentials::{Presented, presented_credential};
 pub use problem::{
     Problem, json_config, not_found, path_config, problem, problem_with_retry, query_config,

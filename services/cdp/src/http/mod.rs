@@ -104,6 +104,7 @@ impl Application {
             source,
         })?;
         let addr = listener.local_addr().map_err(Error::Server)?;
+        let body_timeout = Duration::from_millis(config.http_body_timeout_ms);
         let server = HttpServer::new(move || {
             let mut app = App::new()
                 .app_data(runtime.clone())
@@ -117,10 +118,13 @@ impl Application {
             if let Some(ingest) = &ingest {
                 app = app.app_data(ingest.clone());
             }
-            app.wrap(actix_web::middleware::from_fn(cdp_api::access_gate))
-                .wrap(actix_web::middleware::from_fn(cdp_http::request_telemetry))
-                .configure(|cfg| register(&mut Routes::serving(cfg), roles))
-                .default_service(web::to(cdp_http::not_found))
+            app.wrap(actix_web::middleware::from_fn(move |request, next| {
+                cdp_http::body_deadline(body_timeout, request, next)
+            }))
+            .wrap(actix_web::middleware::from_fn(cdp_api::access_gate))
+            .wrap(actix_web::middleware::from_fn(cdp_http::request_telemetry))
+            .configure(|cfg| register(&mut Routes::serving(cfg), roles))
+            .default_service(web::to(cdp_http::not_found))
         })
         .shutdown_timeout(SHUTDOWN_SECONDS)
         .listen(listener)
