@@ -10,6 +10,7 @@ mod crash;
 mod cross_tenant;
 mod destinations;
 mod erasure_scan;
+mod faults;
 mod helpers;
 mod hostile;
 mod ingest;

@@ -1,6 +1,7 @@
 //! A webhook receiver for the tests: a small HTTP/1.1 server on a free local port that
 //! records every request and answers as each path is told to (succeed, fail with 500,
-//! answer 410, or hang past the sender's timeout).
+//! answer 410, hang past the sender's timeout, drop the connection unanswered, or answer
+//! 200 slowly).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,6 +16,8 @@ pub enum Answer {
     Fail,
     Gone,
     Hang,
+    Reset,
+    Slow,
 }
 
 /// One request as received.
@@ -157,6 +160,17 @@ async fn serve(stream: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
             Answer::Hang => {
                 tokio::time::sleep(Duration::from_secs(30)).await;
                 return;
+            }
+            Answer::Reset => {
+                // Linger zero: closing sends a TCP reset, not an orderly end (and, being
+                // zero, never blocks the thread the deprecation warns about).
+                #[allow(deprecated)]
+                let _ = reader.get_mut().set_linger(Some(Duration::ZERO));
+                return;
+            }
+            Answer::Slow => {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                "200 OK"
             }
         };
         let response = format!("HTTP/1.1 {status}\r\ncontent-length: 2\r\n\r\nok");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use cdp_config::Config;
 use cdp_keyring::{Keyring, KeyringOptions, MasterKey};
 use cdp_storage::{
-    Backend, ConnectOptions, DatabaseConnection, connect, create_private_dir, migrate,
+    Backend, ConnectOptions, DatabaseConnection, FastPath, connect, create_private_dir, migrate,
     run_checkpoints, sqlite_url,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -19,7 +19,7 @@ pub struct Runtime {
     pub db: DatabaseConnection,
     pub backend: Backend,
     pub keyring: Keyring,
-    pub redis: Option<ConnectionManager>,
+    pub redis: Option<FastPath>,
     /// The database URL, kept to open further pools; it may hold a password.
     database_url: std::sync::Arc<str>,
 }
@@ -81,7 +81,7 @@ impl Runtime {
         tokio::spawn(watch_key_changes(keyring.clone()));
 
         let redis = match &config.redis_url {
-            Some(url) => Some(redis_manager(url.expose())?),
+            Some(url) => Some(FastPath::new(redis_manager(url.expose())?)),
             None => None,
         };
         Ok(Runtime {

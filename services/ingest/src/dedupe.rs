@@ -3,14 +3,14 @@
 //! log's unique key stays the guarantee; when Redis does not answer, the path is skipped.
 
 use cdp_domain::TenantId;
-use redis::aio::ConnectionManager;
+use cdp_storage::FastPath;
 
 /// Ids are remembered a little over a day: the tracking SDKs retry for far less.
 const REMEMBER_SECONDS: u64 = 25 * 60 * 60;
 
 #[derive(Clone)]
 pub(crate) struct RedisDedupe {
-    redis: ConnectionManager,
+    redis: FastPath,
 }
 
 fn key(tenant: TenantId, message_id: &str) -> String {
@@ -18,7 +18,7 @@ fn key(tenant: TenantId, message_id: &str) -> String {
 }
 
 impl RedisDedupe {
-    pub(crate) fn new(redis: ConnectionManager) -> Self {
+    pub(crate) fn new(redis: FastPath) -> Self {
         Self { redis }
     }
 
@@ -27,13 +27,23 @@ impl RedisDedupe {
         if ids.is_empty() {
             return Vec::new();
         }
+        let Some(mut conn) = self.redis.connection() else {
+            cdp_telemetry::metrics::REDIS_FALLBACKS.add("dedupe", 1);
+            return vec![false; ids.len()];
+        };
         let keys: Vec<String> = ids.iter().map(|id| key(tenant, id)).collect();
-        let mut conn = self.redis.clone();
         let found: Result<Vec<Option<u8>>, _> =
             redis::cmd("MGET").arg(&keys).query_async(&mut conn).await;
         match found {
-            Ok(found) if found.len() == ids.len() => found.iter().map(Option::is_some).collect(),
-            Ok(_) | Err(_) => vec![false; ids.len()],
+            Ok(found) if found.len() == ids.len() => {
+                self.redis.succeeded();
+                found.iter().map(Option::is_some).collect()
+            }
+            Ok(_) | Err(_) => {
+                self.redis.failed();
+                cdp_telemetry::metrics::REDIS_FALLBACKS.add("dedupe", 1);
+                vec![false; ids.len()]
+            }
         }
     }
 
@@ -51,8 +61,13 @@ impl RedisDedupe {
                 .arg(REMEMBER_SECONDS)
                 .ignore();
         }
-        let mut conn = self.redis.clone();
+        let Some(mut conn) = self.redis.connection() else {
+            cdp_telemetry::metrics::REDIS_FALLBACKS.add("dedupe", 1);
+            return;
+        };
         if let Err(e) = pipe.query_async::<()>(&mut conn).await {
+            self.redis.failed();
+            cdp_telemetry::metrics::REDIS_FALLBACKS.add("dedupe", 1);
             tracing::debug!(error = %e, "could not remember message ids in Redis");
         }
     }

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use cdp_keyring::Keyring;
 use cdp_log::GroupCommitter;
 use cdp_storage::DatabaseConnection;
+use cdp_storage::FastPath;
 use cdp_tenancy::WriteKeyCache;
-use redis::aio::ConnectionManager;
 
 pub use error::IngestError;
 pub use import::{CsvMapping, ImportFormat, ImportJob, LineError, run_import};
@@ -62,7 +62,7 @@ impl IngestState {
         db: DatabaseConnection,
         keyring: Keyring,
         committer: GroupCommitter,
-        redis: Option<ConnectionManager>,
+        redis: Option<FastPath>,
         options: IngestOptions,
     ) -> Self {
         Self {

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cdp_domain::TenantId;
 use cdp_storage::DatabaseConnection;
+use cdp_storage::FastPath;
 use parking_lot::Mutex;
-use redis::aio::ConnectionManager;
 
 use crate::IngestError;
 
@@ -56,7 +56,7 @@ struct Bucket {
 
 pub struct RateLimiter {
     db: DatabaseConnection,
-    redis: Option<ConnectionManager>,
+    redis: Option<FastPath>,
     default: IngestLimit,
     limits: Mutex<HashMap<TenantId, (Instant, TenantQuota)>>,
     buckets: Mutex<HashMap<TenantId, Bucket>>,
@@ -65,11 +65,7 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    pub fn new(
-        db: DatabaseConnection,
-        redis: Option<ConnectionManager>,
-        default: IngestLimit,
-    ) -> Self {
+    pub fn new(db: DatabaseConnection, redis: Option<FastPath>, default: IngestLimit) -> Self {
         Self {
             db,
             redis,
@@ -94,14 +90,24 @@ impl RateLimiter {
         let limit = quota.rate;
         // A request larger than the burst could never pass; it may once the bucket is full.
         let wanted = (events as f64).min(f64::from(limit.burst.max(1)));
-        let wait_ms = match &self.redis {
-            Some(redis) => match self.check_redis(redis, tenant, limit, wanted).await {
-                Ok(wait) => wait,
+        let connection = self.redis.as_ref().map(|r| (r, r.connection()));
+        let wait_ms = match connection {
+            Some((fast, Some(conn))) => match self.check_redis(conn, tenant, limit, wanted).await {
+                Ok(wait) => {
+                    fast.succeeded();
+                    wait
+                }
                 Err(e) => {
+                    fast.failed();
+                    cdp_telemetry::metrics::REDIS_FALLBACKS.add("rate_limit", 1);
                     self.warn_degraded(&e);
                     self.check_local(tenant, limit, wanted)
                 }
             },
+            Some((_, None)) => {
+                cdp_telemetry::metrics::REDIS_FALLBACKS.add("rate_limit", 1);
+                self.check_local(tenant, limit, wanted)
+            }
             None => self.check_local(tenant, limit, wanted),
         };
         if wait_ms == 0 {
@@ -168,12 +174,11 @@ impl RateLimiter {
 
     async fn check_redis(
         &self,
-        redis: &ConnectionManager,
+        mut conn: redis::aio::ConnectionManager,
         tenant: TenantId,
         limit: IngestLimit,
         wanted: f64,
     ) -> Result<u64, redis::RedisError> {
-        let mut conn = redis.clone();
         self.script
             .key(format!("cdp:ratelimit:{tenant}"))
             .arg(limit.events_per_second.max(1))

@@ -1,7 +1,7 @@
 use cdp_domain::{Role, TenantId, UserId};
 use cdp_keyring::Keyring;
 use cdp_storage::DatabaseConnection;
-use redis::aio::ConnectionManager;
+use cdp_storage::FastPath;
 
 use crate::AuthError;
 use crate::signing::SigningKeys;
@@ -36,7 +36,7 @@ impl Authenticator {
     pub fn new(
         db: DatabaseConnection,
         keyring: Keyring,
-        redis: Option<ConnectionManager>,
+        redis: Option<FastPath>,
         options: AuthOptions,
     ) -> Self {
         // A superseded signing key verifies for a token's lifetime plus a margin.

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use cdp_storage::FastPath;
 use parking_lot::Mutex;
 use redis::aio::ConnectionManager;
 use sha2::{Digest, Sha256};
@@ -53,33 +54,54 @@ struct Record {
 }
 
 pub(crate) struct LoginThrottle {
-    redis: Option<ConnectionManager>,
+    redis: Option<FastPath>,
     local: Mutex<HashMap<String, Record>>,
 }
 
 impl LoginThrottle {
-    pub(crate) fn new(redis: Option<ConnectionManager>) -> Self {
+    pub(crate) fn new(redis: Option<FastPath>) -> Self {
         Self {
             redis,
             local: Mutex::new(HashMap::new()),
         }
     }
 
+    /// Redis to ask now: `None` without Redis, `Some(None)` while it is given a rest.
+    fn redis(&self) -> Option<Option<ConnectionManager>> {
+        self.redis.as_ref().map(FastPath::connection)
+    }
+
+    /// Notes how a use of Redis went; a failure sends this use to the local records.
+    fn outcome(&self, ok: bool) {
+        if let Some(fast) = &self.redis {
+            if ok {
+                fast.succeeded();
+            } else {
+                fast.failed();
+            }
+        }
+    }
+
     /// Seconds to wait before the next attempt, if any key is locked.
     pub(crate) async fn locked(&self, keys: &[String]) -> Option<u64> {
-        if let Some(redis) = &self.redis {
-            let mut conn = redis.clone();
+        if let Some(conn) = self.redis() {
             let mut pipe = redis::pipe();
             for key in keys {
                 pipe.cmd("PTTL").arg(format!("cdp:login:lock:{key}"));
             }
-            if let Ok(ttls) = pipe.query_async::<Vec<i64>>(&mut conn).await {
+            let asked = match conn {
+                Some(mut conn) => pipe.query_async::<Vec<i64>>(&mut conn).await.ok(),
+                None => None,
+            };
+            self.outcome(asked.is_some());
+            if let Some(ttls) = asked {
                 return ttls
                     .into_iter()
                     .filter(|ms| *ms > 0)
                     .max()
                     .map(|ms| (ms as u64).div_ceil(1000));
             }
+            cdp_telemetry::metrics::REDIS_FALLBACKS.add("login_throttle", 1);
         }
         let now = Instant::now();
         let local = self.local.lock();
@@ -91,8 +113,7 @@ impl LoginThrottle {
     }
 
     pub(crate) async fn failure(&self, keys: &[String]) {
-        if let Some(redis) = &self.redis {
-            let mut conn = redis.clone();
+        if let Some(Some(mut conn)) = self.redis() {
             let mut ok = true;
             for key in keys {
                 let count_key = format!("cdp:login:failures:{key}");
@@ -120,9 +141,13 @@ impl LoginThrottle {
                     Err(_) => ok = false,
                 }
             }
+            self.outcome(ok);
             if ok {
                 return;
             }
+            cdp_telemetry::metrics::REDIS_FALLBACKS.add("login_throttle", 1);
+        } else if self.redis.is_some() {
+            cdp_telemetry::metrics::REDIS_FALLBACKS.add("login_throttle", 1);
         }
         let now = Instant::now();
         let mut local = self.local.lock();
@@ -144,8 +169,7 @@ impl LoginThrottle {
 
     /// A successful sign-in clears the account's record (not the address's).
     pub(crate) async fn success(&self, account: &str) {
-        if let Some(redis) = &self.redis {
-            let mut conn = redis.clone();
+        if let Some(Some(mut conn)) = self.redis() {
             let _: Result<(), _> = redis::cmd("DEL")
                 .arg(format!("cdp:login:failures:{account}"))
                 .arg(format!("cdp:login:lock:{account}"))

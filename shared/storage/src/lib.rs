@@ -4,6 +4,7 @@
 mod checkpoint;
 mod connect;
 mod error;
+mod fast_path;
 mod migrate;
 mod nodelay;
 mod sql;
@@ -14,6 +15,7 @@ pub use connect::{
     Backend, ConnectOptions, backend_of, connect, create_private_dir, ping, sqlite_url,
 };
 pub use error::{StorageError, is_unique_violation};
+pub use fast_path::{FastPath, PAUSE as REDIS_PAUSE};
 pub use migrate::migrate;
 pub use sea_orm::{DatabaseConnection, DatabaseTransaction};
 pub use sql::{one_of, power_of_two_chunks};

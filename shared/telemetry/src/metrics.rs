@@ -258,6 +258,13 @@ pub static INGEST_REJECTED: CounterVec = CounterVec::new(
     "Ingest requests refused, by reason (the error code the client got).",
     "reason",
 );
+/// Redis is a fast path: when it does not answer, each use falls back to what this process
+/// knows (per-process rate limits and login throttling, the log's unique key for dedupe).
+pub static REDIS_FALLBACKS: CounterVec = CounterVec::new(
+    "cdp_redis_fallbacks_total",
+    "Operations that went on without Redis because it did not answer, by use.",
+    "use",
+);
 pub static PROJECTOR_BATCH_EVENTS: HistogramVec = HistogramVec::new(
     "cdp_projector_batch_events",
     "Events per projector transaction.",
@@ -285,6 +292,7 @@ pub fn render(out: &mut String) {
     INGEST_DUPLICATES.render(out);
     INGEST_BATCH_EVENTS.render(out);
     INGEST_REJECTED.render(out);
+    REDIS_FALLBACKS.render(out);
     PROJECTOR_BATCH_EVENTS.render(out);
     PROJECTOR_BATCH_SECONDS.render(out);
     SEGMENT_EVALUATION_SECONDS.render(out);
@@ -316,6 +324,7 @@ pub fn export_to(meter: Meter) {
     INGEST_DUPLICATES.export(&meter);
     INGEST_BATCH_EVENTS.export(&meter);
     INGEST_REJECTED.export(&meter);
+    REDIS_FALLBACKS.export(&meter);
     PROJECTOR_BATCH_EVENTS.export(&meter);
     PROJECTOR_BATCH_SECONDS.export(&meter);
     SEGMENT_EVALUATION_SECONDS.export(&meter);

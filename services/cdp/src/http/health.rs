@@ -1,5 +1,7 @@
-//! Liveness (`/healthz`: the process answers) and readiness (`/readyz`: its database, and
-//! Redis when configured, answer too).
+//! Liveness (`/healthz`: the process answers) and readiness (`/readyz`: its database
+//! answers). Redis is a fast path every use of which has a fallback, so a Redis that does
+//! not answer makes the process `degraded`, still ready: taking every replica out of the
+//! load balancer because Redis is away would turn a slower service into none.
 
 use std::time::Duration;
 
@@ -17,7 +19,7 @@ pub(crate) fn routes(r: &mut Routes) {
         .summary("Liveness: the process answers")
         .ok();
     r.get("/readyz", readyz)
-        .summary("Readiness: the database, and Redis when configured, answer")
+        .summary("Readiness: the database answers (Redis down: ready, degraded)")
         .ok()
         .answers(503, Content::object());
 }
@@ -43,9 +45,14 @@ struct Readiness {
 
 async fn readyz(runtime: web::Data<Runtime>) -> HttpResponse {
     let (database, redis) = tokio::join!(database_check(&runtime), redis_check(&runtime));
-    let ready = database == Check::Up && redis != Check::Down;
+    let ready = database == Check::Up;
+    let status = match (ready, redis) {
+        (false, _) => "unavailable",
+        (true, Check::Down) => "degraded",
+        (true, _) => "ready",
+    };
     let body = Readiness {
-        status: if ready { "ready" } else { "unavailable" },
+        status,
         database,
         redis,
     };
@@ -74,16 +81,21 @@ async fn redis_check(runtime: &Runtime) -> Check {
     let Some(redis) = &runtime.redis else {
         return Check::Disabled;
     };
-    let mut conn = redis.clone();
+    let mut conn = redis.probe();
     let cmd = redis::cmd("PING");
     let ping = cmd.query_async::<String>(&mut conn);
     match tokio::time::timeout(CHECK_TIMEOUT, ping).await {
-        Ok(Ok(_)) => Check::Up,
+        Ok(Ok(_)) => {
+            redis.succeeded();
+            Check::Up
+        }
         Ok(Err(e)) => {
+            redis.failed();
             tracing::warn!(error = %e, "readiness: Redis is not answering");
             Check::Down
         }
         Err(_) => {
+            redis.failed();
             tracing::warn!("readiness: Redis did not answer in time");
             Check::Down
         }
