@@ -21,6 +21,21 @@ mod rotation;
 mod store;
 pub mod watch;
 
+/// The envelope's seal and open under a bare key, for the fuzz targets only.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    use crate::cipher::Cipher;
+    use crate::{KeyMaterial, KeyringError};
+
+    pub fn seal(key: &KeyMaterial, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, KeyringError> {
+        Cipher::new(key).seal(aad, plaintext)
+    }
+
+    pub fn open(key: &KeyMaterial, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, KeyringError> {
+        Cipher::new(key).open(aad, sealed)
+    }
+}
+
 pub use cipher::SEALED_OVERHEAD;
 pub use error::KeyringError;
 pub use keyring::{CacheStats, Keyring, KeyringOptions, Opened, SubjectKey};
