@@ -168,6 +168,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGKILL now, without waiting; for killing the server while requests are in flight.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

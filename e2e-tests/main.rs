@@ -16,6 +16,7 @@ mod hostile;
 mod ingest;
 mod key_rotation;
 mod lifecycle;
+mod load;
 mod privacy;
 mod profiles;
 mod receiver;

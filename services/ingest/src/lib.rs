@@ -31,6 +31,9 @@ pub use pipeline::{Stored, store};
 pub struct IngestOptions {
     /// The rate limit of tenants that have none of their own.
     pub default_limit: IngestLimit,
+    /// Tracking and webhook requests this process works on at once; past it a request is
+    /// refused with 503 before its body is read (see [`IngestState::admit`]).
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for IngestOptions {
@@ -40,6 +43,7 @@ impl Default for IngestOptions {
                 events_per_second: 10_000,
                 burst: 20_000,
             },
+            max_concurrent_requests: 64,
         }
     }
 }
@@ -55,6 +59,7 @@ pub struct IngestState {
     write_keys: Arc<WriteKeyCache>,
     suppressions: Arc<cdp_privacy::SuppressionCache>,
     suppressed: Arc<std::sync::atomic::AtomicU64>,
+    admission: Arc<tokio::sync::Semaphore>,
 }
 
 impl IngestState {
@@ -75,10 +80,25 @@ impl IngestState {
             write_keys: Arc::new(WriteKeyCache::default()),
             suppressions: Arc::default(),
             suppressed: Arc::default(),
+            admission: Arc::new(tokio::sync::Semaphore::new(
+                options.max_concurrent_requests.max(1),
+            )),
             db,
             keyring,
             committer,
         }
+    }
+
+    /// A place among the requests worked on at once, or 503 at once. Past the commit
+    /// pipeline's capacity more requests in flight only add waiting, and each one's parsing
+    /// and sealing takes turns on the same threads as every other request: bounding them
+    /// keeps health checks and the management API answering while ingestion is overloaded,
+    /// and refusing costs nothing, since the body is not read.
+    pub(crate) fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, IngestError> {
+        self.admission
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| IngestError::Overloaded)
     }
 
     /// Events dropped since start because they named a suppressed person.

@@ -101,6 +101,7 @@ async fn track(
     state: web::Data<IngestState>,
     endpoint: Endpoint,
 ) -> Result<HttpResponse, IngestError> {
+    let _admitted = state.admit()?;
     // A key in the header is checked before the body is read at all.
     let header_grant = match cdp_http::presented_credential(&request) {
         Some(_) => Some(authenticate(&state, &request, None).await?),

@@ -56,6 +56,7 @@ async fn receive(
     state: web::Data<IngestState>,
     path_key: Option<String>,
 ) -> Result<HttpResponse, IngestError> {
+    let _admitted = state.admit()?;
     let grant = authenticate(&state, &request, path_key.as_deref()).await?;
     let source = cdp_tenancy::find_source(&state.db, grant.tenant_id, grant.source_id)
         .await

@@ -79,6 +79,10 @@ pub struct Config {
     /// Events that may wait for a commit before ingestion answers 503.
     #[serde(default = "defaults::ingest_max_queued_events")]
     pub ingest_max_queued_events: usize,
+    /// Tracking and webhook requests worked on at once; past it they get 503 before their
+    /// body is read, so that overload does not slow every other request.
+    #[serde(default = "defaults::ingest_max_concurrent_requests")]
+    pub ingest_max_concurrent_requests: usize,
     /// Commit transactions in flight at once (default: 1 on SQLite, 4 on PostgreSQL).
     #[serde(default)]
     pub ingest_committers: Option<usize>,
@@ -159,6 +163,9 @@ mod defaults {
     pub fn ingest_max_queued_events() -> usize {
         100_000
     }
+    pub fn ingest_max_concurrent_requests() -> usize {
+        64
+    }
     pub fn projector_workers() -> usize {
         2
     }
@@ -192,7 +199,7 @@ mod defaults {
 }
 
 /// Every setting's name, as read from `CDP_<NAME>`.
-pub const FIELDS: [&str; 31] = [
+pub const FIELDS: [&str; 32] = [
     "data_dir",
     "http_addr",
     "http_body_timeout_ms",
@@ -208,6 +215,7 @@ pub const FIELDS: [&str; 31] = [
     "ingest_events_per_second",
     "ingest_burst",
     "ingest_max_queued_events",
+    "ingest_max_concurrent_requests",
     "ingest_committers",
     "admin_email",
     "admin_password",
@@ -253,9 +261,9 @@ impl Config {
                 "projector_lease_ms must be at least 100 and projector_sweep_ms at least 10".into(),
             ));
         }
-        if self.http_body_timeout_ms == 0 {
+        if self.http_body_timeout_ms == 0 || self.ingest_max_concurrent_requests == 0 {
             return Err(ConfigError(
-                "http_body_timeout_ms must be at least 1".into(),
+                "http_body_timeout_ms and ingest_max_concurrent_requests must be at least 1".into(),
             ));
         }
         if self.delivery_timeout_ms == 0 || self.delivery_first_retry_ms == 0 {

@@ -78,6 +78,7 @@ impl Application {
                         events_per_second: config.ingest_events_per_second,
                         burst: config.ingest_burst,
                     },
+                    max_concurrent_requests: config.ingest_max_concurrent_requests,
                 },
             ))
         });
