@@ -70,42 +70,54 @@ pub fn normalize(
         .collect()
 }
 
-/// The dotted path of the first key or string value holding U+0000, if any.
+/// The dotted path of the first key or string value holding U+0000, if any. The path is
+/// built on the way back from a find, so an event without one costs no allocation.
 fn nul_at(fields: &Map<String, Value>) -> Option<String> {
+    let mut steps = in_object(fields)?;
+    steps.reverse();
     let mut path = String::new();
-    in_object(fields, &mut path).then_some(path)
+    for step in steps {
+        match step {
+            Step::Key(key) => {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.extend(key.escape_debug());
+            }
+            Step::Index(i) => path.push_str(&format!("[{i}]")),
+        }
+    }
+    Some(path)
 }
 
-/// Whether a key or string of `map` holds U+0000; `path` then leads to it.
-fn in_object(map: &Map<String, Value>, path: &mut String) -> bool {
-    map.iter().any(|(key, value)| {
-        let len = path.len();
-        if !path.is_empty() {
-            path.push('.');
-        }
-        path.extend(key.escape_debug());
-        let found = key.contains('\0') || in_value(value, path);
-        if !found {
-            path.truncate(len);
-        }
-        found
+/// One step of a path, innermost first as [`in_object`] finds them.
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn in_object(map: &Map<String, Value>) -> Option<Vec<Step<'_>>> {
+    map.iter().find_map(|(key, value)| {
+        let mut steps = if key.contains('\0') {
+            Vec::new()
+        } else {
+            in_value(value)?
+        };
+        steps.push(Step::Key(key));
+        Some(steps)
     })
 }
 
-fn in_value(value: &Value, path: &mut String) -> bool {
+fn in_value(value: &Value) -> Option<Vec<Step<'_>>> {
     match value {
-        Value::String(s) => s.contains('\0'),
-        Value::Object(map) => in_object(map, path),
-        Value::Array(items) => items.iter().enumerate().any(|(i, item)| {
-            let len = path.len();
-            path.push_str(&format!("[{i}]"));
-            let found = in_value(item, path);
-            if !found {
-                path.truncate(len);
-            }
-            found
+        Value::String(s) => s.contains('\0').then(Vec::new),
+        Value::Object(map) => in_object(map),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+            let mut steps = in_value(item)?;
+            steps.push(Step::Index(i));
+            Some(steps)
         }),
-        _ => false,
+        _ => None,
     }
 }
 
