@@ -9,6 +9,7 @@ mod consent;
 mod crash;
 mod cross_tenant;
 mod destinations;
+mod disk_full;
 mod erasure_scan;
 mod faults;
 mod helpers;

@@ -4,6 +4,9 @@ use cdp_http::{problem, problem_with_retry};
 use cdp_tracking::{ErrorKind, TrackingError};
 use thiserror::Error;
 
+/// How long a client is asked to wait while storage is full: freeing space takes a person.
+const STORAGE_FULL_RETRY_SECONDS: u64 = 30;
+
 /// Everything that can stop an event from being stored, split into what the client may
 /// hear (bad input, credentials, limits, load) and what only the log may hear.
 #[derive(Debug, Error)]
@@ -30,13 +33,20 @@ pub enum IngestError {
     Overloaded,
     #[error("storage is unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("storage is full: nothing more can be stored until space is freed; retry later")]
+    StorageFull(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl IngestError {
+    /// Storage refused the write: full storage is told apart, since only an operator heals it.
     pub(crate) fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> Self {
-        IngestError::Unavailable(Box::new(e))
+        if cdp_storage::caused_by_full_storage(&e) {
+            IngestError::StorageFull(Box::new(e))
+        } else {
+            IngestError::Unavailable(Box::new(e))
+        }
     }
 
     pub(crate) fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
@@ -59,7 +69,7 @@ impl ResponseError for IngestError {
             IngestError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             IngestError::Forbidden(_) | IngestError::QuotaExceeded => StatusCode::FORBIDDEN,
             IngestError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            IngestError::Overloaded | IngestError::Unavailable(_) => {
+            IngestError::Overloaded | IngestError::Unavailable(_) | IngestError::StorageFull(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             IngestError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -79,6 +89,10 @@ impl ResponseError for IngestError {
             IngestError::Unavailable(source) => {
                 tracing::warn!(error = %chain(source.as_ref()), "ingest refused: storage unavailable");
                 problem_with_retry(status, code, &self.to_string(), 2)
+            }
+            IngestError::StorageFull(source) => {
+                tracing::error!(error = %chain(source.as_ref()), "ingest refused: storage is full");
+                problem_with_retry(status, code, &self.to_string(), STORAGE_FULL_RETRY_SECONDS)
             }
             IngestError::Internal(source) => {
                 tracing::error!(error = %chain(source.as_ref()), "ingest failed");
@@ -105,6 +119,7 @@ impl IngestError {
             IngestError::RateLimited { .. } => "rate_limited",
             IngestError::Overloaded => "overloaded",
             IngestError::Unavailable(_) => "unavailable",
+            IngestError::StorageFull(_) => "storage_full",
             IngestError::Internal(_) => "internal",
         }
     }

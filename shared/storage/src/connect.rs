@@ -93,6 +93,12 @@ pub async fn connect(
                     Ok(())
                 })
             })
+            .after_release(|connection, _metadata| Box::pin(reusable(connection)))
+        });
+    }
+    if backend == Backend::Sqlite {
+        opts.map_sqlx_sqlite_pool_opts(|pool| {
+            pool.after_release(|connection, _metadata| Box::pin(reusable(connection)))
         });
     }
     if backend == Backend::Sqlite {
@@ -127,6 +133,29 @@ pub async fn connect(
             // The driver's message may quote the URL it could not use, password and all.
             source: DbErr::Custom(redact_password_in(&source.to_string(), url)),
         })
+}
+
+/// Whether a connection handed back to the pool may be handed out again: not while the
+/// driver still counts it inside a transaction.
+///
+/// When a write fails for want of disk space, SQLite may end the transaction itself or
+/// refuse the driver's ROLLBACK; the driver then keeps counting the connection inside a
+/// transaction. Reused, its next BEGIN would become a SAVEPOINT, and that transaction's
+/// COMMIT a RELEASE that commits nothing, while it reports success: an event acknowledged
+/// and never stored. Such a connection is closed instead, which ends whatever it held.
+async fn reusable<C: sea_orm::sqlx::Connection>(
+    connection: &mut C,
+) -> Result<bool, sea_orm::sqlx::Error> {
+    if !connection.is_in_transaction() {
+        return Ok(true);
+    }
+    // A dropped transaction's rollback is queued: let it run before judging.
+    connection.ping().await?;
+    if connection.is_in_transaction() {
+        tracing::warn!("closed a database connection its transaction could not be ended on");
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 /// Answers when the database answers a trivial query.

@@ -28,3 +28,42 @@ pub enum StorageError {
 pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
+
+/// SQLite's result code for a write the disk had no room for (`SQLITE_FULL`).
+const SQLITE_FULL: &str = "13";
+/// PostgreSQL's SQLSTATE `disk_full`.
+const POSTGRES_DISK_FULL: &str = "53100";
+
+/// True when the database refused a write because its disk (or, for SQLite, its file's
+/// size limit) is full. Operators must act on it, so it is told apart from the transient
+/// failures that a retry alone heals.
+pub fn is_out_of_space(err: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error as SqlxError;
+    let (DbErr::Exec(RuntimeErr::SqlxError(e))
+    | DbErr::Query(RuntimeErr::SqlxError(e))
+    | DbErr::Conn(RuntimeErr::SqlxError(e))) = err
+    else {
+        return false;
+    };
+    match &**e {
+        SqlxError::Database(db) => db
+            .code()
+            .is_some_and(|code| code == SQLITE_FULL || code == POSTGRES_DISK_FULL),
+        SqlxError::Io(io) => io.kind() == std::io::ErrorKind::StorageFull,
+        _ => false,
+    }
+}
+
+/// [`is_out_of_space`] for any error whose cause chain holds a database error, however
+/// deep: the log and the keyring wrap theirs.
+pub fn caused_by_full_storage(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if e.downcast_ref::<DbErr>().is_some_and(is_out_of_space) {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
