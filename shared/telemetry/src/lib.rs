@@ -15,6 +15,9 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 pub mod metrics;
+mod panic;
+
+pub use panic::{install_panic_hook, report as report_panic};
 
 #[derive(Debug, Error)]
 pub enum TelemetryError {
@@ -87,6 +90,7 @@ pub fn init(
         .with(otel)
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
+    install_panic_hook();
     Ok(TelemetryGuard { provider, meters })
 }
 

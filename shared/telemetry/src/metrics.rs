@@ -284,6 +284,11 @@ pub static SEGMENT_EVALUATION_SECONDS: HistogramVec = HistogramVec::new(
     SECONDS,
 );
 
+pub static PANICS: Counter = Counter::new(
+    "cdp_panics_total",
+    "Panics in this process (each is logged with its location).",
+);
+
 /// Every series of the catalog, in Prometheus text format.
 pub fn render(out: &mut String) {
     HTTP_REQUEST_SECONDS.render(out);
@@ -296,6 +301,7 @@ pub fn render(out: &mut String) {
     PROJECTOR_BATCH_EVENTS.render(out);
     PROJECTOR_BATCH_SECONDS.render(out);
     SEGMENT_EVALUATION_SECONDS.render(out);
+    PANICS.render(out);
 }
 
 fn otel_counter(meter: &Meter, name: &'static str, help: &'static str) -> OtelCounter<u64> {
@@ -328,6 +334,7 @@ pub fn export_to(meter: Meter) {
     PROJECTOR_BATCH_EVENTS.export(&meter);
     PROJECTOR_BATCH_SECONDS.export(&meter);
     SEGMENT_EVALUATION_SECONDS.export(&meter);
+    PANICS.export(&meter);
     let _ = METER.set(meter);
 }
 
