@@ -480,7 +480,13 @@ async fn destinations_that_hang_reset_or_dawdle_hold_up_neither_ingestion_nor_ea
     receiver.answer("/hang", Answer::Hang);
     receiver.answer("/reset", Answer::Reset);
     receiver.answer("/slow", Answer::Slow);
-    let server = Server::start(&quick(isolated_env().await));
+    let mut env = quick(isolated_env().await);
+    // The slow receiver answers in 300 ms; with the suite's other tests on the same two
+    // cores, `quick`'s 500 ms timeout and 3 s window dead-lettered some of its deliveries
+    // in CI. Here the timeout is what a hang costs, not what is tested.
+    set(&mut env, "CDP_DELIVERY_TIMEOUT_MS", "2000".into());
+    set(&mut env, "CDP_DELIVERY_WINDOW_SECONDS", "120".into());
+    let server = Server::start(&env);
     let tenant = server.create_tenant("bad-receivers");
     // 40 batches of 20 events from `who`0 to `who`19, with the answers' times, sorted.
     let rounds = |who: &'static str| {
