@@ -6,6 +6,7 @@
 mod access;
 mod cli;
 mod consent;
+mod console;
 mod crash;
 mod cross_tenant;
 mod destinations;

@@ -84,7 +84,7 @@ run() {
 }
 status=0
 management=(--exclude-tag Tracking --exclude-tag Webhooks --exclude-tag Platform
-  --exclude-tag Operations --exclude-tag Sign-in --exclude-tag Benchmark)
+  --exclude-tag Operations --exclude-tag Console --exclude-tag Sign-in --exclude-tag Benchmark)
 # Each member role over the same operations first, with fewer examples and without the
 # stateful phase (which follows links to real ids, and as an admin would remove the other
 # members): what differs between roles is which operations answer 403, and the document
@@ -99,7 +99,7 @@ run "the tracking and webhook APIs, with a write key" "$write_key" "$examples" \
   --include-tag Tracking --include-tag Webhooks || status=1
 run "the platform API, as a platform admin" "$admin_token" "$examples" --include-tag Platform || status=1
 run "sign-in and operations" schemathesis-metrics "$examples" \
-  --include-tag Sign-in --include-tag Operations || status=1
+  --include-tag Sign-in --include-tag Operations --include-tag Console || status=1
 if [ "$status" != 0 ]; then
   echo "schemathesis found problems; the server's log:" >&2
   tail -n 50 "$work/server.log" >&2

@@ -209,6 +209,8 @@ fn register(r: &mut Routes, roles: Roles) {
     }
     if roles.api {
         cdp_api::routes(r);
+        // The console is pages over this same API: served where the API is.
+        cdp_console::routes(r);
     }
     #[cfg(feature = "bench")]
     hello::routes(r);

@@ -1,0 +1,89 @@
+// The console's shell: who is signed in, the sections they may open, and which page shows.
+// Pages are chosen by the part of the address after `#`, so every page has an address.
+
+import { get, session, signOut } from "./api.js";
+import { h, show, problem } from "./dom.js";
+import { signInPage } from "./pages/signin.js";
+import { profilesPage, profilePage } from "./pages/profiles.js";
+import { segmentsPage } from "./pages/segments.js";
+import { sourcesPage } from "./pages/sources.js";
+import { privacyPage } from "./pages/privacy.js";
+
+const view = document.getElementById("view");
+
+/** Sections, each shown to those whose permissions include the one it needs. */
+const SECTIONS = [
+  { path: "profiles", name: "Profiles", needs: "profiles:read", page: profilesPage },
+  { path: "segments", name: "Segments", needs: "segments:read", page: segmentsPage },
+  { path: "sources", name: "Sources", needs: "sources:read", page: sourcesPage },
+  { path: "privacy", name: "Privacy requests", needs: "privacy:read", page: privacyPage },
+];
+
+let workspace = null;
+
+async function route() {
+  const [path, ...rest] = location.hash.replace(/^#\/?/, "").split("/");
+  if (!session() || session().password_change_required) {
+    workspace = null;
+    renderShell();
+    return signInPage(view, () => start());
+  }
+  try {
+    workspace = workspace || (await get("/v1/tenant"));
+  } catch (error) {
+    if (error.status === 401) {
+      await signOut();
+      return route();
+    }
+    return show(view, problem(error));
+  }
+  renderShell();
+  const open = SECTIONS.filter((s) => may(s.needs));
+  if (path === "profiles" && rest.length) {
+    return profilePage(view, decodeURIComponent(rest.join("/")), ctx());
+  }
+  const section = open.find((s) => s.path === path) || open[0];
+  if (!section) return show(view, h("p", {}, "Your role opens no section of the console."));
+  if (section.path !== path) return void (location.hash = `#/${section.path}`);
+  view.focus();
+  return section.page(view, ctx());
+}
+
+function may(permission) {
+  return Boolean(workspace && workspace.permissions.includes(permission));
+}
+
+function ctx() {
+  return { may, workspace };
+}
+
+function renderShell() {
+  const nav = document.getElementById("nav");
+  const who = document.getElementById("who");
+  if (!workspace) {
+    show(nav);
+    show(who);
+    return;
+  }
+  const current = location.hash.replace(/^#\/?/, "").split("/")[0];
+  show(
+    nav,
+    SECTIONS.filter((s) => may(s.needs)).map((s) =>
+      h("a", { href: `#/${s.path}`, "aria-current": s.path === current ? "page" : null }, s.name),
+    ),
+  );
+  show(
+    who,
+    h("span", { class: "workspace" }, workspace.name),
+    " ",
+    h("button", { type: "button", class: "link", onclick: () => signOut().then(start) }, "Sign out"),
+  );
+}
+
+function start() {
+  workspace = null;
+  route();
+}
+
+window.addEventListener("hashchange", route);
+start();

@@ -1,0 +1,74 @@
+// Building the page. Every value shown goes in as a text node or an attribute set one by
+// one: nothing is ever parsed as HTML, so a trait value holding markup shows as text.
+
+/** An element: `h("p", {class: "note"}, "text", child, [more])`. */
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith("on") && typeof value === "function") {
+      el.addEventListener(name.slice(2), value);
+    } else if (name === "value" || name === "checked" || name === "disabled") {
+      el[name] = value;
+    } else {
+      el.setAttribute(name, value === true ? "" : String(value));
+    }
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children) {
+    if (child === undefined || child === null || child === false) continue;
+    if (Array.isArray(child)) append(el, child);
+    else if (child instanceof Node) el.appendChild(child);
+    else el.appendChild(document.createTextNode(String(child)));
+  }
+}
+
+/** Replaces what `el` holds. */
+export function show(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+}
+
+/** A table with a header row and one row per item. */
+export function table(headers, rows) {
+  return h(
+    "table",
+    {},
+    h("thead", {}, h("tr", {}, headers.map((name) => h("th", { scope: "col" }, name)))),
+    h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((cell) => h("td", {}, cell))))),
+  );
+}
+
+/** A value as people read it: strings as they are, anything else as JSON. */
+export function text(value) {
+  if (value === null || value === undefined) return "";
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+/** A time in the reader's own zone. */
+export function when(iso) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
+}
+
+/** A message saying what went wrong, for a region that announces itself. */
+export function problem(error) {
+  return h("p", { class: "error", role: "alert" }, error.message || String(error));
+}
+
+/** A form's submit handler: the page stays, `action` runs, and its failure shows in `status`. */
+export function submitted(status, action) {
+  return async (event) => {
+    event.preventDefault();
+    try {
+      await action();
+    } catch (error) {
+      show(status, problem(error));
+    }
+  };
+}

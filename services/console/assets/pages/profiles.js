@@ -1,0 +1,165 @@
+// Finding a person (by any identity, or by a trait) and everything the platform holds on
+// them: identities, traits with where and when each was seen, computed traits, segments,
+// consent and the events, newest first.
+
+import { get, post } from "../api.js";
+import { h, show, table, text, when, problem } from "../dom.js";
+
+const IDENTITY_TYPES = ["user_id", "email", "anonymous_id", "phone"];
+
+export function profilesPage(view) {
+  const results = h("div", { "aria-live": "polite" });
+  const kind = h(
+    "select",
+    { name: "kind", "aria-label": "Search by" },
+    IDENTITY_TYPES.map((t) => h("option", { value: t }, t)),
+    h("option", { value: "trait" }, "trait"),
+  );
+  const traitName = h("input", { name: "trait", placeholder: "trait name", "aria-label": "Trait name", hidden: true });
+  const value = h("input", { name: "value", type: "search", placeholder: "value", "aria-label": "Value", required: true });
+  kind.addEventListener("change", () => {
+    traitName.hidden = kind.value !== "trait";
+  });
+
+  async function search(event) {
+    event.preventDefault();
+    if (kind.value !== "trait") {
+      location.hash = `#/profiles/${encodeURIComponent(`${kind.value}:${value.value}`)}`;
+      return;
+    }
+    try {
+      const found = await post("/v1/profiles/search", {
+        conditions: [{ trait: traitName.value, op: "equals", value: value.value }],
+        limit: 50,
+      });
+      show(results, profileList(found.profiles));
+    } catch (error) {
+      show(results, problem(error));
+    }
+  }
+
+  show(
+    view,
+    h("h1", {}, "Profiles"),
+    h("form", { class: "row", role: "search", onsubmit: search }, kind, traitName, value, h("button", { type: "submit" }, "Find")),
+    results,
+  );
+  latest(results);
+}
+
+async function latest(results) {
+  try {
+    const found = await post("/v1/profiles/search", { conditions: [], limit: 25 });
+    show(results, h("h2", {}, "Recently seen"), profileList(found.profiles));
+  } catch (error) {
+    show(results, problem(error));
+  }
+}
+
+function profileList(profiles) {
+  if (!profiles.length) return h("p", {}, "No profile matches.");
+  return table(
+    ["Profile", "Identities", "Last seen"],
+    profiles.map((p) => [
+      h("a", { href: `#/profiles/${encodeURIComponent(p.profile_id)}` }, p.profile_id),
+      p.identities.map((i) => `${i.type}:${i.value}`).join(", "),
+      when(p.last_seen),
+    ]),
+  );
+}
+
+export async function profilePage(view, key) {
+  show(view, h("p", {}, "Loading…"));
+  let profile;
+  try {
+    profile = await get(`/v1/profiles/${encodeURIComponent(key)}`);
+  } catch (error) {
+    const message = error.status === 404 ? new Error(`No profile holds ${key}.`) : error;
+    return show(view, h("h1", {}, "Profile"), problem(message), h("a", { href: "#/profiles" }, "Back to the search"));
+  }
+  const id = encodeURIComponent(profile.profile_id);
+  const audiences = h("section", { "aria-label": "Segments and computed traits" });
+  const timeline = h("section", { "aria-label": "Events" });
+  show(
+    view,
+    h("h1", {}, "Profile ", h("code", {}, profile.profile_id)),
+    h("p", { class: "muted" }, `First seen ${when(profile.first_seen)}, last seen ${when(profile.last_seen)}`),
+    h("div", { class: "grid" },
+      h("section", {},
+        h("h2", {}, "Identities"),
+        table(["Type", "Value", "Last seen"], profile.identities.map((i) => [i.type, i.value, when(i.last_seen)])),
+      ),
+      h("section", {},
+        h("h2", {}, "Consent"),
+        consentTable(profile.consent || {}),
+      ),
+    ),
+    h("section", {},
+      h("h2", {}, "Traits"),
+      table(
+        ["Trait", "Value", "Source", "Seen"],
+        Object.entries(profile.traits || {}).map(([name, t]) => [name, h("span", { class: "value" }, text(t.value)), text(t.source), when(t.observed_at)]),
+      ),
+    ),
+    audiences,
+    h("section", {},
+      h("h2", {}, "Event counts"),
+      table(
+        ["Event", "Count", "First", "Last"],
+        Object.entries(profile.event_counts || {}).map(([name, c]) => [name, String(c.count), when(c.first_at), when(c.last_at)]),
+      ),
+    ),
+    timeline,
+  );
+  loadAudiences(audiences, id);
+  loadTimeline(timeline, id);
+}
+
+function consentTable(consent) {
+  const rows = Object.entries(consent);
+  if (!rows.length) return h("p", {}, "No consent recorded.");
+  return table(
+    ["Purpose", "Granted", "Since", "Until"],
+    rows.map(([purpose, c]) => [purpose, c.granted ? "yes" : "no", when(c.observed_at), when(c.expires_at)]),
+  );
+}
+
+async function loadAudiences(section, id) {
+  try {
+    const found = await get(`/v1/profiles/${id}/segments`);
+    show(
+      section,
+      h("h2", {}, "Segments"),
+      found.segments.length
+        ? h("ul", {}, found.segments.map((s) => h("li", {}, s.name, h("span", { class: "muted" }, ` since ${when(s.since)}`))))
+        : h("p", {}, "In no segment."),
+      h("h2", {}, "Computed traits"),
+      Object.keys(found.computed_traits || {}).length
+        ? table(["Trait", "Value"], Object.entries(found.computed_traits).map(([name, v]) => [name, text(v)]))
+        : h("p", {}, "None defined."),
+    );
+  } catch (error) {
+    show(section, h("h2", {}, "Segments"), problem(error));
+  }
+}
+
+async function loadTimeline(section, id) {
+  try {
+    const found = await get(`/v1/profiles/${id}/events?limit=50`);
+    show(
+      section,
+      h("h2", {}, "Events"),
+      table(
+        ["When", "Type", "Name", "Properties"],
+        found.events.map((e) => [
+          when(e.occurred_at),
+          e.type,
+          text(e.name),
+          e.shredded ? h("em", {}, "erased") : h("code", { class: "value" }, text(e.payload && (e.payload.properties || e.payload.traits))),
+        ]),
+      ),
+    );
+  } catch (error) {
+    show(section, h("h2", {}, "Events"), problem(error));
+  }
+}
