@@ -96,6 +96,22 @@ try {
   await shot("sources");
   log("source created");
 
+  step = "add a member";
+  await page.getByRole("link", { name: "Members" }).click();
+  await page.getByRole("textbox", { name: "E-mail of the new member" }).fill("marketer@console.test");
+  await page.getByRole("combobox", { name: "Role of the new member" }).selectOption("marketer");
+  await page.getByRole("button", { name: "Add member" }).click();
+  const oneTime = await page.locator(".one-time-password").textContent();
+  if (!oneTime || oneTime.length < 16) throw new Error(`no one-time password shown: ${oneTime}`);
+  await page.getByRole("combobox", { name: "Role of marketer@console.test" }).waitFor();
+
+  step = "read the audit log";
+  await page.getByRole("link", { name: "Audit log" }).click();
+  await page.locator('.chain[data-valid="true"]').waitFor();
+  await page.getByRole("cell", { name: "member.add" }).first().waitFor();
+  await shot("audit");
+  log("member added, audit chain verified");
+
   step = "send events with its key";
   await send(writeKey, [
     { type: "identify", userId: "ada", messageId: "c1", traits: { name: HOSTILE, plan: "pro", email: "ada@example.com" } },

@@ -8,6 +8,8 @@ import { profilesPage, profilePage } from "./pages/profiles.js";
 import { segmentsPage } from "./pages/segments.js";
 import { sourcesPage } from "./pages/sources.js";
 import { privacyPage } from "./pages/privacy.js";
+import { membersPage } from "./pages/members.js";
+import { auditPage } from "./pages/audit.js";
 
 const view = document.getElementById("view");
 
@@ -17,6 +19,8 @@ const SECTIONS = [
   { path: "segments", name: "Segments", needs: "segments:read", page: segmentsPage },
   { path: "sources", name: "Sources", needs: "sources:read", page: sourcesPage },
   { path: "privacy", name: "Privacy requests", needs: "privacy:read", page: privacyPage },
+  { path: "members", name: "Members", needs: "members:read", page: membersPage },
+  { path: "audit", name: "Audit log", needs: "audit:read", page: auditPage },
 ];
 
 let workspace = null;

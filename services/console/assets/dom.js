@@ -33,13 +33,17 @@ export function show(el, ...children) {
   append(el, children);
 }
 
-/** A table with a header row and one row per item. */
+/** A table with a header row and one row per item, scrolling sideways when too wide. */
 export function table(headers, rows) {
   return h(
-    "table",
-    {},
-    h("thead", {}, h("tr", {}, headers.map((name) => h("th", { scope: "col" }, name)))),
-    h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((cell) => h("td", {}, cell))))),
+    "div",
+    { class: "scroll" },
+    h(
+      "table",
+      {},
+      h("thead", {}, h("tr", {}, headers.map((name) => h("th", { scope: "col" }, name)))),
+      h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((cell) => h("td", {}, cell))))),
+    ),
   );
 }
 

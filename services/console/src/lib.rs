@@ -79,6 +79,18 @@ const FILES: &[(&str, &str, &str, &str)] = &[
         include_str!("../assets/pages/privacy.js"),
         SCRIPT,
     ),
+    (
+        "/console/pages/members.js",
+        JS,
+        include_str!("../assets/pages/members.js"),
+        SCRIPT,
+    ),
+    (
+        "/console/pages/audit.js",
+        JS,
+        include_str!("../assets/pages/audit.js"),
+        SCRIPT,
+    ),
 ];
 
 /// Registers every file at its own fixed path (no wildcard: the document lists each).
