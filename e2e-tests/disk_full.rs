@@ -256,23 +256,9 @@ async fn a_full_disk_is_refused_clearly_loses_nothing_acknowledged_and_heals_whe
     }
     let healed = freed_at.elapsed();
 
-    let mut stored: Vec<String> = server
-        .events(&tenant)
-        .await
-        .iter()
-        .map(|e| e["message_id"].as_str().unwrap().to_owned())
-        .collect();
-    let found = stored.len();
-    stored.sort();
-    stored.dedup();
-    assert_eq!(stored.len(), found, "an event was stored twice");
-    for id in &acknowledged {
-        assert!(
-            stored.binary_search(id).is_ok(),
-            "{id} was acknowledged and is not in the log; acknowledged {acknowledged:?}, stored {stored:?}\n{}",
-            server.log()
-        );
-    }
+    let found = server
+        .assert_acknowledged_stored_once(&tenant, &acknowledged)
+        .await;
     // The projector, refused meanwhile as well, catches up by itself.
     caught_up(&server, &tenant).await;
     let log = server.log();

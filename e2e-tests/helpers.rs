@@ -227,6 +227,32 @@ impl Server {
         }
     }
 
+    /// Asserts that every message id in `acknowledged` is in the tenant's log and that no
+    /// message id is stored twice; answers how many client events the log holds.
+    pub async fn assert_acknowledged_stored_once(
+        &self,
+        tenant: &Tenant,
+        acknowledged: &[String],
+    ) -> usize {
+        let events = self.events(tenant).await;
+        let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+        for e in &events {
+            *counts.entry(e["message_id"].as_str().unwrap()).or_default() += 1;
+        }
+        let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(twice.is_empty(), "stored more than once: {twice:?}");
+        let missing: Vec<&String> = acknowledged
+            .iter()
+            .filter(|id| !counts.contains_key(id.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "acknowledged but not stored: {missing:?}\n{}",
+            self.log()
+        );
+        events.len()
+    }
+
     /// POSTs a JSON body to a tracking endpoint with the write key as Basic user name.
     pub async fn track(
         &self,

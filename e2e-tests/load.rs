@@ -7,7 +7,6 @@
 //! are shared. `CDP_E2E_SOAK_SECONDS` sets the soak's length (30 by default; 600 for the
 //! nightly-sized run).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -392,21 +391,9 @@ async fn a_soak_at_half_of_peak_stays_flat_and_twice_peak_is_shed_with_health_an
 
     // Nothing acknowledged was lost, nothing stored twice.
     caught_up(&server, &tenant).await;
-    let stored = server.events(&tenant).await;
-    let ids: Vec<&str> = stored
-        .iter()
-        .filter_map(|e| e["message_id"].as_str())
-        .collect();
-    let unique: HashSet<&str> = ids.iter().copied().collect();
-    assert_eq!(unique.len(), ids.len(), "an event stored twice");
-    let missing = acked
-        .iter()
-        .filter(|id| !unique.contains(id.as_str()))
-        .count();
-    assert_eq!(
-        missing, 0,
-        "{missing} acknowledged events are not in the log"
-    );
+    server
+        .assert_acknowledged_stored_once(&tenant, &acked)
+        .await;
 
     eprintln!(
         "peak: {:.0} events/s ({:.1} batches of {BATCH}/s, p50 {:?}, p99 {:?}); \
