@@ -108,10 +108,7 @@ fn media_type(media: &'static str) -> &'static str {
 }
 
 fn file(media: &'static str, body: &'static str) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(media)
-        .insert_header(("content-security-policy", CSP))
-        .insert_header(("x-content-type-options", "nosniff"))
+    cdp_http::page_file(media, CSP)
         .insert_header(("referrer-policy", "no-referrer"))
         // A new binary may bring new files; the console is small enough to fetch again.
         .insert_header(("cache-control", "no-cache"))

@@ -108,8 +108,6 @@ pub async fn connect(
         opts.map_sqlx_sqlite_pool_opts(|pool| {
             pool.after_release(|connection, _metadata| Box::pin(reusable(connection)))
         });
-    }
-    if backend == Backend::Sqlite {
         // WAL lets readers run beside the writer; synchronous FULL makes a commit durable
         // before it returns, which is what acknowledging an event promises.
         let page_cache = options.sqlite_page_cache_mib;

@@ -37,7 +37,7 @@ const POSTGRES_DISK_FULL: &str = "53100";
 /// True when the database refused a write because its disk (or, for SQLite, its file's
 /// size limit) is full. Operators must act on it, so it is told apart from the transient
 /// failures that a retry alone heals.
-pub fn is_out_of_space(err: &DbErr) -> bool {
+fn is_out_of_space(err: &DbErr) -> bool {
     use sea_orm::RuntimeErr;
     use sea_orm::sqlx::Error as SqlxError;
     let (DbErr::Exec(RuntimeErr::SqlxError(e))

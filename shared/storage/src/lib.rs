@@ -14,7 +14,7 @@ pub use checkpoint::{CHECKPOINT_EVERY, run_checkpoints};
 pub use connect::{
     Backend, ConnectOptions, backend_of, connect, create_private_dir, ping, sqlite_url,
 };
-pub use error::{StorageError, caused_by_full_storage, is_out_of_space, is_unique_violation};
+pub use error::{StorageError, caused_by_full_storage, is_unique_violation};
 pub use fast_path::{FastPath, PAUSE as REDIS_PAUSE};
 pub use migrate::migrate;
 pub use sea_orm::{DatabaseConnection, DatabaseTransaction};

@@ -43,11 +43,7 @@ async fn openapi() -> HttpResponse {
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 fn asset(content_type: &str, body: &'static str) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(content_type)
-        .insert_header(("content-security-policy", CSP))
-        .insert_header(("x-content-type-options", "nosniff"))
-        .body(body)
+    cdp_http::page_file(content_type, CSP).body(body)
 }
 
 async fn page() -> HttpResponse {
