@@ -55,13 +55,14 @@ async fn a_new_owner_does_the_everyday_work_in_the_console_in_chromium() {
         return;
     }
     let server = Server::start(&suite_env());
-    let out = server.cdp(&[
-        "tenant",
-        "create",
-        "console",
-        "--owner",
-        "owner@console.test",
-    ]);
+    // People are platform-wide: new addresses each run, so that a shared PostgreSQL
+    // database from an earlier run holds no account by these names.
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let owner = format!("owner.{run}@console.test");
+    let out = server.cdp(&["tenant", "create", "console", "--owner", &owner]);
     assert!(
         out.status.success(),
         "{}",
@@ -79,7 +80,8 @@ async fn a_new_owner_does_the_everyday_work_in_the_console_in_chromium() {
         .arg(console_dir().join("run.mjs"))
         .current_dir(console_dir())
         .env("CDP_URL", &server.base_url)
-        .env("CDP_EMAIL", "owner@console.test")
+        .env("CDP_EMAIL", &owner)
+        .env("CDP_MEMBER_EMAIL", format!("marketer.{run}@console.test"))
         .env("CDP_ONE_TIME_PASSWORD", &one_time)
         .env("CDP_NEW_PASSWORD", NEW_PASSWORD)
         .env("CDP_SCREENSHOTS", &shots)

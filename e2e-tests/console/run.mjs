@@ -3,7 +3,7 @@
 // found (a trait holding markup shown as text), a segment built with its size previewed,
 // and an erasure carried out. Screenshots of each step go to CDP_SCREENSHOTS.
 //
-// Environment: CDP_URL, CDP_EMAIL, CDP_ONE_TIME_PASSWORD, CDP_NEW_PASSWORD, CDP_SCREENSHOTS,
+// Environment: CDP_URL, CDP_EMAIL, CDP_MEMBER_EMAIL, CDP_ONE_TIME_PASSWORD, CDP_NEW_PASSWORD, CDP_SCREENSHOTS,
 // and CDP_CHROMIUM (default /usr/bin/chromium). Exits 0 when every step held.
 
 import { chromium } from "playwright-core";
@@ -12,6 +12,7 @@ import { join } from "node:path";
 
 const url = process.env.CDP_URL;
 const email = process.env.CDP_EMAIL;
+const memberEmail = process.env.CDP_MEMBER_EMAIL;
 const shots = process.env.CDP_SCREENSHOTS;
 mkdirSync(shots, { recursive: true });
 
@@ -98,12 +99,12 @@ try {
 
   step = "add a member";
   await page.getByRole("link", { name: "Members" }).click();
-  await page.getByRole("textbox", { name: "E-mail of the new member" }).fill("marketer@console.test");
+  await page.getByRole("textbox", { name: "E-mail of the new member" }).fill(memberEmail);
   await page.getByRole("combobox", { name: "Role of the new member" }).selectOption("marketer");
   await page.getByRole("button", { name: "Add member" }).click();
   const oneTime = await page.locator(".one-time-password").textContent();
   if (!oneTime || oneTime.length < 16) throw new Error(`no one-time password shown: ${oneTime}`);
-  await page.getByRole("combobox", { name: "Role of marketer@console.test" }).waitFor();
+  await page.getByRole("combobox", { name: `Role of ${memberEmail}` }).waitFor();
 
   step = "read the audit log";
   await page.getByRole("link", { name: "Audit log" }).click();

@@ -50,7 +50,7 @@ export function profilesPage(view) {
 async function latest(results) {
   try {
     const found = await post("/v1/profiles/search", { conditions: [], limit: 25 });
-    show(results, h("h2", {}, "Recently seen"), profileList(found.profiles));
+    show(results, h("h2", {}, "Profiles (the first 25)"), profileList(found.profiles));
   } catch (error) {
     show(results, problem(error));
   }
