@@ -574,3 +574,48 @@ async fn private_addresses_are_refused_and_an_erasure_cancels_what_waits() {
         "refused before connecting"
     );
 }
+
+/// A test delivery reaches the receiver at once, signed with the destination's secret and
+/// marked `test`, and leaves the delivery log empty; a failing receiver's answer is told
+/// back; another tenant cannot send one to this destination.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_delivery_says_how_the_receiver_answered_and_logs_nothing() {
+    let receiver = Receiver::start().await;
+    let server = Server::start(&quick(isolated_env().await));
+    let tenant = server.create_tenant("tests");
+    let other = server.create_tenant("others");
+    let (id, secret) = created(
+        &server,
+        &tenant,
+        json!({"name": "hook", "url": receiver.url("/hook"), "purpose": "marketing"}),
+    )
+    .await;
+    let test_path = format!("/v1/destinations/{id}/test");
+
+    let (status, answer) = call(&server, "POST", &test_path, &tenant.api_key, None).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["delivered"], true, "{answer}");
+    assert_eq!(answer["status"], 200, "{answer}");
+    assert!(answer["error"].is_null(), "{answer}");
+    let got = receiver.wait_for("/hook", 1).await;
+    assert!(signed_by(&got[0], &secret), "the test delivery is signed");
+    assert_eq!(got[0].json()["type"], "test");
+    assert_eq!(got[0].header("webhook-id"), answer["webhook_id"]);
+    assert!(got[0].header("webhook-id").starts_with("msg_test_"));
+    assert!(deliveries(&server, &tenant, &id, "").await.is_empty());
+
+    receiver.answer("/hook", Answer::Fail);
+    let (status, answer) = call(&server, "POST", &test_path, &tenant.api_key, None).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["delivered"], false, "{answer}");
+    assert_eq!(answer["status"], 500, "{answer}");
+    assert_eq!(answer["error"], "the receiver answered 500", "{answer}");
+
+    let (status, answer) = call(&server, "POST", &test_path, &other.api_key, None).await;
+    assert_eq!(status, 404, "{answer}");
+    assert_eq!(
+        receiver.received("/hook").len(),
+        2,
+        "only the owner's tests arrive"
+    );
+}

@@ -61,6 +61,9 @@ pub(crate) fn routes(r: &mut Routes) {
         .summary("Send deliveries again")
         .body::<ReplayBody>()
         .ok();
+    r.post("/v1/destinations/{destination_id}/test", test)
+        .summary("Send a signed test delivery now and say how the receiver answered")
+        .ok();
 }
 
 fn storage(e: DestinationError) -> ApiError {
@@ -471,4 +474,38 @@ async fn replay(
         .await;
     state.wake_dispatcher();
     Ok(HttpResponse::Ok().json(json!({ "replayed": replayed })))
+}
+
+/// A signed sample posted now, outside the queue: how the receiver answered is the
+/// answer (200 either way: the call worked, the receiver may not have).
+async fn test(
+    principal: TenantPrincipal,
+    state: web::Data<ApiState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = destination_id(&id)?;
+    let destination = found(&state, principal.tenant_id, id).await?;
+    let sent = cdp_dispatcher::send_test(&state.db, &state.keyring, &state.webhooks, &destination)
+        .await
+        .map_err(ApiError::storage)?;
+    let outcome = if sent.delivered() {
+        cdp_audit::Outcome::Success
+    } else {
+        cdp_audit::Outcome::Failure
+    };
+    principal
+        .record(
+            "destination.test",
+            Some(("destination", id.to_string())),
+            outcome,
+            json!({"status": sent.status}),
+        )
+        .await;
+    Ok(HttpResponse::Ok().json(json!({
+        "delivered": sent.delivered(),
+        "webhook_id": sent.webhook_id,
+        "status": sent.status,
+        "error": sent.error,
+        "latency_ms": sent.took.as_millis() as u64,
+    })))
 }

@@ -39,6 +39,8 @@ pub struct ApiState {
     pub dispatcher: Option<cdp_dispatcher::Dispatcher>,
     /// Which addresses destinations may be sent to.
     pub network: cdp_destinations::NetworkPolicy,
+    /// Sends test deliveries (under the same network policy and timeout as real ones).
+    pub webhooks: cdp_dispatcher::WebhookClient,
 }
 
 impl ApiState {

@@ -15,6 +15,7 @@ mod client;
 mod error;
 mod router;
 mod sender;
+mod test_send;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +30,7 @@ use tokio::sync::Notify;
 pub use client::{WebhookClient, install_tls_provider};
 pub use error::DispatchError;
 pub use router::route_tenant;
+pub use test_send::{TestSend, send_test};
 
 /// How the dispatcher behaves; the defaults suit production.
 #[derive(Clone, Debug)]

@@ -11,8 +11,9 @@ use cdp_destinations::{
     BreakerState, DeliveryStatus, Phase, SECRET_PURPOSE, SigningSecret, sign, webhook_id,
 };
 use cdp_domain::{DestinationId, Seq, TenantId};
+use cdp_keyring::Keyring;
 use cdp_log::StoredEvent;
-use cdp_storage::begin_write;
+use cdp_storage::{DatabaseConnection, begin_write};
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::StreamExt;
 use parking_lot::Mutex;
@@ -82,7 +83,7 @@ async fn drain_destination(
             Phase::HalfOpen => 1,
             Phase::Closed => ROUND,
         };
-        let secrets = signing_secrets(shared, &destination, now).await?;
+        let secrets = signing_secrets(&shared.db, &shared.keyring, &destination, now).await?;
         let lease = now
             + TimeDelta::from_std(shared.options.timeout + Duration::from_secs(30))
                 .unwrap_or(TimeDelta::minutes(1));
@@ -154,15 +155,16 @@ async fn round_events(
 
 /// The destination's live secrets, opened. None left (they all expired) is a
 /// misconfiguration the delivery log shows as failures rather than unsigned sends.
-async fn signing_secrets(
-    shared: &Shared,
+pub(crate) async fn signing_secrets(
+    db: &DatabaseConnection,
+    keyring: &Keyring,
     destination: &Destination,
     now: DateTime<Utc>,
 ) -> Result<Vec<SigningSecret>, DispatchError> {
-    let sealed = store::live_secrets(&shared.db, destination.tenant, destination.id, now).await?;
+    let sealed = store::live_secrets(db, destination.tenant, destination.id, now).await?;
     let mut secrets = Vec::with_capacity(sealed.len());
     for s in sealed {
-        let text = shared.keyring.open_platform_secret(
+        let text = keyring.open_platform_secret(
             SECRET_PURPOSE,
             &s.id.to_string(),
             &s.master_key_id,

@@ -87,6 +87,11 @@ impl Application {
             keyring: runtime.keyring.clone(),
             projector: projector.clone(),
             dispatcher,
+            webhooks: cdp_dispatcher::WebhookClient::new(
+                network.clone(),
+                Duration::from_millis(config.delivery_timeout_ms),
+            )
+            .map_err(|e| Error::Config(format!("the webhook client: {e}")))?,
             network,
         });
         let authenticator = web::Data::new(Authenticator::new(
