@@ -393,3 +393,113 @@ async fn a_csv_import_turns_rows_into_identify_events_through_the_api_and_the_cl
     .await;
     assert_eq!(status, 400, "{body}");
 }
+
+/// The live debugger's errors: a refused batch is listed for its source with the reason
+/// its sender got, newest last, readable from `after`; other tenants see none of it.
+#[tokio::test]
+async fn refused_requests_are_listed_for_their_source_and_no_one_else() {
+    let server = Server::start(&suite_env());
+    let tenant = server.create_tenant("debugged");
+    let other = server.create_tenant("elsewhere");
+    let sources = http()
+        .get(server.url("/v1/sources"))
+        .bearer_auth(&tenant.api_key)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let source = sources["sources"][0]["id"].as_str().unwrap().to_owned();
+    let send = |body: Value| {
+        http()
+            .post(server.url("/v1/batch"))
+            .basic_auth(&tenant.write_key, Some(""))
+            .json(&body)
+            .send()
+    };
+    // A track without an event name, then a good batch, then a batch of nothing.
+    let refused = send(json!({"batch": [{"type": "track", "userId": "u1"}]}))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let told: Value = refused.json().await.unwrap();
+    let good = send(json!({"batch": [{"type": "track", "userId": "u1", "event": "Ok"}]}))
+        .await
+        .unwrap();
+    assert_eq!(good.status(), 200);
+    assert_eq!(send(json!({"nope": 1})).await.unwrap().status(), 400);
+
+    let read = |key: String, after: u64| {
+        let url = server.url(&format!("/v1/sources/{source}/rejections?after={after}"));
+        async move {
+            let response = http().get(url).bearer_auth(key).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()["rejections"]
+                .as_array()
+                .unwrap()
+                .clone()
+        }
+    };
+    let listed = read(tenant.api_key.clone(), 0).await;
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(listed[0]["status"], 400);
+    assert_eq!(listed[0]["code"], told["code"]);
+    assert_eq!(
+        listed[0]["message"], told["message"],
+        "the reason the sender got"
+    );
+    let first = listed[0]["id"].as_u64().unwrap();
+    assert_eq!(read(tenant.api_key.clone(), first).await.len(), 1);
+    assert!(
+        read(other.api_key.clone(), 0).await.is_empty(),
+        "another tenant"
+    );
+}
+
+/// The volume chart's figures: stored events per source and hour, duplicates not counted,
+/// another tenant's not shown.
+#[tokio::test]
+async fn volume_counts_stored_events_per_source_and_hour() {
+    let server = Server::start(&suite_env());
+    let tenant = server.create_tenant("counted");
+    let other = server.create_tenant("uncounted");
+    let batch = json!({"batch": [
+        {"type": "track", "userId": "u1", "event": "A", "messageId": "v1"},
+        {"type": "track", "userId": "u1", "event": "A", "messageId": "v2"},
+        {"type": "track", "userId": "u1", "event": "A", "messageId": "v2"},
+    ]});
+    for _ in 0..2 {
+        let sent = http()
+            .post(server.url("/v1/batch"))
+            .basic_auth(&tenant.write_key, Some(""))
+            .json(&batch)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), 200);
+    }
+    let read = |key: String| {
+        let url = server.url("/v1/events/volume");
+        async move {
+            let response = http().get(url).bearer_auth(key).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()["volume"]
+                .as_array()
+                .unwrap()
+                .clone()
+        }
+    };
+    let volume = read(tenant.api_key.clone()).await;
+    let total: u64 = volume.iter().map(|v| v["events"].as_u64().unwrap()).sum();
+    assert_eq!(total, 2, "{volume:?}");
+    assert!(volume[0]["source_id"].as_str().unwrap().starts_with("src_"));
+    assert!(read(other.api_key.clone()).await.is_empty());
+    let too_early = http()
+        .get(server.url("/v1/events/volume?since=2000-01-01T00:00:00Z"))
+        .bearer_auth(&tenant.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_early.status(), 400);
+}

@@ -17,6 +17,11 @@ mod m20261202_000008_retention;
 mod m20261203_000009_audiences;
 mod m20261204_000010_reconcile;
 mod m20261205_000011_destinations;
+mod m20261206_000012_event_volume;
+
+/// The event log counted per tenant, source and hour (what the volume table's backfill
+/// inserts), for tests to hold the table against.
+pub use m20261206_000012_event_volume::counts_from_log;
 
 pub struct Migrator;
 
@@ -35,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000009_audiences::Migration),
             Box::new(m20261204_000010_reconcile::Migration),
             Box::new(m20261205_000011_destinations::Migration),
+            Box::new(m20261206_000012_event_volume::Migration),
         ]
     }
 }

@@ -19,6 +19,51 @@ pub(crate) fn routes(r: &mut Routes) {
         .summary("Read the event log in order")
         .query::<Page>()
         .ok();
+    r.get("/v1/events/volume", volume)
+        .summary("Events received per source and hour (counts, no content)")
+        .query::<VolumeQuery>()
+        .ok();
+}
+
+/// The longest stretch the volume is read over at once.
+const MAX_VOLUME_DAYS: i64 = 90;
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct VolumeQuery {
+    /// From the hour holding this time (RFC 3339); 24 hours ago when left out, at most
+    /// 90 days ago.
+    since: Option<DateTime<Utc>>,
+}
+
+/// Counts only, kept as events are appended: the whole answer comes from a small table,
+/// whatever the size of the log.
+async fn volume(
+    principal: TenantPrincipal,
+    state: web::Data<ApiState>,
+    query: web::Query<VolumeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let now = Utc::now();
+    let since = query.since.unwrap_or(now - chrono::TimeDelta::hours(24));
+    if since < now - chrono::TimeDelta::days(MAX_VOLUME_DAYS) {
+        return Err(ApiError::Invalid(format!(
+            "since is at most {MAX_VOLUME_DAYS} days ago"
+        )));
+    }
+    let rows = cdp_log::hourly_volume(&state.db, principal.tenant_id, since)
+        .await
+        .map_err(ApiError::storage)?;
+    let volume: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|row| {
+            serde_json::json!({
+                "hour": row.hour,
+                "source_id": row.source_id.map(|s| s.to_string()),
+                "events": row.events,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "since": since, "volume": volume })))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -105,7 +105,7 @@ impl ResponseError for IngestError {
 
 impl IngestError {
     /// The error's code in the response body, and its reason in the rejection metrics.
-    fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             IngestError::Tracking(e) => e.kind.code(),
             IngestError::BodyTooLarge { .. } => "body_too_large",

@@ -4,8 +4,9 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use cdp_domain::EventType;
+use cdp_domain::SourceId;
 use cdp_http::Routes;
-use cdp_tenancy::SourceKind;
+use cdp_tenancy::{SourceKind, WriteKeyGrant};
 use cdp_tracking::limits::MAX_BODY_BYTES;
 use cdp_tracking::{Endpoint, normalize, parse_request};
 use chrono::Utc;
@@ -58,6 +59,11 @@ pub(crate) fn routes(r: &mut Routes) {
             .ok();
         }
     }
+    r.tag("Sources");
+    r.get("/v1/sources/{source_id}/rejections", rejections)
+        .summary("The source's requests refused lately, and why (the live debugger's errors)")
+        .query::<RejectionsQuery>()
+        .ok();
 }
 
 /// The tracking body as the document shows it: the common fields of the tracking spec,
@@ -107,23 +113,67 @@ async fn track(
         Some(_) => Some(authenticate(&state, &request, None).await?),
         None => None,
     };
-    let body = read_body(&request, payload, MAX_BODY_BYTES).await?;
+    // What the sender must mend is kept for the source's debugger, once the source is known.
+    let refused = |grant: Option<&WriteKeyGrant>, error: IngestError| {
+        if let Some(grant) = grant {
+            state
+                .rejections
+                .record(grant.tenant_id, grant.source_id, &error);
+        }
+        error
+    };
+    let body = read_body(&request, payload, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| refused(header_grant.as_ref(), e))?;
     let received_at = Utc::now();
-    let parsed = parse_request(endpoint, &body)?;
+    let parsed =
+        parse_request(endpoint, &body).map_err(|e| refused(header_grant.as_ref(), e.into()))?;
     let grant = match header_grant {
         Some(grant) => grant,
         None => authenticate(&state, &request, parsed.write_key.as_deref()).await?,
     };
     if grant.source_kind != SourceKind::Tracking {
-        return Err(IngestError::Forbidden(
-            "this write key belongs to a webhook source: post its payloads to /v1/webhooks",
+        return Err(refused(
+            Some(&grant),
+            IngestError::Forbidden(
+                "this write key belongs to a webhook source: post its payloads to /v1/webhooks",
+            ),
         ));
     }
-    let events = normalize(parsed, received_at, &mut || Uuid::new_v4().to_string())?;
-    state.limiter.check(grant.tenant_id, events.len()).await?;
+    let events = normalize(parsed, received_at, &mut || Uuid::new_v4().to_string())
+        .map_err(|e| refused(Some(&grant), e.into()))?;
+    state
+        .limiter
+        .check(grant.tenant_id, events.len())
+        .await
+        .map_err(|e| refused(Some(&grant), e))?;
     cdp_telemetry::metrics::INGEST_BATCH_EVENTS.observe("tracking", events.len() as f64);
     store(&state, grant.tenant_id, Some(grant.source_id), events).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"success": true})))
+}
+
+/// `GET /v1/sources/{source_id}/rejections?after=`: the source's requests refused lately.
+async fn rejections(
+    principal: cdp_auth::TenantPrincipal,
+    state: web::Data<IngestState>,
+    source: web::Path<String>,
+    query: web::Query<RejectionsQuery>,
+) -> Result<HttpResponse, IngestError> {
+    // A malformed id and another tenant's id alike: nothing refused is known for them.
+    let Ok(source) = source.parse::<SourceId>() else {
+        return Ok(HttpResponse::Ok().json(serde_json::json!({"rejections": []})));
+    };
+    let found = state
+        .rejections
+        .after(principal.tenant_id, source, query.after.unwrap_or(0));
+    Ok(HttpResponse::Ok().json(serde_json::json!({"rejections": found})))
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct RejectionsQuery {
+    /// The last rejection id already seen.
+    after: Option<u64>,
 }
 
 pub(crate) async fn method_not_allowed() -> HttpResponse {

@@ -75,6 +75,7 @@ pub async fn append(
     }
 
     let bytes: i64 = rows.iter().map(|(_, e)| e.payload.len() as i64).sum();
+    crate::volume::count(txn, tenant, rows.iter().map(|(_, e)| *e)).await?;
     insert_rows(txn, tenant, rows).await?;
     head::Entity::update_many()
         .col_expr(head::Column::LastSeq, Expr::value(next.0))

@@ -13,12 +13,14 @@ mod event;
 mod group_commit;
 mod read;
 mod store;
+mod volume;
 
 pub use append::{Appended, append};
 pub use error::LogError;
 pub use event::{NewEvent, StoredEvent};
 pub use group_commit::{CommitError, GroupCommitOptions, GroupCommitter, Reservation};
 pub use read::{head, read_after, read_at, stored_bytes};
+pub use volume::{HourlyVolume, hourly_volume};
 
 /// Longest client message id the log stores (it is part of a unique index).
 pub const MAX_MESSAGE_ID_BYTES: usize = 256;

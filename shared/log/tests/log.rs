@@ -854,3 +854,102 @@ async fn a_subject_another_process_keyed_first_fails_the_append_as_a_race() {
     assert!(again.is_empty());
     assert_eq!(keys[0].key_id(), theirs.key_id());
 }
+
+/// The hourly volume: each stored event counted once under its source and the hour it was
+/// received in (duplicates not at all), across appends, apart from other tenants; and the
+/// same figures as counting the log itself, as the migration's backfill does.
+#[tokio::test]
+async fn volume_counts_each_stored_event_once_per_source_and_hour() {
+    use cdp_domain::SourceId;
+    use chrono::{DurationRound, TimeDelta};
+
+    let t = TestDb::new().await;
+    let keyring = t.keyring();
+    let tenant = new_tenant(&t.db, &keyring).await;
+    let other = new_tenant(&t.db, &keyring).await;
+    let (a, b) = (SourceId::new(), SourceId::new());
+    let hour = Utc::now().duration_trunc(TimeDelta::hours(1)).unwrap() - TimeDelta::hours(2);
+    let mut n = 0;
+    let mut made = |tenant: TenantId, source: Option<SourceId>, minutes: i64, id: Option<&str>| {
+        n += 1;
+        let message = id.map_or_else(|| format!("v{n}"), str::to_owned);
+        let keyring = keyring.clone();
+        async move {
+            let mut event = sealed_event(&keyring, tenant, &user("1"), &message, json!({})).await;
+            event.source_id = source;
+            event.received_at = hour + TimeDelta::minutes(minutes);
+            event
+        }
+    };
+    let first = vec![
+        made(tenant, Some(a), 10, None).await,
+        made(tenant, Some(a), 11, Some("same")).await,
+        made(tenant, Some(b), 5, None).await,
+        made(tenant, None, 1, None).await,
+    ];
+    append_committed(&t.db, tenant, first).await;
+    let second = vec![
+        made(tenant, Some(a), 12, None).await,
+        made(tenant, Some(a), 13, Some("same")).await, // a duplicate: not stored, not counted
+        made(tenant, Some(b), 6, None).await,
+        made(tenant, Some(a), 70, None).await,
+    ];
+    append_committed(&t.db, tenant, second).await;
+    append_committed(&t.db, other, vec![made(other, Some(a), 10, None).await]).await;
+
+    let got: HashSet<(i64, Option<SourceId>, u64)> =
+        cdp_log::hourly_volume(&t.db, tenant, hour - TimeDelta::hours(1))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|v| ((v.hour - hour).num_hours(), v.source_id, v.events))
+            .collect();
+    let expected: HashSet<(i64, Option<SourceId>, u64)> = [
+        (0, Some(a), 3),
+        (0, Some(b), 2),
+        (0, None, 1),
+        (1, Some(a), 1),
+    ]
+    .into();
+    assert_eq!(got, expected);
+    let later = cdp_log::hourly_volume(&t.db, tenant, hour + TimeDelta::minutes(61))
+        .await
+        .unwrap();
+    assert_eq!(
+        later.len(),
+        1,
+        "from the hour holding `since` on: {later:?}"
+    );
+
+    let backend = t.db.get_database_backend();
+    let placeholder = if t.backend == Backend::Postgres {
+        "$1"
+    } else {
+        "?"
+    };
+    let rows =
+        t.db.query_all_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "SELECT source_id, hour, events FROM ({}) v WHERE tenant_id = {placeholder}",
+                cdp_migrations::counts_from_log(backend)
+            ),
+            [tenant.as_uuid().into()],
+        ))
+        .await
+        .unwrap();
+    let counted: HashSet<(i64, Option<SourceId>, u64)> = rows
+        .iter()
+        .map(|row| {
+            let source: sea_orm::prelude::Uuid = row.try_get("", "source_id").unwrap();
+            let at: DateTime<Utc> = row.try_get("", "hour").unwrap();
+            let events: i64 = row.try_get("", "events").unwrap();
+            (
+                (at - hour).num_hours(),
+                (!source.is_nil()).then(|| SourceId::from_uuid(source)),
+                events as u64,
+            )
+        })
+        .collect();
+    assert_eq!(counted, expected, "the backfill's count of the log");
+}
