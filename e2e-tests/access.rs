@@ -893,3 +893,58 @@ async fn bad_tokens_get_401_with_a_json_error() {
     let response = http().get(server.url("/v1/tenant")).send().await.unwrap();
     assert_eq!(response.status(), 401);
 }
+
+/// A platform admin who also belongs to a workspace signs in to either: to the workspace by
+/// default, to the platform when asking for it; others asking for the platform are told
+/// what a wrong password gets.
+#[tokio::test]
+async fn a_platform_admin_in_a_workspace_chooses_the_platform_at_sign_in() {
+    let server = Server::start(&suite_env());
+    let a = workspace(&server, "delta").await;
+    let email = format!("root.{}@platform.test", uuid_like());
+    let out = server.cdp(&["admin", "create", &email]);
+    assert!(out.status.success());
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    first_sign_in(
+        &server,
+        &email,
+        created["one_time_password"].as_str().unwrap(),
+        None,
+    )
+    .await;
+    let (status, added) = call(
+        &server,
+        "POST",
+        "/v1/members",
+        a.token(Role::Owner),
+        Some(&json!({"email": email, "role": "analyst"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{added}");
+
+    let login = json!({"email": email, "password": PASSWORD});
+    let (status, session) = post(&server, "/v1/auth/login", &login).await;
+    assert_eq!(status, 200, "{session}");
+    assert_eq!(session["tenant_id"], a.tenant.id.as_str(), "the one workspace");
+    assert_eq!(session["platform_admin"], false);
+
+    let platform = json!({"email": email, "password": PASSWORD, "platform": true});
+    let (status, session) = post(&server, "/v1/auth/login", &platform).await;
+    assert_eq!(status, 200, "{session}");
+    assert_eq!(session["platform_admin"], true);
+    let token = session["access_token"].as_str().unwrap();
+    assert_eq!(
+        call(&server, "GET", "/v1/admin/tenants", token, None)
+            .await
+            .0,
+        200
+    );
+
+    let both = json!({"email": email, "password": PASSWORD, "platform": true, "tenant_id": a.tenant.id});
+    assert_eq!(post(&server, "/v1/auth/login", &both).await.0, 403);
+    let (_, me) = call(&server, "GET", "/v1/auth/me", a.token(Role::Owner), None).await;
+    let not_admin = json!({"email": me["email"], "password": PASSWORD, "platform": true});
+    let (status, refused) = post(&server, "/v1/auth/login", &not_admin).await;
+    assert_eq!(status, 401, "{refused}");
+    assert_eq!(refused["message"], "wrong e-mail address or password");
+}

@@ -31,7 +31,11 @@ pub enum AuthError {
     #[error("weak password: {0}")]
     WeakPassword(&'static str),
     #[error("several workspaces match: name one with tenant_id")]
-    TenantRequired(Vec<serde_json::Value>),
+    TenantRequired {
+        tenants: Vec<serde_json::Value>,
+        /// Whether the person may also choose the platform (`platform: true`).
+        platform_admin: bool,
+    },
     #[error("internal error: this endpoint is missing from the access table")]
     Unguarded,
     #[error("credentials cannot be checked right now")]
@@ -57,7 +61,7 @@ impl ResponseError for AuthError {
             | AuthError::NotAllowed(_)
             | AuthError::PasswordChangeRequired => StatusCode::FORBIDDEN,
             AuthError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
-            AuthError::WeakPassword(_) | AuthError::TenantRequired(_) => StatusCode::BAD_REQUEST,
+            AuthError::WeakPassword(_) | AuthError::TenantRequired { .. } => StatusCode::BAD_REQUEST,
             AuthError::Unguarded => StatusCode::INTERNAL_SERVER_ERROR,
             AuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -83,13 +87,15 @@ impl ResponseError for AuthError {
                 problem_with_retry(status, "throttled", &message, *seconds)
             }
             AuthError::WeakPassword(_) => problem(status, "weak_password", &message),
-            AuthError::TenantRequired(tenants) => {
-                HttpResponse::build(status).json(serde_json::json!({
-                    "code": "tenant_required",
-                    "message": message,
-                    "tenants": tenants,
-                }))
-            }
+            AuthError::TenantRequired {
+                tenants,
+                platform_admin,
+            } => HttpResponse::build(status).json(serde_json::json!({
+                "code": "tenant_required",
+                "message": message,
+                "tenants": tenants,
+                "platform_admin": platform_admin,
+            })),
             AuthError::Unguarded => {
                 tracing::error!("a handler asked for a principal the access gate did not provide");
                 problem(status, "internal", "internal error")

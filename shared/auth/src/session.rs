@@ -56,6 +56,10 @@ pub struct LoginRequest {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub tenant_id: Option<TenantId>,
+    /// Administer the platform rather than a workspace (platform admins only; needed by
+    /// one who also belongs to workspaces).
+    #[serde(default)]
+    pub platform: bool,
 }
 
 /// What signing in (or refreshing) gives.
@@ -121,7 +125,9 @@ impl Authenticator {
             }
         };
         self.throttle.success(&account).await;
-        let scope = self.scope_for(&user, request.tenant_id).await?;
+        let scope = self
+            .scope_for(&user, request.tenant_id, request.platform)
+            .await?;
         self.record_login(Some(&user), Some(scope), ip, Outcome::Success)
             .await;
         self.start_session(&user, scope).await
@@ -222,7 +228,22 @@ impl Authenticator {
         Ok(revoked.is_none())
     }
 
-    async fn scope_for(&self, user: &User, wanted: Option<TenantId>) -> Result<Scope, AuthError> {
+    async fn scope_for(
+        &self,
+        user: &User,
+        wanted: Option<TenantId>,
+        platform: bool,
+    ) -> Result<Scope, AuthError> {
+        if platform {
+            // Not an admin: the same answer as a wrong password, so nothing is learnt.
+            return match (user.platform_admin, wanted) {
+                (true, None) => Ok(Scope::Platform),
+                (true, Some(_)) => Err(AuthError::NotAllowed(
+                    "sign in to the platform or to a workspace, not both",
+                )),
+                (false, _) => Err(AuthError::InvalidCredentials),
+            };
+        }
         let memberships = cdp_tenancy::memberships_of(&self.db, user.id)
             .await
             .map_err(AuthError::unavailable)?;
@@ -244,11 +265,13 @@ impl Authenticator {
             None if open.is_empty() && user.platform_admin => return Ok(Scope::Platform),
             None if open.is_empty() => None,
             None => {
-                return Err(AuthError::TenantRequired(
-                    open.iter()
+                return Err(AuthError::TenantRequired {
+                    tenants: open
+                        .iter()
                         .map(|(t, role, _, name)| serde_json::json!({"tenant_id": t, "name": name, "role": role.as_str()}))
                         .collect(),
-                ));
+                    platform_admin: user.platform_admin,
+                });
             }
         };
         match chosen {
