@@ -195,3 +195,52 @@ async fn bad_consent_records_are_refused_and_an_erased_person_gets_none() {
     );
     assert_eq!(server.events(&tenant).await.len(), 0);
 }
+
+/// The consent overview counts profiles per purpose and decision (a grant run out counted
+/// apart), names no one, and shows another tenant nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consent_overview_counts_decisions_per_purpose() {
+    let server = Server::start(&suite_env());
+    let tenant = server.create_tenant("tallied");
+    let other = server.create_tenant("untallied");
+    let consent = |user: &str, marketing: bool| {
+        json!({"type": "identify", "userId": user, "traits": {"email": format!("{user}@example.com")},
+               "context": {"consent": {"categoryPreferences": {"Marketing": marketing}}}})
+    };
+    send(
+        &server,
+        &tenant,
+        vec![consent("a", true), consent("b", true), consent("c", false)],
+    )
+    .await;
+    let soon = (chrono::Utc::now() + chrono::TimeDelta::seconds(2)).to_rfc3339();
+    let (status, body) = call(
+        &server,
+        "POST",
+        "/v1/consent",
+        &tenant.api_key,
+        Some(&json!({"subject": {"type": "user_id", "value": "b"},
+                     "purposes": {"marketing": true, "ads": true}, "expires_at": soon})),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    profile_when(&server, &tenant, "user_id:b", |p| {
+        p["consent"]["ads"]["granted"] == true
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+
+    let (status, overview) = call(&server, "GET", "/v1/consent", &tenant.api_key, None).await;
+    assert_eq!(status, 200, "{overview}");
+    assert_eq!(
+        overview["purposes"],
+        json!([
+            {"purpose": "ads", "granted": 0, "refused": 0, "expired": 1},
+            {"purpose": "marketing", "granted": 1, "refused": 1, "expired": 1},
+        ])
+    );
+    assert!(!overview.to_string().contains("example.com"));
+    let (status, theirs) = call(&server, "GET", "/v1/consent", &other.api_key, None).await;
+    assert_eq!(status, 200, "{theirs}");
+    assert_eq!(theirs["purposes"], json!([]));
+}

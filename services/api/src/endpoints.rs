@@ -156,6 +156,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         PrivacyRead,
     ),
     tenant("POST", "/v1/consent", PrivacyWrite),
+    tenant("GET", "/v1/consent", PrivacyRead),
     tenant("GET", "/v1/retention", PrivacyRead),
     tenant("PUT", "/v1/retention", PrivacyWrite),
     tenant("GET", "/v1/sources/{source_id}/rejections", EventsRead),

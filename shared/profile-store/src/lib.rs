@@ -32,8 +32,9 @@ pub use error::StoreError;
 pub use lease::{acquire_lease, hold_lease, release_lease};
 pub use purge::{PURGE_CHUNK, PurgeStatus, PurgeStep, purge_status, purge_step};
 pub use read::{
-    Parts, ProfileView, SearchCondition, SearchOp, TimelineFilter, TimelineRow, find_by_identity,
-    find_profile, load_for, profile_identities, profile_parts, profiles_by_id, search, timeline,
+    ConsentTally, Parts, ProfileView, SearchCondition, SearchOp, TimelineFilter, TimelineRow,
+    consent_tallies, find_by_identity, find_profile, load_for, profile_identities, profile_parts,
+    profiles_by_id, search, timeline,
 };
 pub use reconcile::{member_page, record_reconcile};
 pub use rules::{identity_rules, set_identity_rules};

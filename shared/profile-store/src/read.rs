@@ -500,3 +500,59 @@ pub async fn search<C: ConnectionTrait>(
     let ids: Vec<Uuid> = query.into_tuple().all(conn).await?;
     Ok(ids.into_iter().map(ProfileId::from_uuid).collect())
 }
+
+/// How many profiles stand where on one purpose of consent.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ConsentTally {
+    pub purpose: String,
+    /// Granted and not expired.
+    pub granted: u64,
+    /// Refused or withdrawn.
+    pub refused: u64,
+    /// Granted once, but the grant has run out.
+    pub expired: u64,
+}
+
+/// Every purpose any profile of the generation has a decision on, with the count of each
+/// kind of decision, by purpose.
+pub async fn consent_tallies<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    generation: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<ConsentTally>, StoreError> {
+    let current = consent::Column::ExpiresAt
+        .is_null()
+        .or(consent::Column::ExpiresAt.gt(now));
+    let mut tallies: BTreeMap<String, ConsentTally> = BTreeMap::new();
+    for (live, filter) in [(true, current.clone()), (false, current.not())] {
+        let rows: Vec<(String, bool, i64)> = consent::Entity::find()
+            .select_only()
+            .column(consent::Column::Purpose)
+            .column(consent::Column::Granted)
+            .column_as(Expr::col(consent::Column::ProfileId).count(), "profiles")
+            .filter(consent::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(consent::Column::Generation.eq(generation))
+            .filter(filter)
+            .group_by(consent::Column::Purpose)
+            .group_by(consent::Column::Granted)
+            .into_tuple()
+            .all(conn)
+            .await?;
+        for (purpose, granted, profiles) in rows {
+            let tally = tallies
+                .entry(purpose.clone())
+                .or_insert_with(|| ConsentTally {
+                    purpose,
+                    ..ConsentTally::default()
+                });
+            let profiles = u64::try_from(profiles).unwrap_or(0);
+            match (granted, live) {
+                (false, _) => tally.refused += profiles,
+                (true, true) => tally.granted += profiles,
+                (true, false) => tally.expired += profiles,
+            }
+        }
+    }
+    Ok(tallies.into_values().collect())
+}

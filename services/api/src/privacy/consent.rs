@@ -145,6 +145,27 @@ pub(super) async fn record(
     })))
 }
 
+/// `GET /v1/consent`: the consent overview. Counts of profiles per purpose and decision,
+/// from the profiles that serve reads; no person is named.
+pub(super) async fn overview(
+    principal: TenantPrincipal,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = principal.tenant_id;
+    let generation = cdp_profile_store::active_generation(&state.db, tenant)
+        .await
+        .map_err(crate::profiles::store_error)?;
+    let purposes = match generation {
+        Some(generation) => {
+            cdp_profile_store::consent_tallies(&state.db, tenant, generation, Utc::now())
+                .await
+                .map_err(crate::profiles::store_error)?
+        }
+        None => Vec::new(),
+    };
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "purposes": purposes })))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

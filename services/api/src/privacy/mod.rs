@@ -52,6 +52,9 @@ pub(crate) fn routes(r: &mut Routes) {
         .summary("Record a person's consent")
         .body::<consent::NewConsent>()
         .answers(202, Content::object());
+    r.get("/v1/consent", consent::overview)
+        .summary("How many profiles granted, refused or let expire each purpose")
+        .ok();
     r.get("/v1/retention", retention::show)
         .summary("Show the retention policy")
         .ok();
