@@ -51,6 +51,7 @@ fn login(f: &Fixture, password: &str) -> LoginRequest {
         email: f.email.clone(),
         password: password.to_owned(),
         tenant_id: None,
+        platform: false,
     }
 }
 
@@ -193,6 +194,7 @@ async fn repeated_failures_slow_the_account_down() {
         email: "nobody@example.com".into(),
         password: PASSWORD.into(),
         tenant_id: None,
+        platform: false,
     };
     assert!(matches!(
         f.auth.login(stranger, None).await,
