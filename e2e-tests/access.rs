@@ -925,7 +925,11 @@ async fn a_platform_admin_in_a_workspace_chooses_the_platform_at_sign_in() {
     let login = json!({"email": email, "password": PASSWORD});
     let (status, session) = post(&server, "/v1/auth/login", &login).await;
     assert_eq!(status, 200, "{session}");
-    assert_eq!(session["tenant_id"], a.tenant.id.as_str(), "the one workspace");
+    assert_eq!(
+        session["tenant_id"],
+        a.tenant.id.as_str(),
+        "the one workspace"
+    );
     assert_eq!(session["platform_admin"], false);
 
     let platform = json!({"email": email, "password": PASSWORD, "platform": true});
@@ -940,7 +944,8 @@ async fn a_platform_admin_in_a_workspace_chooses_the_platform_at_sign_in() {
         200
     );
 
-    let both = json!({"email": email, "password": PASSWORD, "platform": true, "tenant_id": a.tenant.id});
+    let both =
+        json!({"email": email, "password": PASSWORD, "platform": true, "tenant_id": a.tenant.id});
     assert_eq!(post(&server, "/v1/auth/login", &both).await.0, 403);
     let (_, me) = call(&server, "GET", "/v1/auth/me", a.token(Role::Owner), None).await;
     let not_admin = json!({"email": me["email"], "password": PASSWORD, "platform": true});

@@ -1,6 +1,8 @@
 // The public API, called with the signed-in person's token. The session lives in this tab
 // only (sessionStorage): closing the tab signs out of the console.
 
+import { saveFile } from "./dom.js";
+
 const KEY = "cdp.console.session";
 
 export class ApiError extends Error {
@@ -28,7 +30,8 @@ export function forget() {
   sessionStorage.removeItem(KEY);
 }
 
-async function send(method, path, body, token) {
+/** The response itself, for bodies read other than as one JSON value; errors thrown. */
+async function open(method, path, body, token, signal) {
   const headers = {};
   if (token) headers.authorization = `Bearer ${token}`;
   if (body !== undefined) headers["content-type"] = "application/json";
@@ -36,17 +39,26 @@ async function send(method, path, body, token) {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
+    signal,
   });
+  if (!response.ok) {
+    const type = response.headers.get("content-type") || "";
+    throw new ApiError(response.status, type.includes("application/json") ? await response.json() : null);
+  }
+  return response;
+}
+
+async function send(method, path, body, token) {
+  const response = await open(method, path, body, token);
   const type = response.headers.get("content-type") || "";
-  const data = type.includes("application/json") ? await response.json() : null;
-  if (!response.ok) throw new ApiError(response.status, data);
-  return data;
+  return type.includes("application/json") ? response.json() : null;
 }
 
 /** Signs in; answers the sign-in body (or throws, with `tenants` when one must be chosen). */
-export async function signIn(email, password, tenantId) {
+export async function signIn(email, password, tenantId, platform) {
   const body = { email, password };
   if (tenantId) body.tenant_id = tenantId;
+  if (platform) body.platform = true;
   const tokens = await send("POST", "/v1/auth/login", body);
   keep(tokens);
   return tokens;
@@ -72,18 +84,63 @@ async function refresh() {
   }
 }
 
-/** A call with the session's token; an expired token is renewed once. */
-export async function call(method, path, body) {
+/** `request(token)` with the session's token; an expired token is renewed once. */
+async function authorized(request) {
   const current = session();
   try {
-    return await send(method, path, body, current && current.access_token);
+    return await request(current && current.access_token);
   } catch (error) {
     if (error instanceof ApiError && error.status === 401 && (await refresh())) {
-      return send(method, path, body, session().access_token);
+      return request(session().access_token);
     }
     throw error;
   }
 }
 
+export const call = (method, path, body) => authorized((token) => send(method, path, body, token));
 export const get = (path) => call("GET", path);
 export const post = (path, body) => call("POST", path, body ?? {});
+export const put = (path, body) => call("PUT", path, body ?? {});
+export const patch = (path, body) => call("PATCH", path, body ?? {});
+export const remove = (path, body) => call("DELETE", path, body);
+
+/**
+ * Saves what `path` answers as a file named `filename`. The API wants the token in a
+ * header, so a plain link cannot fetch it: the body comes through fetch and is handed to
+ * the browser as a local object.
+ */
+export async function download(path, filename) {
+  const response = await authorized((token) => open("GET", path, undefined, token));
+  saveFile(await response.blob(), filename);
+}
+
+/**
+ * Follows a server-sent event stream, calling `onFrame({id, event, data})` for each frame
+ * with data, until `signal` aborts it. EventSource cannot send the Authorization header,
+ * so the stream is read through fetch.
+ */
+export async function follow(path, onFrame, signal) {
+  const response = await authorized((token) => open("GET", path, undefined, token, signal));
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const frame = { id: null, event: "message", data: "" };
+      for (const line of block.split("\n")) {
+        const colon = line.indexOf(":");
+        if (colon <= 0) continue; // a comment (keep-alive) or a bare line
+        const field = line.slice(0, colon);
+        const text = line.slice(colon + 1).replace(/^ /, "");
+        if (field === "data") frame.data += (frame.data ? "\n" : "") + text;
+        else if (field === "id" || field === "event") frame[field] = text;
+      }
+      if (frame.data) onFrame(frame);
+    }
+  }
+}

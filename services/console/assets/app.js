@@ -5,27 +5,42 @@ import { get, session, signOut } from "./api.js";
 import { h, show, problem } from "./dom.js";
 import { signInPage } from "./pages/signin.js";
 import { profilesPage, profilePage } from "./pages/profiles.js";
-import { segmentsPage } from "./pages/segments.js";
-import { sourcesPage } from "./pages/sources.js";
+import { segmentsPage, segmentPage } from "./pages/segments.js";
+import { sourcesPage, sourcePage } from "./pages/sources.js";
+import { destinationsPage, destinationPage } from "./pages/destinations.js";
 import { privacyPage } from "./pages/privacy.js";
 import { membersPage } from "./pages/members.js";
 import { auditPage } from "./pages/audit.js";
+import { overviewPage } from "./pages/overview.js";
+import { traitsPage } from "./pages/traits.js";
+import { keysPage } from "./pages/keys.js";
+import { workspacesPage, workspacePage } from "./pages/workspaces.js";
 
 const view = document.getElementById("view");
 
 /** Sections, each shown to those whose permissions include the one it needs. */
 const SECTIONS = [
-  { path: "profiles", name: "Profiles", needs: "profiles:read", page: profilesPage },
-  { path: "segments", name: "Segments", needs: "segments:read", page: segmentsPage },
-  { path: "sources", name: "Sources", needs: "sources:read", page: sourcesPage },
+  { path: "workspaces", name: "Workspaces", needs: "platform:admin", page: workspacesPage, detail: workspacePage },
+  { path: "overview", name: "Overview", needs: "tenant:read", page: overviewPage },
+  { path: "profiles", name: "Profiles", needs: "profiles:read", page: profilesPage, detail: profilePage },
+  { path: "segments", name: "Segments", needs: "segments:read", page: segmentsPage, detail: segmentPage },
+  { path: "traits", name: "Computed traits", needs: "segments:read", page: traitsPage },
+  { path: "sources", name: "Sources", needs: "sources:read", page: sourcesPage, detail: sourcePage },
+  { path: "destinations", name: "Destinations", needs: "destinations:read", page: destinationsPage, detail: destinationPage },
   { path: "privacy", name: "Privacy requests", needs: "privacy:read", page: privacyPage },
   { path: "members", name: "Members", needs: "members:read", page: membersPage },
+  { path: "keys", name: "API keys", needs: "keys:read", page: keysPage },
   { path: "audit", name: "Audit log", needs: "audit:read", page: auditPage },
 ];
 
+const PLATFORM = { name: "Platform administration", permissions: ["platform:admin"] };
+
 let workspace = null;
+/** What the page shown asked to do when it is left (stop a live stream, a timer). */
+let leaving = [];
 
 async function route() {
+  for (const stop of leaving.splice(0)) stop();
   const [path, ...rest] = location.hash.replace(/^#\/?/, "").split("/");
   if (!session() || session().password_change_required) {
     workspace = null;
@@ -33,7 +48,8 @@ async function route() {
     return signInPage(view, () => start());
   }
   try {
-    workspace = workspace || (await get("/v1/tenant"));
+    // A platform token reads no workspace: its one section is the workspaces themselves.
+    workspace = workspace || (session().platform_admin ? PLATFORM : await get("/v1/tenant"));
   } catch (error) {
     if (error.status === 401) {
       await signOut();
@@ -43,13 +59,13 @@ async function route() {
   }
   renderShell();
   const open = SECTIONS.filter((s) => may(s.needs));
-  if (path === "profiles" && rest.length) {
-    return profilePage(view, decodeURIComponent(rest.join("/")), ctx());
-  }
   const section = open.find((s) => s.path === path) || open[0];
   if (!section) return show(view, h("p", {}, "Your role opens no section of the console."));
   if (section.path !== path) return void (location.hash = `#/${section.path}`);
   view.focus();
+  if (rest.length && section.detail) {
+    return section.detail(view, decodeURIComponent(rest.join("/")), ctx());
+  }
   return section.page(view, ctx());
 }
 
@@ -58,7 +74,7 @@ function may(permission) {
 }
 
 function ctx() {
-  return { may, workspace };
+  return { may, workspace, onLeave: (stop) => leaving.push(stop) };
 }
 
 function renderShell() {

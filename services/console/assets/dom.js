@@ -42,7 +42,8 @@ export function table(headers, rows) {
       "table",
       {},
       h("thead", {}, h("tr", {}, headers.map((name) => h("th", { scope: "col" }, name)))),
-      h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((cell) => h("td", {}, cell))))),
+      // Each cell names its column, for the phone layout where the header row is hidden.
+      h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((cell, i) => h("td", { "data-label": headers[i] || null }, cell))))),
     ),
   );
 }
@@ -60,9 +61,18 @@ export function when(iso) {
   return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
 }
 
-/** A message saying what went wrong, for a region that announces itself. */
+/** A message saying what went wrong, for a region that announces itself, with each of
+ * the problems the API listed (a field's path and what is wrong with it). */
 export function problem(error) {
-  return h("p", { class: "error", role: "alert" }, error.message || String(error));
+  const problems = (error.body && Array.isArray(error.body.problems) && error.body.problems) || [];
+  return h(
+    "div",
+    { class: "error", role: "alert" },
+    h("p", {}, error.message || String(error)),
+    problems.length
+      ? h("ul", {}, problems.map((p) => h("li", {}, typeof p === "string" ? p : [p.path ? `${p.path}: ` : "", p.message])))
+      : null,
+  );
 }
 
 /** A form's submit handler: the page stays, `action` runs, and its failure shows in `status`. */
@@ -75,4 +85,14 @@ export function submitted(status, action) {
       show(status, problem(error));
     }
   };
+}
+
+/** Hands `blob` to the browser as a download named `filename`. */
+export function saveFile(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const link = h("a", { href: url, download: filename });
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
 }

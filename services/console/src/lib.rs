@@ -50,6 +50,12 @@ const FILES: &[(&str, &str, &str, &str)] = &[
         SCRIPT,
     ),
     (
+        "/console/chart.js",
+        JS,
+        include_str!("../assets/chart.js"),
+        SCRIPT,
+    ),
+    (
         "/console/pages/signin.js",
         JS,
         include_str!("../assets/pages/signin.js"),
@@ -89,6 +95,42 @@ const FILES: &[(&str, &str, &str, &str)] = &[
         "/console/pages/audit.js",
         JS,
         include_str!("../assets/pages/audit.js"),
+        SCRIPT,
+    ),
+    (
+        "/console/pages/condition.js",
+        JS,
+        include_str!("../assets/pages/condition.js"),
+        SCRIPT,
+    ),
+    (
+        "/console/pages/traits.js",
+        JS,
+        include_str!("../assets/pages/traits.js"),
+        SCRIPT,
+    ),
+    (
+        "/console/pages/destinations.js",
+        JS,
+        include_str!("../assets/pages/destinations.js"),
+        SCRIPT,
+    ),
+    (
+        "/console/pages/keys.js",
+        JS,
+        include_str!("../assets/pages/keys.js"),
+        SCRIPT,
+    ),
+    (
+        "/console/pages/overview.js",
+        JS,
+        include_str!("../assets/pages/overview.js"),
+        SCRIPT,
+    ),
+    (
+        "/console/pages/workspaces.js",
+        JS,
+        include_str!("../assets/pages/workspaces.js"),
         SCRIPT,
     ),
 ];

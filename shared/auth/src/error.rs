@@ -61,7 +61,9 @@ impl ResponseError for AuthError {
             | AuthError::NotAllowed(_)
             | AuthError::PasswordChangeRequired => StatusCode::FORBIDDEN,
             AuthError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
-            AuthError::WeakPassword(_) | AuthError::TenantRequired { .. } => StatusCode::BAD_REQUEST,
+            AuthError::WeakPassword(_) | AuthError::TenantRequired { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             AuthError::Unguarded => StatusCode::INTERNAL_SERVER_ERROR,
             AuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }

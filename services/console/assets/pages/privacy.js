@@ -1,8 +1,10 @@
 // Data-subject requests: the queue with due dates (overdue ones marked), a form to record a
-// new request, and each request's receipt once it is carried out.
+// new request, each request's outcome (an access export to download, an erasure receipt
+// to verify and keep), and the consent overview.
 
-import { get, post } from "../api.js";
-import { h, show, submitted, table, text, when, problem } from "../dom.js";
+import { download, get, post } from "../api.js";
+import { chart } from "../chart.js";
+import { h, saveFile, show, submitted, table, text, when, problem } from "../dom.js";
 
 const TYPES = ["erasure", "access", "suppression", "unsuppression"];
 const SUBJECT_TYPES = ["user_id", "email", "anonymous_id", "phone"];
@@ -10,9 +12,34 @@ const SUBJECT_TYPES = ["user_id", "email", "anonymous_id", "phone"];
 export async function privacyPage(view, { may }) {
   const queue = h("section", { "aria-label": "Requests" }, h("p", {}, "Loading…"));
   const detail = h("section", { "aria-live": "polite" });
+  const consent = h("section", { "aria-label": "Consent" });
   const reload = () => load(queue, detail, reload);
-  show(view, h("h1", {}, "Privacy requests"), may("privacy:write") ? form(detail, reload) : null, detail, queue);
+  show(view, h("h1", {}, "Privacy requests"), may("privacy:write") ? form(detail, reload) : null, detail, queue, consent);
   reload();
+  overview(consent);
+}
+
+async function overview(section) {
+  try {
+    const { purposes } = await get("/v1/consent");
+    if (!purposes.length) return show(section, h("h2", {}, "Consent"), h("p", {}, "No profile has a consent decision yet."));
+    const series = [
+      ["granted", "granted"],
+      ["refused", "refused or withdrawn"],
+      ["expired", "expired"],
+    ].map(([key, name]) => ({ name, points: purposes.map((p) => ({ label: p.purpose, value: p[key] })) }));
+    show(
+      section,
+      h("h2", {}, "Consent"),
+      table(
+        ["Purpose", "Granted", "Refused or withdrawn", "Expired"],
+        purposes.map((p) => [p.purpose, String(p.granted), String(p.refused), String(p.expired)]),
+      ),
+      chart("Profiles per purpose and decision", series, { unit: "profiles", kind: "bars" }),
+    );
+  } catch (error) {
+    show(section, h("h2", {}, "Consent"), problem(error));
+  }
 }
 
 async function load(queue, detail, reload) {
@@ -68,6 +95,7 @@ function form(detail, done) {
 
 /** Shows one request; `reload` refreshes the queue beside it. */
 async function open(detail, id, reload) {
+  const outcome = h("div", { "aria-live": "polite" });
   try {
     const r = await get(`/v1/privacy/requests/${encodeURIComponent(id)}`);
     const receipt = r.receipt
@@ -81,13 +109,37 @@ async function open(detail, id, reload) {
         h("h2", {}, `${r.type} request ${r.id}`),
         h("p", {}, "Status: ", h("strong", {}, r.status), ` · due ${when(r.due_at)}`, r.failure ? ` · ${r.failure}` : ""),
         receipt,
-        h("p", {},
+        h("p", { class: "row" },
           h("button", { type: "button", onclick: () => (reload(), open(detail, id, reload)) }, "Refresh"),
-          r.export_url ? [" ", h("a", { href: r.export_url }, "Access export")] : null,
+          // The first whole download completes the request; later ones hold what came since.
+          r.export_url && r.status !== "failed"
+            ? h("button", { type: "button", class: "secondary", onclick: () => download(r.export_url, `${r.id}.json`).catch((e) => show(outcome, problem(e))) }, "Download the access export")
+            : null,
+          r.type === "erasure" && r.receipt
+            ? h("button", { type: "button", class: "secondary", onclick: () => verify(outcome, r).catch((e) => show(outcome, problem(e))) }, "Verify the receipt")
+            : null,
         ),
+        outcome,
       ),
     );
   } catch (error) {
     show(detail, problem(error));
   }
+}
+
+/** Checks an erasure receipt against the keys and the audit chain, and offers the
+ * receipt with its verification as a file to keep. */
+async function verify(outcome, request) {
+  const checked = await get(`/v1/privacy/requests/${encodeURIComponent(request.id)}/receipt/verify`);
+  show(
+    outcome,
+    h("p", { class: checked.verified ? "ok" : "error", "data-verified": String(checked.verified) },
+      checked.verified ? "The receipt holds: every check passed." : "The receipt does not hold."),
+    table(["Check", "Result"], checked.checks.map((c) => [c.check, c.ok ? "passed" : "FAILED"])),
+    h("button", {
+      type: "button",
+      class: "secondary",
+      onclick: () => saveFile(new Blob([JSON.stringify(checked, null, 2)], { type: "application/json" }), `${request.id}-receipt.json`),
+    }, "Download the receipt"),
+  );
 }

@@ -68,11 +68,17 @@ function profileList(profiles) {
   );
 }
 
-export async function profilePage(view, key) {
+export async function profilePage(view, key, { may }) {
   show(view, h("p", {}, "Loading…"));
   let profile;
+  let sources = new Map();
   try {
-    profile = await get(`/v1/profiles/${encodeURIComponent(key)}`);
+    const [found, listed] = await Promise.all([
+      get(`/v1/profiles/${encodeURIComponent(key)}`),
+      may("sources:read") ? get("/v1/sources").catch(() => ({ sources: [] })) : { sources: [] },
+    ]);
+    profile = found;
+    sources = new Map(listed.sources.map((s) => [s.id, s.name]));
   } catch (error) {
     const message = error.status === 404 ? new Error(`No profile holds ${key}.`) : error;
     return show(view, h("h1", {}, "Profile"), problem(message), h("a", { href: "#/profiles" }, "Back to the search"));
@@ -98,7 +104,7 @@ export async function profilePage(view, key) {
       h("h2", {}, "Traits"),
       table(
         ["Trait", "Value", "Source", "Seen"],
-        Object.entries(profile.traits || {}).map(([name, t]) => [name, h("span", { class: "value" }, text(t.value)), text(t.source), when(t.observed_at)]),
+        Object.entries(profile.traits || {}).map(([name, t]) => [name, h("span", { class: "value" }, text(t.value)), sources.get(t.source) || text(t.source), when(t.observed_at)]),
       ),
     ),
     audiences,

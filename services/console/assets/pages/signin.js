@@ -14,25 +14,27 @@ export function signInPage(view, done) {
     autocomplete: "current-password",
     required: true,
   });
+  const platform = h("input", { type: "checkbox", name: "platform" });
   const form = h(
     "form",
     { class: "card narrow", onsubmit: (e) => submit(e) },
     h("h1", {}, "Sign in"),
     h("label", {}, "E-mail", email),
     h("label", {}, "Password", password),
+    h("label", { class: "check" }, h("span", {}, platform, " Administer the platform (platform admins)")),
     h("button", { type: "submit" }, "Sign in"),
     status,
   );
 
-  async function submit(event, tenantId) {
+  async function submit(event, tenantId, asPlatform = platform.checked) {
     if (event) event.preventDefault();
     show(status, h("p", {}, "Signing in…"));
     try {
-      const tokens = await signIn(email.value, password.value, tenantId);
+      const tokens = await signIn(email.value, password.value, tenantId, asPlatform);
       if (tokens.password_change_required) return newPasswordForm(view, done);
-      if (!tokens.tenant_id) {
+      if (!tokens.tenant_id && !tokens.platform_admin) {
         forget();
-        return show(status, problem(new Error("This account administers the platform and belongs to no workspace.")));
+        return show(status, problem(new Error("This account belongs to no workspace.")));
       }
       done();
     } catch (error) {
@@ -44,8 +46,11 @@ export function signInPage(view, done) {
             "ul",
             { class: "choices" },
             error.body.tenants.map((t) =>
-              h("li", {}, h("button", { type: "button", onclick: () => submit(null, t.tenant_id) }, `${t.name} (${t.role})`)),
+              h("li", {}, h("button", { type: "button", onclick: () => submit(null, t.tenant_id, false) }, `${t.name} (${t.role})`)),
             ),
+            error.body.platform_admin
+              ? h("li", {}, h("button", { type: "button", onclick: () => submit(null, null, true) }, "Platform administration"))
+              : null,
           ),
         );
       }

@@ -1,8 +1,10 @@
 // Sources: where a workspace's data comes from. A new source's write key is shown once,
-// with the snippets that send events with it.
+// with the snippets that send events with it; each source's page has its write keys and
+// the live event debugger.
 
-import { get, post } from "../api.js";
-import { h, show, submitted, table, when, problem } from "../dom.js";
+import { follow, get, post } from "../api.js";
+import { h, show, submitted, table, text, when, problem } from "../dom.js";
+import { credentialTable } from "./keys.js";
 
 export async function sourcesPage(view, { may }) {
   const list = h("section", { "aria-label": "Sources" }, h("p", {}, "Loading…"));
@@ -17,7 +19,10 @@ async function load(list) {
     show(
       list,
       h("h2", {}, "All sources"),
-      table(["Name", "Kind", "Id", "Created"], sources.map((s) => [s.name, s.kind, h("code", {}, s.id), when(s.created_at)])),
+      table(
+        ["Name", "Kind", "Id", "Created"],
+        sources.map((s) => [h("a", { href: `#/sources/${encodeURIComponent(s.id)}` }, s.name), s.kind, h("code", {}, s.id), when(s.created_at)]),
+      ),
     );
   } catch (error) {
     show(list, problem(error));
@@ -79,4 +84,158 @@ function copyButton(textToCopy) {
     },
     "Copy",
   );
+}
+
+/** One source: its write keys and, for those who may read events, the live debugger. */
+export async function sourcePage(view, id, { may, onLeave }) {
+  show(view, h("p", {}, "Loading…"));
+  let source;
+  try {
+    source = await get(`/v1/sources/${encodeURIComponent(id)}`);
+  } catch (error) {
+    return show(view, h("h1", {}, "Source"), problem(error), h("a", { href: "#/sources" }, "Back to the sources"));
+  }
+  const keys = h("section", { "aria-label": "Write keys" });
+  const live = h("section", { "aria-label": "Live events" });
+  show(
+    view,
+    h("p", {}, h("a", { href: "#/sources" }, "All sources")),
+    h("h1", {}, source.name),
+    h("p", { class: "muted" }, `${source.kind} source `, h("code", {}, source.id), ` · created ${when(source.created_at)}`),
+    keys,
+    live,
+  );
+  if (may("keys:read")) writeKeys(keys, source, may);
+  if (may("events:read")) debuggerFor(live, source, onLeave);
+}
+
+async function writeKeys(section, source, may) {
+  const fresh = h("div", { "aria-live": "polite" });
+  try {
+    const { keys } = await get("/v1/keys");
+    const mine = keys.filter((k) => k.source_id === source.id && k.kind === "write_key");
+    const reload = () => writeKeys(section, source, may);
+    show(
+      section,
+      h("h2", {}, "Write keys"),
+      credentialTable(mine, {
+        permissions: false,
+        revocable: may("keys:write"),
+        warning: "Senders using it are refused from now on.",
+        done: reload,
+        status: fresh,
+      }),
+      may("sources:write")
+        ? h("button", {
+            type: "button",
+            class: "secondary",
+            onclick: async () => {
+              try {
+                const made = await post(`/v1/sources/${encodeURIComponent(source.id)}/keys`, {});
+                await reload();
+                show(fresh, h("div", { class: "card" }, h("p", {}, "The new write key, shown this once:"), h("p", {}, h("code", { class: "write-key", "data-write-key": made.write_key }, made.write_key))));
+              } catch (error) {
+                show(fresh, problem(error));
+              }
+            },
+          }, "New write key")
+        : null,
+      fresh,
+    );
+  } catch (error) {
+    show(section, h("h2", {}, "Write keys"), problem(error));
+  }
+}
+
+/** Most events kept on the page; older ones drop off the end. */
+const FEED = 200;
+
+/**
+ * The live debugger: the source's events as they are stored (from the live stream), and
+ * the requests refused with why, newest on top. Runs until paused or the page is left.
+ */
+function debuggerFor(section, source, onLeave) {
+  const rows = h("tbody");
+  const state = h("p", { class: "muted", "aria-live": "polite" });
+  const toggle = h("button", { type: "button" }, "Pause");
+  const detail = h("div");
+  let running = null;
+  let lastRejection = 0;
+  let count = 0;
+
+  function add(row) {
+    rows.prepend(row);
+    while (rows.children.length > FEED) rows.lastChild.remove();
+  }
+
+  function eventRow(e) {
+    const payload = e.payload || {};
+    const who = payload.userId || payload.anonymousId || "";
+    const name = payload.event || payload.name || "";
+    const open = h("button", { type: "button", class: "link" }, "show");
+    open.addEventListener("click", () => show(detail, h("h3", {}, `Event ${e.seq}`), h("pre", { class: "value" }, JSON.stringify(payload, null, 2))));
+    return h("tr", { class: "accepted", "data-seq": e.seq },
+      h("td", {}, when(e.received_at)), h("td", {}, e.type), h("td", {}, text(name)), h("td", {}, text(who)), h("td", {}, h("code", {}, e.message_id)), h("td", {}, "stored ", open));
+  }
+
+  function rejectionRow(r) {
+    return h("tr", { class: "rejected" },
+      h("td", {}, when(r.at)), h("td", {}, String(r.status)), h("td", {}, r.code), h("td", { colspan: 2 }, r.message), h("td", {}, "refused"));
+  }
+
+  async function rejections(signal) {
+    while (!signal.aborted) {
+      try {
+        const { rejections: found } = await get(`/v1/sources/${encodeURIComponent(source.id)}/rejections?after=${lastRejection}`);
+        for (const r of found) {
+          lastRejection = Math.max(lastRejection, r.id);
+          add(rejectionRow(r));
+        }
+      } catch {
+        // The refusals are a help, not the feed: the events go on without them.
+      }
+      await new Promise((done) => setTimeout(done, 2000));
+    }
+  }
+
+  function start() {
+    const controller = new AbortController();
+    running = controller;
+    toggle.textContent = "Pause";
+    show(state, "Listening for events…");
+    follow(
+      `/v1/stream?include=events&sources=${encodeURIComponent(source.id)}`,
+      (frame) => {
+        count += 1;
+        add(eventRow(JSON.parse(frame.data)));
+        show(state, `Listening: ${count} ${count === 1 ? "event" : "events"} since the page opened.`);
+      },
+      controller.signal,
+    ).catch((error) => {
+      if (!controller.signal.aborted) show(state, problem(error));
+    });
+    rejections(controller.signal);
+  }
+
+  function stop() {
+    if (running) running.abort();
+    running = null;
+    toggle.textContent = "Resume";
+    show(state, "Paused.");
+  }
+
+  toggle.addEventListener("click", () => (running ? stop() : start()));
+  onLeave(stop);
+  show(
+    section,
+    h("h2", {}, "Live events"),
+    h("p", {}, "Events sent with this source's keys appear as they are stored; refused requests show what their sender was told. ", toggle),
+    state,
+    h("div", { class: "scroll feed" },
+      h("table", { class: "live" },
+        h("thead", {}, h("tr", {}, ["Received", "Type", "Event", "Person", "Message id", ""].map((n) => h("th", { scope: "col" }, n)))),
+        rows)),
+    detail,
+  );
+  start();
 }
