@@ -610,6 +610,9 @@ async fn a_test_delivery_says_how_the_receiver_answered_and_logs_nothing() {
     assert_eq!(answer["delivered"], false, "{answer}");
     assert_eq!(answer["status"], 500, "{answer}");
     assert_eq!(answer["error"], "the receiver answered 500", "{answer}");
+    let shown = destination(&server, &tenant, &id).await;
+    assert_eq!(shown["breaker"]["consecutive_failures"], 0, "{shown}");
+    assert_eq!(shown["breaker"]["state"], "closed", "{shown}");
 
     let (status, answer) = call(&server, "POST", &test_path, &other.api_key, None).await;
     assert_eq!(status, 404, "{answer}");

@@ -395,7 +395,8 @@ async fn a_csv_import_turns_rows_into_identify_events_through_the_api_and_the_cl
 }
 
 /// The live debugger's errors: a refused batch is listed for its source with the reason
-/// its sender got, newest last, readable from `after`; other tenants see none of it.
+/// its sender got, oldest first, readable from `after`, the last 50 kept; another tenant
+/// gets 404 for the source.
 #[tokio::test]
 async fn refused_requests_are_listed_for_their_source_and_no_one_else() {
     let server = Server::start(&suite_env());
@@ -430,18 +431,28 @@ async fn refused_requests_are_listed_for_their_source_and_no_one_else() {
     assert_eq!(good.status(), 200);
     assert_eq!(send(json!({"nope": 1})).await.unwrap().status(), 400);
 
-    let read = |key: String, after: u64| {
+    let read = |key: String, after: i64| {
         let url = server.url(&format!("/v1/sources/{source}/rejections?after={after}"));
         async move {
             let response = http().get(url).bearer_auth(key).send().await.unwrap();
-            assert_eq!(response.status(), 200);
-            response.json::<Value>().await.unwrap()["rejections"]
-                .as_array()
-                .unwrap()
-                .clone()
+            let status = response.status().as_u16();
+            let body = response.json::<Value>().await.unwrap();
+            (
+                status,
+                body["rejections"].as_array().cloned().unwrap_or_default(),
+            )
         }
     };
-    let listed = read(tenant.api_key.clone(), 0).await;
+    // Kept in the background: the answer to the sender does not wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let listed = loop {
+        let (status, listed) = read(tenant.api_key.clone(), 0).await;
+        assert_eq!(status, 200);
+        if listed.len() == 2 || std::time::Instant::now() > deadline {
+            break listed;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     assert_eq!(listed.len(), 2, "{listed:?}");
     assert_eq!(listed[0]["status"], 400);
     assert_eq!(listed[0]["code"], told["code"]);
@@ -449,11 +460,25 @@ async fn refused_requests_are_listed_for_their_source_and_no_one_else() {
         listed[0]["message"], told["message"],
         "the reason the sender got"
     );
-    let first = listed[0]["id"].as_u64().unwrap();
-    assert_eq!(read(tenant.api_key.clone(), first).await.len(), 1);
+    let first = listed[0]["id"].as_i64().unwrap();
+    assert_eq!(read(tenant.api_key.clone(), first).await.1.len(), 1);
+    assert_eq!(
+        read(other.api_key.clone(), 0).await.0,
+        404,
+        "another tenant's source"
+    );
+
+    // Only the last 50 are kept (sent slower than the 10 a second kept per source).
+    for _ in 0..55 {
+        assert_eq!(send(json!({"nope": 1})).await.unwrap().status(), 400);
+        tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let kept = read(tenant.api_key.clone(), 0).await.1;
+    assert_eq!(kept.len(), 50, "{kept:?}");
     assert!(
-        read(other.api_key.clone(), 0).await.is_empty(),
-        "another tenant"
+        kept.iter().all(|r| r["id"].as_i64().unwrap() > first),
+        "the oldest went first"
     );
 }
 

@@ -18,6 +18,7 @@ mod m20261203_000009_audiences;
 mod m20261204_000010_reconcile;
 mod m20261205_000011_destinations;
 mod m20261206_000012_event_volume;
+mod m20261206_000013_source_rejections;
 
 /// The event log counted per tenant, source and hour (what the volume table's backfill
 /// inserts), for tests to hold the table against.
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000010_reconcile::Migration),
             Box::new(m20261205_000011_destinations::Migration),
             Box::new(m20261206_000012_event_volume::Migration),
+            Box::new(m20261206_000013_source_rejections::Migration),
         ]
     }
 }

@@ -18,6 +18,10 @@ pub(crate) fn routes(r: &mut Routes) {
         .body::<NewSource>()
         .created();
     r.get("/v1/sources", list).summary("List the sources").ok();
+    r.get("/v1/sources/{source_id}/rejections", rejections)
+        .summary("The source's requests refused lately, and why (the live debugger's errors)")
+        .query::<RejectionsQuery>()
+        .ok();
     r.get("/v1/sources/{source_id}", get)
         .summary("Show a source")
         .ok();
@@ -128,18 +132,52 @@ async fn list(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "sources": sources })))
 }
 
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct RejectionsQuery {
+    /// The `id` of the last refusal already seen.
+    after: Option<i64>,
+}
+
+/// The last refusals (at most 50, from the last hour) after `after`, oldest first.
+async fn rejections(
+    principal: TenantPrincipal,
+    state: web::Data<ApiState>,
+    id: web::Path<String>,
+    query: web::Query<RejectionsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let source = found(&state, principal.tenant_id, &id).await?;
+    let listed = cdp_tenancy::rejections_after(
+        &state.db,
+        principal.tenant_id,
+        source.id,
+        query.after.unwrap_or(0),
+    )
+    .await
+    .map_err(ApiError::storage)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "rejections": listed })))
+}
+
+/// The tenant's source named by `id`; a malformed id and another tenant's id answer alike.
+async fn found(
+    state: &ApiState,
+    tenant: cdp_domain::TenantId,
+    id: &str,
+) -> Result<Source, ApiError> {
+    let Ok(id) = id.parse::<SourceId>() else {
+        return Err(ApiError::NotFound("source"));
+    };
+    cdp_tenancy::find_source(&state.db, tenant, id)
+        .await
+        .map_err(ApiError::storage)?
+        .ok_or(ApiError::NotFound("source"))
+}
+
 async fn get(
     principal: TenantPrincipal,
     state: web::Data<ApiState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    // A malformed id and another tenant's id answer alike: not found.
-    let Ok(id) = id.parse::<SourceId>() else {
-        return Err(ApiError::NotFound("source"));
-    };
-    let source = cdp_tenancy::find_source(&state.db, principal.tenant_id, id)
-        .await
-        .map_err(ApiError::storage)?
-        .ok_or(ApiError::NotFound("source"))?;
+    let source = found(&state, principal.tenant_id, &id).await?;
     Ok(HttpResponse::Ok().json(SourceView::from(source)))
 }

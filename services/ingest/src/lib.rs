@@ -10,7 +10,7 @@ mod error;
 mod import;
 mod limiter;
 mod pipeline;
-mod rejections;
+mod refusals;
 mod tracking;
 mod webhook;
 
@@ -26,7 +26,6 @@ pub use error::IngestError;
 pub use import::{CsvMapping, ImportFormat, ImportJob, LineError, run_import};
 pub use limiter::{IngestLimit, RateLimiter};
 pub use pipeline::{Stored, store};
-pub use rejections::{Rejection, Rejections};
 
 /// Settings of the ingest role.
 #[derive(Clone, Debug)]
@@ -62,7 +61,7 @@ pub struct IngestState {
     suppressions: Arc<cdp_privacy::SuppressionCache>,
     suppressed: Arc<std::sync::atomic::AtomicU64>,
     admission: Arc<tokio::sync::Semaphore>,
-    rejections: Arc<Rejections>,
+    refusals: Arc<refusals::Refusals>,
 }
 
 impl IngestState {
@@ -86,7 +85,7 @@ impl IngestState {
             admission: Arc::new(tokio::sync::Semaphore::new(
                 options.max_concurrent_requests.max(1),
             )),
-            rejections: Arc::default(),
+            refusals: Arc::new(refusals::Refusals::new(db.clone())),
             db,
             keyring,
             committer,

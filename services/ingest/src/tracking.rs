@@ -4,7 +4,6 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use cdp_domain::EventType;
-use cdp_domain::SourceId;
 use cdp_http::Routes;
 use cdp_tenancy::{SourceKind, WriteKeyGrant};
 use cdp_tracking::limits::MAX_BODY_BYTES;
@@ -59,11 +58,6 @@ pub(crate) fn routes(r: &mut Routes) {
             .ok();
         }
     }
-    r.tag("Sources");
-    r.get("/v1/sources/{source_id}/rejections", rejections)
-        .summary("The source's requests refused lately, and why (the live debugger's errors)")
-        .query::<RejectionsQuery>()
-        .ok();
 }
 
 /// The tracking body as the document shows it: the common fields of the tracking spec,
@@ -117,7 +111,7 @@ async fn track(
     let refused = |grant: Option<&WriteKeyGrant>, error: IngestError| {
         if let Some(grant) = grant {
             state
-                .rejections
+                .refusals
                 .record(grant.tenant_id, grant.source_id, &error);
         }
         error
@@ -150,30 +144,6 @@ async fn track(
     cdp_telemetry::metrics::INGEST_BATCH_EVENTS.observe("tracking", events.len() as f64);
     store(&state, grant.tenant_id, Some(grant.source_id), events).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"success": true})))
-}
-
-/// `GET /v1/sources/{source_id}/rejections?after=`: the source's requests refused lately.
-async fn rejections(
-    principal: cdp_auth::TenantPrincipal,
-    state: web::Data<IngestState>,
-    source: web::Path<String>,
-    query: web::Query<RejectionsQuery>,
-) -> Result<HttpResponse, IngestError> {
-    // A malformed id and another tenant's id alike: nothing refused is known for them.
-    let Ok(source) = source.parse::<SourceId>() else {
-        return Ok(HttpResponse::Ok().json(serde_json::json!({"rejections": []})));
-    };
-    let found = state
-        .rejections
-        .after(principal.tenant_id, source, query.after.unwrap_or(0));
-    Ok(HttpResponse::Ok().json(serde_json::json!({"rejections": found})))
-}
-
-#[derive(serde::Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-struct RejectionsQuery {
-    /// The last rejection id already seen.
-    after: Option<u64>,
 }
 
 pub(crate) async fn method_not_allowed() -> HttpResponse {

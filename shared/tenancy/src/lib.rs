@@ -7,6 +7,7 @@ mod error;
 mod grant_cache;
 mod limit;
 mod member;
+mod rejection;
 mod source;
 mod store;
 mod tenant;
@@ -26,6 +27,7 @@ pub use member::{
     Member, add_member, count_owners, find_member, list_members, memberships_of, remove_member,
     role_in, set_role,
 };
+pub use rejection::{Rejection, record_rejection, rejections_after};
 pub use source::{Source, SourceKind, create_source, find_source, list_sources};
 pub use tenant::{
     Tenant, TenantStatus, find_tenant, list_tenants, mark_tenant_deleted, rename_tenant,
