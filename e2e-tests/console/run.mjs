@@ -302,6 +302,11 @@ try {
   );
   await shot("profile");
   await page.setViewportSize({ width: 390, height: 844 });
+  // At a phone's width tables fold into rows whose cells name their column, and nothing
+  // is wider than the screen.
+  if (await page.locator("main thead").first().isVisible()) throw new Error("table headers shown at a phone's width");
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  if (wide > 390) throw new Error(`the page is ${wide} px wide at a phone's 390`);
   await shot("profile-phone");
   await page.setViewportSize({ width: 1280, height: 900 });
 
@@ -340,7 +345,11 @@ try {
 
   step = "an access export";
   await page.getByRole("link", { name: "Privacy requests" }).click();
-  await page.getByRole("cell", { name: "marketing" }).waitFor();
+  // The consent overview: Ada granted marketing; Bob decided nothing.
+  const consentRow = page.getByRole("row", { name: /^marketing/ });
+  await consentRow.waitFor();
+  const consentCells = await consentRow.locator("td").allTextContents();
+  if (consentCells.join("|") !== "marketing|1|0|0") throw new Error(`consent overview: ${consentCells}`);
   await page.getByRole("combobox", { name: "Request type" }).selectOption("access");
   await page.getByRole("combobox", { name: "Identity type" }).selectOption("user_id");
   await page.getByRole("textbox", { name: "Identity value" }).fill("ada");

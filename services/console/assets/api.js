@@ -72,27 +72,35 @@ export async function signOut() {
   }
 }
 
-async function refresh() {
-  const current = session();
-  if (!current || !current.refresh_token) return false;
-  try {
-    keep(await send("POST", "/v1/auth/refresh", { refresh_token: current.refresh_token }));
-    return true;
-  } catch {
-    forget();
-    return false;
-  }
+/** The renewal under way, shared by every call that found the token expired: a refresh
+ * token works once, and a second use of it ends the whole sign-in. */
+let refreshing = null;
+
+function refresh() {
+  refreshing ??= (async () => {
+    const current = session();
+    if (!current || !current.refresh_token) return false;
+    try {
+      keep(await send("POST", "/v1/auth/refresh", { refresh_token: current.refresh_token }));
+      return true;
+    } catch {
+      forget();
+      return false;
+    }
+  })().finally(() => (refreshing = null));
+  return refreshing;
 }
 
 /** `request(token)` with the session's token; an expired token is renewed once. */
 async function authorized(request) {
-  const current = session();
+  const used = session() && session().access_token;
   try {
-    return await request(current && current.access_token);
+    return await request(used);
   } catch (error) {
-    if (error instanceof ApiError && error.status === 401 && (await refresh())) {
-      return request(session().access_token);
-    }
+    if (!(error instanceof ApiError && error.status === 401)) throw error;
+    // Another call may have renewed the token meanwhile: use the new one, without renewing again.
+    const now = session() && session().access_token;
+    if ((now && now !== used) || (await refresh())) return request(session().access_token);
     throw error;
   }
 }

@@ -36,10 +36,13 @@ const SECTIONS = [
 const PLATFORM = { name: "Platform administration", permissions: ["platform:admin"] };
 
 let workspace = null;
+/** Which showing of a page is the current one: each navigation starts a new one. */
+let visit = 0;
 /** What the page shown asked to do when it is left (stop a live stream, a timer). */
 let leaving = [];
 
 async function route() {
+  visit += 1;
   for (const stop of leaving.splice(0)) stop();
   const [path, ...rest] = location.hash.replace(/^#\/?/, "").split("/");
   if (!session() || session().password_change_required) {
@@ -62,11 +65,15 @@ async function route() {
   const section = open.find((s) => s.path === path) || open[0];
   if (!section) return show(view, h("p", {}, "Your role opens no section of the console."));
   if (section.path !== path) return void (location.hash = `#/${section.path}`);
+  // Each showing renders into a container of its own: a page that is left while it still
+  // waits for an answer fills a container no longer on screen, not the next page.
+  const page = h("div");
+  show(view, page);
   view.focus();
   if (rest.length && section.detail) {
-    return section.detail(view, decodeURIComponent(rest.join("/")), ctx());
+    return section.detail(page, decodeURIComponent(rest.join("/")), ctx());
   }
-  return section.page(view, ctx());
+  return section.page(page, ctx());
 }
 
 function may(permission) {
@@ -74,7 +81,11 @@ function may(permission) {
 }
 
 function ctx() {
-  return { may, workspace, onLeave: (stop) => leaving.push(stop) };
+  const mine = visit;
+  const left = () => mine !== visit;
+  // Asked by a page already left (it was still loading): stopped at once.
+  const onLeave = (stop) => (left() ? stop() : leaving.push(stop));
+  return { may, workspace, left, onLeave };
 }
 
 function renderShell() {

@@ -23,10 +23,19 @@ const OPS = [
 const TIMES = [
   ["gte", "at least"],
   ["eq", "exactly"],
+  ["neq", "not exactly"],
   ["lte", "at most"],
   ["gt", "more than"],
   ["lt", "fewer than"],
 ];
+/** What a value is compared as, for the operators where it could be either. */
+const TYPES = [
+  ["text", "as text"],
+  ["number", "as a number"],
+  ["boolean", "as true or false"],
+];
+const TYPED_OPS = ["eq", "neq", "in"];
+const NUMBER_OPS = ["gt", "gte", "lt", "lte", "within_last_days"];
 const KINDS = [
   ["trait", "Trait"],
   ["computed", "Computed trait"],
@@ -38,22 +47,38 @@ const KINDS = [
   ["no_consent", "No consent"],
 ];
 
+/** The choices, with the current value among them even when it is not in the list (a
+ * segment or computed trait the condition names that the list does not know). */
+const withCurrent = (pairs, current) => (current && !pairs.some(([v]) => v === current) ? [[current, current], ...pairs] : pairs);
+
 const options = (pairs, chosen) => pairs.map(([value, label]) => h("option", { value, selected: value === chosen }, label));
 
-/** A typed value: numbers and true/false as themselves, anything else as text. */
-function typed(raw) {
+/** The type a value is compared as: ordering and day counts are numbers; `contains`,
+ * `starts with` and dates are text; for the rest, the clause's own choice. */
+function typeFor(op, chosen) {
+  if (NUMBER_OPS.includes(op)) return "number";
+  if (TYPED_OPS.includes(op)) return chosen || "text";
+  return "text";
+}
+
+function typed(raw, type) {
   const text = raw.trim();
-  if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text);
-  if (text === "true" || text === "false") return text === "true";
+  if (type === "number") return Number(text);
+  if (type === "boolean") return text === "true" || text === "yes";
   return text;
 }
 
-function comparisonValue(op, raw) {
+function comparisonValue(op, raw, type) {
   if (op === "exists") return undefined;
-  if (op === "in") return raw.split(",").map(typed).filter((v) => v !== "");
-  if (op === "within_last_days") return Number(raw);
-  if (op === "before" || op === "after") return raw.trim();
-  return typed(raw);
+  const as = typeFor(op, type);
+  if (op === "in") return raw.split(",").map((v) => v.trim()).filter(Boolean).map((v) => typed(v, as));
+  return typed(raw, as);
+}
+
+/** The type of a value as the JSON form holds it. */
+function typeOf(value) {
+  const first = Array.isArray(value) ? value[0] : value;
+  return typeof first === "number" ? "number" : typeof first === "boolean" ? "boolean" : "text";
 }
 
 const shown = (value) => (value === undefined || value === null ? "" : Array.isArray(value) ? value.join(", ") : String(value));
@@ -62,7 +87,9 @@ const shown = (value) => (value === undefined || value === null ? "" : Array.isA
 function clauseOf(node) {
   const [key] = Object.keys(node);
   const v = node[key];
-  if (key === "trait" || key === "computed") return { kind: key, name: v.name, op: v.op, value: shown(v.value) };
+  if (key === "trait" || key === "computed") {
+    return { kind: key, name: v.name, op: v.op, value: shown(v.value), valueType: typeOf(v.value) };
+  }
   if (key === "performed" && !v.where) {
     return {
       kind: "performed",
@@ -91,7 +118,7 @@ function nodeOf(c) {
     case "trait":
     case "computed": {
       const comparison = { name: c.name.trim(), op: c.op };
-      const value = comparisonValue(c.op, c.value || "");
+      const value = comparisonValue(c.op, c.value || "", c.valueType);
       if (value !== undefined) comparison.value = value;
       return { [c.kind]: comparison };
     }
@@ -161,13 +188,14 @@ export function conditionForm({ onChange, segments = [], computed = [] }) {
     if (c.kind === "trait" || c.kind === "computed") {
       parts.push(
         c.kind === "computed" && computed.length
-          ? choice(c, "name", computed.map((name) => [name, name]), `Condition ${n} computed trait`)
+          ? choice(c, "name", withCurrent(computed.map((name) => [name, name]), c.name), `Condition ${n} computed trait`)
           : field(c, "name", { "aria-label": `Condition ${n} name`, placeholder: c.kind === "trait" ? "plan" : "total_revenue", required: true }),
         choice(c, "op", OPS, `Condition ${n} operator`, true),
       );
       if (c.op !== "exists") {
         parts.push(field(c, "value", { "aria-label": `Condition ${n} value`, placeholder: c.op === "in" ? "a, b, c" : "value" }));
       }
+      if (TYPED_OPS.includes(c.op)) parts.push(choice(c, "valueType", TYPES, `Condition ${n} compared`));
     } else if (c.kind === "performed" || c.kind === "not_performed") {
       parts.push(field(c, "event", { "aria-label": `Condition ${n} event`, placeholder: "Order Completed", required: true }));
       if (c.kind === "performed") {
@@ -185,7 +213,7 @@ export function conditionForm({ onChange, segments = [], computed = [] }) {
     } else if (c.kind === "in_segment" || c.kind === "not_in_segment") {
       parts.push(
         segments.length
-          ? choice(c, "segment", segments.map((s) => [s.segment_id, s.name]), `Condition ${n} segment`)
+          ? choice(c, "segment", withCurrent(segments.map((s) => [s.segment_id, s.name]), c.segment), `Condition ${n} segment`)
           : h("span", { class: "muted" }, "no other segment yet"),
       );
     } else {
@@ -209,8 +237,9 @@ export function conditionForm({ onChange, segments = [], computed = [] }) {
     c.timesOp = c.timesOp || "gte";
     c.times = c.times ?? 1;
     c.unit = c.unit || "days";
+    c.valueType = c.valueType || "text";
     c.segment = c.segment || (segments[0] && segments[0].segment_id) || "";
-    if (c.kind === "computed" && computed.length && !computed.includes(c.name)) c.name = computed[0];
+    if (c.kind === "computed" && computed.length && !c.name) c.name = computed[0];
     return c;
   }
 

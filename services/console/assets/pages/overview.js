@@ -11,19 +11,20 @@ const RANGES = [
   ["30d", "Last 30 days", 24 * 30],
 ];
 
-export async function overviewPage(view, { may, workspace, onLeave }) {
+export async function overviewPage(view, { may, workspace, onLeave, left }) {
   const volume = h("section", { "aria-label": "Event volume" });
   const lag = h("section", { "aria-label": "Projector" });
   const deliveries = h("section", { "aria-label": "Deliveries" });
   show(view, h("h1", {}, workspace.name), volume, lag, may("destinations:read") ? deliveries : null);
   volumeChart(volume, "24h", may);
-  lagChart(lag, onLeave);
+  lagChart(lag, onLeave, left);
   if (may("destinations:read")) deliveryChart(deliveries);
 }
 
 function slotLabel(ms, step, hours) {
   const date = new Date(ms);
-  if (step > 3600e3) return date.toLocaleDateString([], { month: "short", day: "numeric" });
+  // Days are counted from midnight UTC, and named so.
+  if (step > 3600e3) return `${date.toLocaleDateString([], { month: "short", day: "numeric", timeZone: "UTC" })} (UTC)`;
   return hours > 24
     ? date.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit" })
     : date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
@@ -80,7 +81,7 @@ async function volumeChart(section, range, may) {
 }
 
 /** Samples the projector every 5 seconds while the page is open. */
-function lagChart(section, onLeave) {
+function lagChart(section, onLeave, left) {
   const samples = [];
   let timer = null;
   async function sample() {
@@ -103,7 +104,8 @@ function lagChart(section, onLeave) {
     } catch (error) {
       show(section, h("h2", {}, "Profiles and segments"), problem(error));
     }
-    timer = setTimeout(sample, 5000);
+    // Left while the answer was on its way: no further sample.
+    if (!left()) timer = setTimeout(sample, 5000);
   }
   onLeave(() => clearTimeout(timer));
   sample();
@@ -114,15 +116,17 @@ async function deliveryChart(section) {
     const { destinations } = await get("/v1/destinations");
     if (!destinations.length) return show(section, h("h2", {}, "Deliveries"), h("p", {}, "No destination yet."));
     const shown = await Promise.all(destinations.map((d) => get(`/v1/destinations/${encodeURIComponent(d.id)}`)));
-    const points = shown.map((d) => {
-      const c = d.deliveries || {};
-      const finished = (c.delivered || 0) + (c.dead || 0);
-      return { label: d.name, value: finished ? Math.round((1000 * (c.delivered || 0)) / finished) / 10 : 0 };
-    });
+    // A destination with nothing finished yet has no rate to show (not 0%).
+    const points = shown
+      .map((d) => ({ d, c: d.deliveries || {} }))
+      .filter(({ c }) => (c.delivered || 0) + (c.dead || 0) > 0)
+      .map(({ d, c }) => ({ label: d.name, value: Math.round((1000 * (c.delivered || 0)) / ((c.delivered || 0) + (c.dead || 0))) / 10 }));
     show(
       section,
       h("h2", {}, "Deliveries"),
-      chart("Delivered, in % of finished deliveries (the rest became dead letters)", [{ name: "% delivered", points }], { unit: "%", kind: "bars" }),
+      points.length
+        ? chart("Delivered, in % of finished deliveries (the rest became dead letters)", [{ name: "% delivered", points }], { unit: "%", kind: "bars" })
+        : h("p", {}, "No delivery has finished yet."),
     );
   } catch (error) {
     show(section, h("h2", {}, "Deliveries"), problem(error));

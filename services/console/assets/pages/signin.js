@@ -79,9 +79,9 @@ function newPasswordForm(view, done) {
           });
           // The token in hand was issued for the change alone: sign in with the new password.
           const email = (await call("GET", "/v1/auth/me")).email;
-          const tenantId = session().tenant_id;
+          const { tenant_id: tenantId, platform_admin: platform } = session();
           forget();
-          await signIn(email, fresh.value, tenantId);
+          await signIn(email, fresh.value, tenantId, platform);
           done();
         } catch (error) {
           show(status, problem(error));

@@ -198,23 +198,44 @@ function debuggerFor(section, source, onLeave) {
     }
   }
 
+  let lastSeq = null;
+
   function start() {
     const controller = new AbortController();
     running = controller;
     toggle.textContent = "Pause";
     show(state, "Listening for events…");
+    // After a pause or a dropped connection, on from the last event shown.
+    const from = lastSeq === null ? "" : `&after=${lastSeq}`;
     follow(
-      `/v1/stream?include=events&sources=${encodeURIComponent(source.id)}`,
+      `/v1/stream?include=events&sources=${encodeURIComponent(source.id)}${from}`,
       (frame) => {
+        if (frame.id) lastSeq = frame.id;
+        let event;
+        try {
+          event = JSON.parse(frame.data);
+        } catch {
+          return; // not an event of this feed
+        }
         count += 1;
-        add(eventRow(JSON.parse(frame.data)));
+        add(eventRow(event));
         show(state, `Listening: ${count} ${count === 1 ? "event" : "events"} since the page opened.`);
       },
       controller.signal,
-    ).catch((error) => {
-      if (!controller.signal.aborted) show(state, problem(error));
-    });
+    ).then(
+      () => reconnect(controller, "The stream closed; connecting again…"),
+      (error) => {
+        if (!controller.signal.aborted) reconnect(controller, `${error.message}; connecting again…`);
+      },
+    );
     rejections(controller.signal);
+  }
+
+  function reconnect(controller, why) {
+    if (running !== controller) return;
+    controller.abort();
+    show(state, why);
+    setTimeout(() => running === controller && start(), 2000);
   }
 
   function stop() {
@@ -225,7 +246,6 @@ function debuggerFor(section, source, onLeave) {
   }
 
   toggle.addEventListener("click", () => (running ? stop() : start()));
-  onLeave(stop);
   show(
     section,
     h("h2", {}, "Live events"),
@@ -238,4 +258,5 @@ function debuggerFor(section, source, onLeave) {
     detail,
   );
   start();
+  onLeave(stop);
 }

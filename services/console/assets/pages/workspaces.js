@@ -106,6 +106,7 @@ export async function workspacePage(view, id) {
   const rate = number("events_per_second", quotas.events_per_second);
   const burst = number("burst", quotas.burst);
   const storage = number("storage_mib", quotas.storage_bytes ? Math.round(quotas.storage_bytes / 1048576) : "");
+  const storageAsShown = storage.value;
   const value = (input, scale = 1) => (input.value.trim() === "" ? null : Math.round(Number(input.value) * scale));
 
   show(
@@ -138,7 +139,9 @@ export async function workspacePage(view, id) {
           {
             class: "card row",
             onsubmit: submitted(status, async () => {
-              await put(`${path}/quotas`, { events_per_second: value(rate), burst: value(burst), storage_bytes: value(storage, 1048576) });
+              // Shown in whole MiB: an unedited field keeps the exact quota it stood for.
+              const bytes = storage.value === storageAsShown ? quotas.storage_bytes ?? null : value(storage, 1048576);
+              await put(`${path}/quotas`, { events_per_second: value(rate), burst: value(burst), storage_bytes: bytes });
               show(status, h("p", { class: "ok" }, "Quotas saved."));
             }),
           },
