@@ -504,8 +504,8 @@ async fn volume_counts_stored_events_per_source_and_hour() {
             .unwrap();
         assert_eq!(sent.status(), 200);
     }
-    let read = |key: String| {
-        let url = server.url("/v1/events/volume");
+    let read = |key: String, query: &str| {
+        let url = server.url(&format!("/v1/events/volume{query}"));
         async move {
             let response = http().get(url).bearer_auth(key).send().await.unwrap();
             assert_eq!(response.status(), 200);
@@ -515,11 +515,18 @@ async fn volume_counts_stored_events_per_source_and_hour() {
                 .clone()
         }
     };
-    let volume = read(tenant.api_key.clone()).await;
+    let volume = read(tenant.api_key.clone(), "").await;
     let total: u64 = volume.iter().map(|v| v["events"].as_u64().unwrap()).sum();
     assert_eq!(total, 2, "{volume:?}");
     assert!(volume[0]["source_id"].as_str().unwrap().starts_with("src_"));
-    assert!(read(other.api_key.clone()).await.is_empty());
+    let by_day = read(tenant.api_key.clone(), "?by=day").await;
+    assert_eq!(by_day.len(), 1, "{by_day:?}");
+    assert_eq!(by_day[0]["events"], 2);
+    assert!(
+        by_day[0]["start"].as_str().unwrap().ends_with("T00:00:00Z"),
+        "{by_day:?}"
+    );
+    assert!(read(other.api_key.clone(), "").await.is_empty());
     let too_early = http()
         .get(server.url("/v1/events/volume?since=2000-01-01T00:00:00Z"))
         .bearer_auth(&tenant.api_key)

@@ -34,6 +34,9 @@ struct VolumeQuery {
     /// From the hour holding this time (RFC 3339); 24 hours ago when left out, at most
     /// 90 days ago.
     since: Option<DateTime<Utc>>,
+    /// `hour` (the default) or `day` (days from midnight UTC): a long period by day keeps
+    /// the answer small.
+    by: Option<String>,
 }
 
 /// Counts only, kept as events are appended: the whole answer comes from a small table,
@@ -50,20 +53,35 @@ async fn volume(
             "since is at most {MAX_VOLUME_DAYS} days ago"
         )));
     }
+    let by = match query.by.as_deref() {
+        None | Some("hour") => chrono::TimeDelta::hours(1),
+        Some("day") => chrono::TimeDelta::days(1),
+        Some(_) => return Err(ApiError::Invalid("by is hour or day".into())),
+    };
     let rows = cdp_log::hourly_volume(&state.db, principal.tenant_id, since)
         .await
         .map_err(ApiError::storage)?;
-    let volume: Vec<serde_json::Value> = rows
-        .iter()
-        .map(|row| {
-            serde_json::json!({
-                "hour": row.hour,
-                "source_id": row.source_id.map(|s| s.to_string()),
-                "events": row.events,
-            })
+    // Rows come by hour, then source: summed into their slot (an hour or a UTC day).
+    let mut slots: std::collections::BTreeMap<(DateTime<Utc>, Option<String>), u64> =
+        std::collections::BTreeMap::new();
+    for row in &rows {
+        let start = chrono::DurationRound::duration_trunc(row.hour, by).unwrap_or(row.hour);
+        *slots
+            .entry((start, row.source_id.map(|s| s.to_string())))
+            .or_default() += row.events;
+    }
+    let volume: Vec<serde_json::Value> = slots
+        .into_iter()
+        .map(|((start, source), events)| {
+            serde_json::json!({"start": start, "source_id": source, "events": events})
         })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "since": since, "volume": volume })))
+    let by = if by == chrono::TimeDelta::days(1) {
+        "day"
+    } else {
+        "hour"
+    };
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "since": since, "by": by, "volume": volume })))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

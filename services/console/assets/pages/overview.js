@@ -45,7 +45,7 @@ async function volumeChart(section, range, may) {
     const step = hours > 24 * 7 ? 86400e3 : 3600e3;
     const first = Math.floor((now - hours * 3600e3) / step + 1) * step;
     const [{ volume }, sources] = await Promise.all([
-      get(`/v1/events/volume?since=${encodeURIComponent(new Date(first).toISOString())}`),
+      get(`/v1/events/volume?since=${encodeURIComponent(new Date(first).toISOString())}&by=${step > 3600e3 ? "day" : "hour"}`),
       may("sources:read") ? get("/v1/sources").then((r) => r.sources).catch(() => []) : [],
     ]);
     const names = new Map(sources.map((s) => [s.id, s.name]));
@@ -54,7 +54,7 @@ async function volumeChart(section, range, may) {
     for (const row of volume) {
       const key = row.source_id || "none";
       if (!bySource.has(key)) bySource.set(key, new Map());
-      const slot = Math.floor(Date.parse(row.hour) / step) * step;
+      const slot = Math.floor(Date.parse(row.start) / step) * step;
       const counts = bySource.get(key);
       counts.set(slot, (counts.get(slot) || 0) + row.events);
     }
