@@ -20,7 +20,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::destinations::quick;
-use crate::helpers::{Server, http, suite_env};
+use crate::helpers::{Server, http, isolated_env, suite_env};
 
 const NEW_PASSWORD: &str = "Console-Passw0rd-of-the-test";
 
@@ -132,8 +132,10 @@ async fn a_new_owner_does_the_everyday_work_in_the_console_in_chromium() {
     if !ready(&chromium(), "playwright-core") {
         return;
     }
-    // Deliveries to the test's local receiver, dead within seconds.
-    let server = Server::start(&quick(suite_env()));
+    // Deliveries to the test's local receiver, dead within seconds; a database of its own,
+    // so that no other test's server (whose dispatcher refuses the loopback address) takes
+    // its deliveries.
+    let server = Server::start(&quick(isolated_env().await));
     let (owner, one_time) = new_owner(&server, "console");
     let admin = address("admin");
     let made = cdp_json(&server, &["admin", "create", &admin]);

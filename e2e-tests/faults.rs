@@ -520,8 +520,11 @@ async fn destinations_that_hang_reset_or_dawdle_hold_up_neither_ingestion_nor_ea
     let during = rounds("u").await;
     let total = 20 + 40 * 20;
     // The healthy and the slow receiver get everything, while the others keep failing.
-    receiver.wait_for("/ok", total).await;
-    receiver.wait_for("/slow", total).await;
+    // At 300 ms an answer, 41 events of each person in order, with the suite's other tests
+    // (browsers among them) on the same two cores: minutes, not seconds, are allowed.
+    let patience = Duration::from_secs(240);
+    receiver.wait_for_within("/ok", total, patience).await;
+    receiver.wait_for_within("/slow", total, patience).await;
     assert!(!receiver.received("/hang").is_empty());
     assert!(!receiver.received("/reset").is_empty());
     for path in ["/hang", "/reset"] {

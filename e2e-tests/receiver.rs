@@ -97,7 +97,18 @@ impl Receiver {
 
     /// Waits until `path` has received `count` requests (at most 60 seconds).
     pub async fn wait_for(&self, path: &str, count: usize) -> Vec<Received> {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        self.wait_for_within(path, count, Duration::from_secs(60))
+            .await
+    }
+
+    /// Waits until `path` has received `count` requests, at most `limit`.
+    pub async fn wait_for_within(
+        &self,
+        path: &str,
+        count: usize,
+        limit: Duration,
+    ) -> Vec<Received> {
+        let deadline = Instant::now() + limit;
         loop {
             let received = self.received(path);
             if received.len() >= count {

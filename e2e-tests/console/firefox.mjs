@@ -54,6 +54,7 @@ try {
 
   step = "create a source";
   await page.click('nav a[href="#/sources"]');
+  await page.waitForSelector("input[name=name]");
   await page.type("input[name=name]", "Shop");
   await page.click(`button${text("Create source")}`);
   const writeKey = await page.$eval(".write-key", (e) => e.getAttribute("data-write-key"));
@@ -101,6 +102,8 @@ try {
 
   step = "a segment previewed from the visual form";
   await page.click('nav a[href="#/segments"]');
+  // The builder appears once the segments and computed traits it offers are read.
+  await page.waitForSelector('input[aria-label="Condition 1 name"]');
   await page.type('input[aria-label="Condition 1 name"]', "plan");
   await page.type('input[aria-label="Condition 1 value"]', "pro");
   await eventually(30, async () => {
