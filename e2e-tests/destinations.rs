@@ -78,11 +78,17 @@ async fn deliveries_when(
         if check(&log) {
             return log;
         }
-        assert!(
-            Instant::now() < deadline,
-            "the delivery log never got there: {log:?}\n{}",
-            server.log()
-        );
+        if Instant::now() >= deadline {
+            // What the destination counted (skipped without consent, its breaker) and how
+            // far the projector got tell a delivery never routed from one never sent.
+            let shown = destination(server, tenant, id).await;
+            let (_, projection) =
+                call(server, "GET", "/v1/projection", &tenant.api_key, None).await;
+            panic!(
+                "the delivery log never got there: {log:?}\ndestination: {shown}\nprojection: {projection}\n{}",
+                server.log()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
