@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 
+use crate::access::call;
 use crate::helpers::{Server, Tenant, http, suite_env, urlencode};
 
 async fn create_source(server: &Server, tenant: &Tenant, body: Value) -> (u16, Value) {
@@ -402,41 +403,25 @@ async fn refused_requests_are_listed_for_their_source_and_no_one_else() {
     let server = Server::start(&suite_env());
     let tenant = server.create_tenant("debugged");
     let other = server.create_tenant("elsewhere");
-    let sources = http()
-        .get(server.url("/v1/sources"))
-        .bearer_auth(&tenant.api_key)
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let (_, sources) = call(&server, "GET", "/v1/sources", &tenant.api_key, None).await;
     let source = sources["sources"][0]["id"].as_str().unwrap().to_owned();
     let send = |body: Value| {
-        http()
-            .post(server.url("/v1/batch"))
-            .basic_auth(&tenant.write_key, Some(""))
-            .json(&body)
-            .send()
+        let server = &server;
+        let tenant = &tenant;
+        async move { server.track(tenant, "/v1/batch", &body).await }
     };
     // A track without an event name, then a good batch, then a batch of nothing.
-    let refused = send(json!({"batch": [{"type": "track", "userId": "u1"}]}))
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 400);
-    let told: Value = refused.json().await.unwrap();
-    let good = send(json!({"batch": [{"type": "track", "userId": "u1", "event": "Ok"}]}))
-        .await
-        .unwrap();
-    assert_eq!(good.status(), 200);
-    assert_eq!(send(json!({"nope": 1})).await.unwrap().status(), 400);
+    let (status, told) = send(json!({"batch": [{"type": "track", "userId": "u1"}]})).await;
+    assert_eq!(status, 400);
+    let good = send(json!({"batch": [{"type": "track", "userId": "u1", "event": "Ok"}]})).await;
+    assert_eq!(good.0, 200);
+    assert_eq!(send(json!({"nope": 1})).await.0, 400);
 
     let read = |key: String, after: i64| {
-        let url = server.url(&format!("/v1/sources/{source}/rejections?after={after}"));
+        let path = format!("/v1/sources/{source}/rejections?after={after}");
+        let server = &server;
         async move {
-            let response = http().get(url).bearer_auth(key).send().await.unwrap();
-            let status = response.status().as_u16();
-            let body = response.json::<Value>().await.unwrap();
+            let (status, body) = call(server, "GET", &path, &key, None).await;
             (
                 status,
                 body["rejections"].as_array().cloned().unwrap_or_default(),
@@ -470,7 +455,7 @@ async fn refused_requests_are_listed_for_their_source_and_no_one_else() {
 
     // Only the last 50 are kept (sent slower than the 10 a second kept per source).
     for _ in 0..55 {
-        assert_eq!(send(json!({"nope": 1})).await.unwrap().status(), 400);
+        assert_eq!(send(json!({"nope": 1})).await.0, 400);
         tokio::time::sleep(std::time::Duration::from_millis(120)).await;
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -495,24 +480,15 @@ async fn volume_counts_stored_events_per_source_and_hour() {
         {"type": "track", "userId": "u1", "event": "A", "messageId": "v2"},
     ]});
     for _ in 0..2 {
-        let sent = http()
-            .post(server.url("/v1/batch"))
-            .basic_auth(&tenant.write_key, Some(""))
-            .json(&batch)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(sent.status(), 200);
+        assert_eq!(server.track(&tenant, "/v1/batch", &batch).await.0, 200);
     }
     let read = |key: String, query: &str| {
-        let url = server.url(&format!("/v1/events/volume{query}"));
+        let path = format!("/v1/events/volume{query}");
+        let server = &server;
         async move {
-            let response = http().get(url).bearer_auth(key).send().await.unwrap();
-            assert_eq!(response.status(), 200);
-            response.json::<Value>().await.unwrap()["volume"]
-                .as_array()
-                .unwrap()
-                .clone()
+            let (status, body) = call(server, "GET", &path, &key, None).await;
+            assert_eq!(status, 200, "{body}");
+            body["volume"].as_array().unwrap().clone()
         }
     };
     let volume = read(tenant.api_key.clone(), "").await;
@@ -527,11 +503,13 @@ async fn volume_counts_stored_events_per_source_and_hour() {
         "{by_day:?}"
     );
     assert!(read(other.api_key.clone(), "").await.is_empty());
-    let too_early = http()
-        .get(server.url("/v1/events/volume?since=2000-01-01T00:00:00Z"))
-        .bearer_auth(&tenant.api_key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(too_early.status(), 400);
+    let (status, _) = call(
+        &server,
+        "GET",
+        "/v1/events/volume?since=2000-01-01T00:00:00Z",
+        &tenant.api_key,
+        None,
+    )
+    .await;
+    assert_eq!(status, 400);
 }
