@@ -112,6 +112,17 @@ export const put = (path, body) => call("PUT", path, body ?? {});
 export const patch = (path, body) => call("PATCH", path, body ?? {});
 export const remove = (path, body) => call("DELETE", path, body);
 
+/** What `path` lists under `key`, or nothing when `allowed` is false or the call fails:
+ * for choices and names shown beside a page, whose absence must not stop it. */
+export async function listOrNothing(allowed, path, key) {
+  if (!allowed) return [];
+  try {
+    return (await get(path))[key];
+  } catch {
+    return [];
+  }
+}
+
 /**
  * Saves what `path` answers as a file named `filename`. The API wants the token in a
  * header, so a plain link cannot fetch it: the body comes through fetch and is handed to

@@ -2,7 +2,7 @@
 // (its signing secret shown once), a test delivery, the delivery log with its dead letters
 // and their replay, and how deliveries have fared.
 
-import { get, post, put, remove } from "../api.js";
+import { get, listOrNothing, post, put, remove } from "../api.js";
 import { chart } from "../chart.js";
 import { h, show, submitted, table, text, when, problem } from "../dom.js";
 
@@ -50,8 +50,8 @@ function enabled(d) {
 /** The choices of sources and segments a destination can be limited to. */
 async function choices(may) {
   const [sources, segments] = await Promise.all([
-    may("sources:read") ? get("/v1/sources").then((r) => r.sources).catch(() => []) : [],
-    may("segments:read") ? get("/v1/segments").then((r) => r.segments).catch(() => []) : [],
+    listOrNothing(may("sources:read"), "/v1/sources", "sources"),
+    listOrNothing(may("segments:read"), "/v1/segments", "segments"),
   ]);
   return { sources, segments };
 }

@@ -1,7 +1,7 @@
 // The workspace at a glance: events per source over time, how far the projector is behind
 // the log, and how deliveries to each destination fare.
 
-import { get } from "../api.js";
+import { get, listOrNothing } from "../api.js";
 import { chart } from "../chart.js";
 import { h, show, problem } from "../dom.js";
 
@@ -46,7 +46,7 @@ async function volumeChart(section, range, may) {
     const first = Math.floor((now - hours * 3600e3) / step + 1) * step;
     const [{ volume }, sources] = await Promise.all([
       get(`/v1/events/volume?since=${encodeURIComponent(new Date(first).toISOString())}&by=${step > 3600e3 ? "day" : "hour"}`),
-      may("sources:read") ? get("/v1/sources").then((r) => r.sources).catch(() => []) : [],
+      listOrNothing(may("sources:read"), "/v1/sources", "sources"),
     ]);
     const names = new Map(sources.map((s) => [s.id, s.name]));
     // Hours with no events are not in the answer: every hour of the period gets a point.

@@ -2,7 +2,7 @@
 // them: identities, traits with where and when each was seen, computed traits, segments,
 // consent and the events, newest first.
 
-import { get, post } from "../api.js";
+import { get, listOrNothing, post } from "../api.js";
 import { h, show, table, text, when, problem } from "../dom.js";
 
 const IDENTITY_TYPES = ["user_id", "email", "anonymous_id", "phone"];
@@ -75,10 +75,10 @@ export async function profilePage(view, key, { may }) {
   try {
     const [found, listed] = await Promise.all([
       get(`/v1/profiles/${encodeURIComponent(key)}`),
-      may("sources:read") ? get("/v1/sources").catch(() => ({ sources: [] })) : { sources: [] },
+      listOrNothing(may("sources:read"), "/v1/sources", "sources"),
     ]);
     profile = found;
-    sources = new Map(listed.sources.map((s) => [s.id, s.name]));
+    sources = new Map(listed.map((s) => [s.id, s.name]));
   } catch (error) {
     const message = error.status === 404 ? new Error(`No profile holds ${key}.`) : error;
     return show(view, h("h1", {}, "Profile"), problem(message), h("a", { href: "#/profiles" }, "Back to the search"));

@@ -2,7 +2,7 @@
 // condition, its size previewed while it is edited and a mistake shown where it is; and a
 // segment's own page with its size over time, its members and their export.
 
-import { ApiError, download, get, post, put, remove } from "../api.js";
+import { ApiError, download, get, listOrNothing, post, put, remove } from "../api.js";
 import { chart } from "../chart.js";
 import { h, show, table, when, problem } from "../dom.js";
 import { conditionForm } from "./condition.js";
@@ -56,7 +56,7 @@ function state(status) {
  * answers both forms.
  */
 async function builder({ segments, saved, editing }) {
-  const { computed_traits: computed } = await get("/v1/computed-traits").catch(() => ({ computed_traits: [] }));
+  const computed = await listOrNothing(true, "/v1/computed-traits", "computed_traits");
   const name = h("input", { name: "name", required: true, maxlength: 200, value: editing ? editing.name : "" });
   const description = h("input", { name: "description", maxlength: 2000, value: editing ? editing.description || "" : "" });
   const condition = h("textarea", { name: "condition", rows: 4, spellcheck: "false", placeholder: EXAMPLE, "aria-label": "Condition" });
