@@ -104,7 +104,11 @@ impl BreakerState {
 
     pub fn after_failure(self, breaker: &Breaker, now: DateTime<Utc>) -> BreakerState {
         let failures = self.consecutive_failures.saturating_add(1);
-        if failures < breaker.threshold {
+        // A failure while paused is from an attempt already in flight when the breaker
+        // opened (a round's others); it is counted, but neither reopens nor lengthens the
+        // pause, or one bad round would pause a destination for the longest cooldown.
+        let paused = self.open_until.is_some_and(|until| until > now);
+        if failures < breaker.threshold || paused {
             return BreakerState {
                 consecutive_failures: failures,
                 ..self

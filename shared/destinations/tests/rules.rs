@@ -263,12 +263,41 @@ fn the_breaker_opens_after_failures_in_a_row_and_half_opens_after_its_pause() {
     // The probe fails: open again, for twice as long, then capped.
     state = state.after_failure(&breaker, later);
     assert_eq!(state.open_until, Some(later + TimeDelta::seconds(20)));
-    for _ in 0..5 {
-        state = state.after_failure(&breaker, later);
-    }
-    assert_eq!(state.open_until, Some(later + TimeDelta::seconds(40)));
+    let probe = later + TimeDelta::seconds(21);
+    state = state.after_failure(&breaker, probe);
+    assert_eq!(state.open_until, Some(probe + TimeDelta::seconds(40)));
+    let probe = probe + TimeDelta::seconds(41);
+    state = state.after_failure(&breaker, probe);
+    assert_eq!(state.open_until, Some(probe + TimeDelta::seconds(40)));
     // One success closes it and forgets the past.
     state = state.after_success();
     assert_eq!(state, BreakerState::default());
     assert_eq!(state.phase(&breaker, later), Phase::Closed);
+}
+
+#[test]
+fn a_round_failing_together_opens_the_breaker_once_for_the_first_pause() {
+    // A round's attempts are in flight together; those that fail after the breaker opened
+    // do not reopen it, so one bad moment costs the first pause, not the longest.
+    let breaker = Breaker {
+        threshold: 5,
+        cooldown: Duration::from_secs(60),
+        max_cooldown: Duration::from_secs(3600),
+    };
+    let now = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
+    let mut state = BreakerState::default();
+    for n in 0..256 {
+        state = state.after_failure(&breaker, now + TimeDelta::milliseconds(n));
+    }
+    assert_eq!(
+        state.open_until,
+        Some(now + TimeDelta::milliseconds(4) + TimeDelta::seconds(60))
+    );
+    assert_eq!(state.times_opened, 1);
+    assert_eq!(state.consecutive_failures, 256);
+    // The probe after the pause fails: twice as long.
+    let probe = now + TimeDelta::seconds(61);
+    assert_eq!(state.phase(&breaker, probe), Phase::HalfOpen);
+    state = state.after_failure(&breaker, probe);
+    assert_eq!(state.open_until, Some(probe + TimeDelta::seconds(120)));
 }
