@@ -524,7 +524,43 @@ async fn destinations_that_hang_reset_or_dawdle_hold_up_neither_ingestion_nor_ea
     // (browsers among them) on the same two cores: minutes, not seconds, are allowed.
     let patience = Duration::from_secs(240);
     receiver.wait_for_within("/ok", total, patience).await;
-    receiver.wait_for_within("/slow", total, patience).await;
+    if let Err(got) = receiver.received_within("/slow", total, patience).await {
+        // Which deliveries are missing, and in what state, tell a delivery never routed
+        // from one dead, cancelled or still waiting.
+        let (_, shown) = call(
+            &server,
+            "GET",
+            &format!("/v1/destinations/{}", ids["/slow"]),
+            &tenant.api_key,
+            None,
+        )
+        .await;
+        let mut unfinished = Vec::new();
+        for status in ["pending", "dead", "cancelled"] {
+            let (_, page) = call(
+                &server,
+                "GET",
+                &format!(
+                    "/v1/destinations/{}/deliveries?status={status}",
+                    ids["/slow"]
+                ),
+                &tenant.api_key,
+                None,
+            )
+            .await;
+            unfinished.push(page);
+        }
+        let ok: std::collections::BTreeSet<String> = receiver
+            .received("/ok")
+            .iter()
+            .map(|r| r.header("webhook-id").to_owned())
+            .collect();
+        panic!(
+            "/slow received {got} of {total} requests (/ok: {} different)\ndestination: {shown}\nunfinished: {unfinished:?}\n{}",
+            ok.len(),
+            server.log()
+        );
+    }
     assert!(!receiver.received("/hang").is_empty());
     assert!(!receiver.received("/reset").is_empty());
     for path in ["/hang", "/reset"] {

@@ -108,17 +108,28 @@ impl Receiver {
         count: usize,
         limit: Duration,
     ) -> Vec<Received> {
+        match self.received_within(path, count, limit).await {
+            Ok(received) => received,
+            Err(got) => panic!("{path} received {got} of {count} requests"),
+        }
+    }
+
+    /// The requests to `path` once there are `count` of them, or how many came by `limit`.
+    pub async fn received_within(
+        &self,
+        path: &str,
+        count: usize,
+        limit: Duration,
+    ) -> Result<Vec<Received>, usize> {
         let deadline = Instant::now() + limit;
         loop {
             let received = self.received(path);
             if received.len() >= count {
-                return received;
+                return Ok(received);
             }
-            assert!(
-                Instant::now() < deadline,
-                "{path} received {} of {count} requests",
-                received.len()
-            );
+            if Instant::now() >= deadline {
+                return Err(received.len());
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
