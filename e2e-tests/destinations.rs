@@ -1,6 +1,7 @@
 //! Destinations end to end, against a local receiver: events and audience changes reach
 //! a webhook signed as Standard Webhooks says and once each; failures are retried with
-//! backoff, dead-lettered and replayed; a receiver that hangs or answers 410 is handled;
+//! backoff, dead-lettered and replayed; a round failing at once pauses its destination
+//! once, briefly; a receiver that hangs or answers 410 is handled;
 //! nothing goes out without consent, an erasure cancels what is waiting, and private
 //! addresses are refused unless allowed.
 
@@ -627,4 +628,51 @@ async fn a_test_delivery_says_how_the_receiver_answered_and_logs_nothing() {
         2,
         "only the owner's tests arrive"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_that_fails_at_once_pauses_the_destination_once_and_briefly() {
+    // Twenty people's first deliveries are sent together and all fail: the breaker opens
+    // once, for its first pause (300 ms here), not once per failure up to its longest
+    // (an hour), and everything arrives once the receiver is back.
+    let receiver = Receiver::start().await;
+    receiver.answer("/blip", Answer::Fail);
+    let mut env = quick(isolated_env().await);
+    env.push(("CDP_DELIVERY_WINDOW_SECONDS".into(), "120".into()));
+    let server = Server::start(&env);
+    let tenant = server.create_tenant("blip");
+    let (id, _) = created(
+        &server,
+        &tenant,
+        json!({"name": "blip", "url": receiver.url("/blip"), "purpose": "marketing"}),
+    )
+    .await;
+    let people: Vec<String> = (0..20).map(|n| format!("p{n}")).collect();
+    let mut batch: Vec<Value> = people
+        .iter()
+        .map(|p| identify(p, "pro", Some(true)))
+        .collect();
+    batch.extend(people.iter().map(|p| order(p, "Order Completed", 1.0)));
+    send(&server, &tenant, batch).await;
+    receiver.wait_for("/blip", 20).await;
+    // The round's outcomes are recorded (the breaker opened) before the receiver is back.
+    let failed = deliveries_when(&server, &tenant, &id, |log| {
+        log.iter().filter(|d| d["attempts"] == 1).count() >= 20
+    })
+    .await;
+    receiver.answer("/blip", Answer::Ok);
+    // Within the minute `deliveries_when` allows; an hour's pause would never get there.
+    let log = deliveries_when(&server, &tenant, &id, |log| {
+        log.iter().filter(|d| d["status"] == "delivered").count() == 40
+    })
+    .await;
+    assert_eq!(log.len(), 40, "{log:?}");
+    for first in &failed {
+        if first["attempts"] == 1 {
+            let after = log.iter().find(|d| d["seq"] == first["seq"]).unwrap();
+            assert!(after["attempts"].as_u64() >= Some(2), "{after}");
+        }
+    }
+    let shown = destination(&server, &tenant, &id).await;
+    assert_eq!(shown["breaker"]["state"], "closed", "{shown}");
 }
