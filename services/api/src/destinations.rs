@@ -251,8 +251,10 @@ async fn create(
     let (secret, sealed) = new_secret(&state)?;
     let id = DestinationId::new();
     let txn = begin_write(&state.db).await?;
-    // From the next event on: a destination is not sent the tenant's history.
-    let head = cdp_log::head(&txn, tenant)
+    // From the next event on: a destination is not sent the tenant's history. The head
+    // stays locked until the destination is stored, so every event numbered from
+    // `from_seq` commits after it, and a router that reads such an event finds it.
+    let head = cdp_log::lock_head(&txn, tenant)
         .await
         .map_err(ApiError::storage)?;
     let created = store::insert_destination(&txn, tenant, id, input, head.0 + 1, sealed)

@@ -6,6 +6,7 @@
 //! destination's purpose consent (counted as skipped instead). The deliveries of a
 //! stretch of the log and the new position commit together, and only if the position
 //! was still where this router found it, so two routers never queue the same stretch.
+//! The destinations are read after the stretch, so none created meanwhile misses it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -115,6 +116,10 @@ pub async fn route_tenant(
     let Some(last) = events.last().map(|e| e.seq.0) else {
         return Ok(Routed::default());
     };
+    // Read again now that the stretch is known: a destination created since the first
+    // read, and meant to receive part of it, committed before those events did (its
+    // creation holds the log's head), so this read finds it.
+    let destinations: Vec<Destination> = store::destinations(db, tenant).await?;
     let owners = match generation {
         Some(g) => profiles::event_owners(db, tenant, g, after, last).await?,
         None => BTreeMap::new(),

@@ -15,7 +15,7 @@ mod read;
 mod store;
 mod volume;
 
-pub use append::{Appended, append};
+pub use append::{Appended, append, lock_head};
 pub use error::LogError;
 pub use event::{NewEvent, StoredEvent};
 pub use group_commit::{CommitError, GroupCommitOptions, GroupCommitter, Reservation};

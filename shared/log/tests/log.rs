@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use cdp_domain::{EventId, Identity, IdentityKind, KeySubject, Seq, TenantId, TenantName};
 use cdp_keyring::{Keyring, KeyringError, Opened};
-use cdp_log::{Appended, LogError, NewEvent, StoredEvent, append, head, read_after};
+use cdp_log::{Appended, LogError, NewEvent, StoredEvent, append, head, lock_head, read_after};
 use cdp_storage::{Backend, begin_write};
 use cdp_testkit::TestDb;
 use chrono::{DateTime, Utc};
@@ -258,6 +258,48 @@ async fn rolled_back_appends_leave_no_gap() {
         .map(|e| e.seq.0)
         .collect();
     assert_eq!(seqs, vec![1, 2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_head_holds_appends_until_its_transaction_ends() {
+    // What is written under the lock (a destination and the position it starts from) is
+    // committed before any event numbered from there: a reader that sees such an event
+    // sees what was written too.
+    let t = TestDb::new().await;
+    let keyring = t.keyring();
+    let (tenant, _) = tenant_with_one_event(&t, &keyring, json!({})).await;
+    let e = sealed_event(&keyring, tenant, &user("2"), "2", json!({})).await;
+    let txn = begin_write(&t.db).await.unwrap();
+    assert_eq!(lock_head(&txn, tenant).await.unwrap(), Seq(1));
+    let db = t.db.clone();
+    let appending = tokio::spawn(async move { append_committed(&db, tenant, vec![e]).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !appending.is_finished(),
+        "an append went past the locked head"
+    );
+    txn.commit().await.unwrap();
+    let appended = tokio::time::timeout(Duration::from_secs(30), appending)
+        .await
+        .expect("the append resumes once the lock is released")
+        .unwrap();
+    assert_eq!(appended, vec![Appended::New(Seq(2))]);
+}
+
+/// A tenant whose log is still empty gets a head to lock, at zero.
+#[tokio::test]
+async fn a_head_is_locked_before_the_first_event() {
+    let t = TestDb::new().await;
+    let keyring = t.keyring();
+    let tenant = new_tenant(&t.db, &keyring).await;
+    let txn = begin_write(&t.db).await.unwrap();
+    assert_eq!(lock_head(&txn, tenant).await.unwrap(), Seq::ZERO);
+    txn.commit().await.unwrap();
+    let e = sealed_event(&keyring, tenant, &user("1"), "1", json!({})).await;
+    assert_eq!(
+        append_committed(&t.db, tenant, vec![e]).await,
+        vec![Appended::New(Seq(1))]
+    );
 }
 
 /// Counts the tenant's visible rows and their highest sequence in one statement, so both
