@@ -227,6 +227,22 @@ async fn segments_are_backfilled_kept_fresh_recorded_and_exported() {
     // Free: users 4 and 5; spent under 100: users 3, 5 and 6.
     assert_eq!(preview["size"], 4, "{preview}");
     assert_eq!(preview["sample"].as_array().unwrap().len(), 4);
+    // Only converted, as an editor switching forms asks: both forms, no one counted.
+    let convert = |body: Value| {
+        let (server, key) = (&server, &tenant.api_key);
+        async move { call(server, "POST", "/v1/segments/preview", key, Some(&body)).await }
+    };
+    let text = "trait plan = \"free\" or computed ltv < 100";
+    let (status, converted) = convert(json!({"text": text, "evaluate": false})).await;
+    assert_eq!(status, 200, "{converted}");
+    assert!(converted.get("size").is_none(), "{converted}");
+    assert_eq!(converted["text"], preview["text"], "{converted}");
+    let (status, back) =
+        convert(json!({"condition": converted["condition"], "evaluate": false})).await;
+    assert_eq!(status, 200, "{back}");
+    assert_eq!(back["text"], converted["text"], "{back}");
+    let (status, refused) = convert(json!({"text": "trait plan =", "evaluate": false})).await;
+    assert_eq!(status, 400, "{refused}");
 
     // Size over time has the hour's figure.
     let (_, sizes) = call(

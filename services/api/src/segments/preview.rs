@@ -23,6 +23,9 @@ const PREVIEW_SAMPLE: usize = 20;
 pub(super) struct PreviewBody {
     condition: Option<Value>,
     text: Option<String>,
+    /// `false`: only read the condition and answer it in both forms, counting no one
+    /// (what an editor switching between the forms needs, whatever the data).
+    evaluate: Option<bool>,
 }
 
 /// How many profiles match a condition not saved yet, and a sample of them.
@@ -39,6 +42,10 @@ pub(super) async fn preview(
         &catalog(&definitions),
         None,
     )?;
+    let forms = json!({"text": to_text(&condition), "condition": condition.to_json()});
+    if body.evaluate == Some(false) {
+        return Ok(HttpResponse::Ok().json(forms));
+    }
     let generations = store::generations(&state.db, tenant)
         .await
         .map_err(store_error)?;
@@ -46,8 +53,10 @@ pub(super) async fn preview(
         .into_iter()
         .find(|g| g.status == store::Status::Active)
     else {
-        return Ok(HttpResponse::Ok()
-            .json(json!({"size": 0, "scanned": 0, "total": 0, "estimated": false, "sample": []})));
+        return Ok(HttpResponse::Ok().json(json!({
+            "size": 0, "scanned": 0, "total": 0, "estimated": false, "sample": [],
+            "text": forms["text"], "condition": forms["condition"],
+        })));
     };
     let audiences = definitions.audiences_for(&active);
     let g = active.generation;
@@ -105,7 +114,7 @@ pub(super) async fn preview(
         "total": total,
         "estimated": estimated,
         "sample": sample,
-        "text": to_text(&condition),
-        "condition": condition.to_json(),
+        "text": forms["text"],
+        "condition": forms["condition"],
     })))
 }

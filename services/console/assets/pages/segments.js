@@ -97,14 +97,16 @@ async function builder({ segments, saved, editing }) {
     }
   }
 
+  /** Converts the condition into the other form (the API reads it, counting no one). A
+   * visual form not filled in yet leaves the text form as it was, to be written there. */
   async function switchTo(next) {
     if (next === mode) return;
     try {
       if (next === "text") {
-        const found = await post("/v1/segments/preview", body());
-        condition.value = found.text;
+        const found = await post("/v1/segments/preview", { condition: visual.condition(), evaluate: false }).catch(() => null);
+        if (found) condition.value = found.text;
       } else if (condition.value.trim()) {
-        const found = await post("/v1/segments/preview", { text: condition.value });
+        const found = await post("/v1/segments/preview", { text: condition.value, evaluate: false });
         if (!visual.load(found.condition)) {
           return show(status, h("p", { class: "error", role: "alert" }, "This condition has nested groups or event filters: keep editing it as text."));
         }
@@ -112,6 +114,10 @@ async function builder({ segments, saved, editing }) {
     } catch (error) {
       return show(status, mistake(mode === "text" ? condition.value : null, error));
     }
+    setMode(next);
+  }
+
+  function setMode(next) {
     mode = next;
     show(status);
     textPane.hidden = mode !== "text";
@@ -124,8 +130,9 @@ async function builder({ segments, saved, editing }) {
   textButton.addEventListener("click", () => switchTo("text"));
 
   if (editing && !visual.load(editing.condition)) {
+    // Nested groups or event filters: the text form is the one that can hold it.
     condition.value = editing.text;
-    await switchTo("text");
+    setMode("text");
   } else if (editing) {
     later();
   }
