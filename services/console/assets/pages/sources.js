@@ -29,15 +29,44 @@ async function load(list) {
   }
 }
 
+/** Shipped mappings for webhook sources (docs/ingestion.md describes each). */
+const PRESETS = [
+  ["ecommerce_order", "an e-commerce platform's order webhook"],
+  ["payment", "a payment provider's event"],
+];
+
 function form(created, done) {
   const name = h("input", { name: "name", required: true, maxlength: 200 });
   const kind = h("select", { name: "kind" }, h("option", { value: "tracking" }, "tracking (SDKs, HTTP)"), h("option", { value: "webhook" }, "webhook"));
+  const mapping = h(
+    "select",
+    { name: "mapping" },
+    PRESETS.map(([preset, what]) => h("option", { value: preset }, `${preset}: ${what}`)),
+    h("option", { value: "custom" }, "custom mapping (JSON)"),
+  );
+  const custom = h("textarea", {
+    name: "custom_mapping",
+    rows: 6,
+    spellcheck: "false",
+    "aria-label": "Custom mapping",
+    placeholder: '{"type": "track", "event": "Ticket Opened", "userId": {"path": "requester.id"}}',
+  });
+  const mappingRow = h("label", { hidden: true }, "Mapping", mapping);
+  const customRow = h("label", { hidden: true, class: "wide" }, "Custom mapping (JSON, see the ingestion guide)", custom);
+  const sync = () => {
+    mappingRow.hidden = kind.value !== "webhook";
+    customRow.hidden = kind.value !== "webhook" || mapping.value !== "custom";
+  };
+  kind.addEventListener("change", sync);
+  mapping.addEventListener("change", sync);
   return h(
     "form",
     {
       class: "card row",
       onsubmit: submitted(created, async () => {
-        const source = await post("/v1/sources", { name: name.value, kind: kind.value });
+        const body = { name: name.value, kind: kind.value };
+        if (kind.value === "webhook") body.mapping = mappingOf(mapping.value, custom.value);
+        const source = await post("/v1/sources", body);
         show(created, snippets(source));
         name.value = "";
         done();
@@ -45,8 +74,20 @@ function form(created, done) {
     },
     h("label", {}, "Name", name),
     h("label", {}, "Kind", kind),
+    mappingRow,
+    customRow,
     h("button", { type: "submit" }, "Create source"),
   );
+}
+
+/** The mapping a webhook source is created with: a preset by name, or the JSON written. */
+function mappingOf(choice, written) {
+  if (choice !== "custom") return { preset: choice };
+  try {
+    return JSON.parse(written);
+  } catch (error) {
+    throw new Error(`The custom mapping is not JSON: ${error.message}`);
+  }
 }
 
 function snippets(source) {
@@ -55,35 +96,39 @@ function snippets(source) {
   const curl = `curl -u '${key}:' ${base}/v1/track -H 'content-type: application/json' \\\n  -d '{"userId": "42", "event": "Order Completed", "properties": {"total": 99.5}}'`;
   const node = `import { Analytics } from "@segment/analytics-node";\nconst analytics = new Analytics({ writeKey: "${key}", host: "${base}" });\nanalytics.track({ userId: "42", event: "Order Completed", properties: { total: 99.5 } });`;
   const python = `import segment.analytics as analytics\nanalytics.write_key = "${key}"\nanalytics.host = "${base}"\nanalytics.track("42", "Order Completed", {"total": 99.5})`;
+  // A webhook source is posted the other system's own JSON, not tracking calls.
+  const webhook = `curl -X POST ${base}${source.webhook_path} -H 'content-type: application/json' \\\n  -d '{"id": "test-1"}'`;
   return h(
     "div",
     { class: "card" },
     h("h2", {}, `Source "${source.name}" created`),
     h("p", {}, "Its write key is shown this once: copy it now."),
-    h("p", {}, h("code", { class: "write-key", "data-write-key": key }, key), " ", copyButton(key)),
-    source.webhook_path ? h("p", {}, "Webhook address: ", h("code", {}, `${base}${source.webhook_path}`)) : null,
-    ["curl", curl, "Node.js", node, "Python", python].reduce((out, item, i, all) => {
-      if (i % 2 === 0) out.push(h("h3", {}, item), h("pre", {}, all[i + 1]), copyButton(all[i + 1]));
+    h("p", {}, copyable(h("code", { class: "write-key", "data-write-key": key }, key), "the write key")),
+    source.webhook_path ? h("p", {}, "Webhook address: ", copyable(h("code", {}, `${base}${source.webhook_path}`), "the webhook address")) : null,
+    (source.webhook_path ? ["curl", webhook] : ["curl", curl, "Node.js", node, "Python", python]).reduce((out, item, i, all) => {
+      if (i % 2 === 0) out.push(h("h3", {}, item), copyable(h("pre", {}, all[i + 1]), `the ${item} snippet`));
       return out;
     }, []),
   );
 }
 
-function copyButton(textToCopy) {
-  return h(
-    "button",
-    {
-      type: "button",
-      class: "link",
-      onclick: (event) => {
-        navigator.clipboard.writeText(textToCopy).then(
-          () => (event.target.textContent = "Copied"),
-          () => (event.target.textContent = "Select and copy by hand"),
-        );
-      },
-    },
-    "Copy",
-  );
+/** `shown` with a button that copies its text; where the page may not use the clipboard
+ * (plain http away from localhost) the button selects the text for copying by hand. */
+function copyable(shown, what) {
+  const button = h("button", { type: "button", class: "link", "aria-label": `Copy ${what}` }, "Copy");
+  button.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(shown.textContent);
+      button.textContent = "Copied";
+    } catch {
+      const range = document.createRange();
+      range.selectNodeContents(shown);
+      getSelection().removeAllRanges();
+      getSelection().addRange(range);
+      button.textContent = "Selected: copy it by hand";
+    }
+  });
+  return [shown, " ", button];
 }
 
 /** One source: its write keys and, for those who may read events, the live debugger. */
@@ -158,7 +203,7 @@ function debuggerFor(section, source, onLeave) {
   const rows = h("tbody");
   const state = h("p", { class: "muted", "aria-live": "polite" });
   const toggle = h("button", { type: "button" }, "Pause");
-  const detail = h("div");
+  const detail = h("div", { tabindex: -1, "aria-live": "polite" });
   let running = null;
   let lastRejection = 0;
   let count = 0;
@@ -173,15 +218,33 @@ function debuggerFor(section, source, onLeave) {
     const who = payload.userId || payload.anonymousId || "";
     const name = payload.event || payload.name || "";
     const open = h("button", { type: "button", class: "link" }, "show");
-    open.addEventListener("click", () => show(detail, h("h3", {}, `Event ${e.seq}`), h("pre", { class: "value" }, JSON.stringify(payload, null, 2))));
-    return h("tr", { class: "accepted", "data-seq": e.seq },
-      h("td", {}, when(e.received_at)), h("td", {}, e.type), h("td", {}, text(name)), h("td", {}, text(who)), h("td", {}, h("code", {}, e.message_id)), h("td", {}, "stored ", open));
+    open.addEventListener("click", () => {
+      show(detail, h("h3", {}, `Event ${e.seq}`), h("pre", { class: "value" }, JSON.stringify(payload, null, 2)));
+      detail.focus();
+    });
+    return row({ class: "accepted", "data-seq": e.seq }, [
+      ["Received", when(e.received_at)],
+      ["Type", e.type],
+      ["Event", text(name)],
+      ["Person", text(who)],
+      ["Message id", h("code", {}, e.message_id)],
+      ["", ["stored ", open]],
+    ]);
   }
 
   function rejectionRow(r) {
-    return h("tr", { class: "rejected" },
-      h("td", {}, when(r.at)), h("td", {}, String(r.status)), h("td", {}, r.code), h("td", { colspan: 2 }, r.message), h("td", {}, "refused"));
+    return row({ class: "rejected" }, [
+      ["Received", when(r.at)],
+      ["Answer", String(r.status)],
+      ["Code", r.code],
+      ["Message", r.message, 2],
+      ["", "refused"],
+    ]);
   }
+
+  // Each cell names its column, for the phone layout where the header row is hidden.
+  const row = (attrs, cells) =>
+    h("tr", attrs, cells.map(([label, content, span]) => h("td", { "data-label": label || null, colspan: span || null }, content)));
 
   async function rejections(signal) {
     while (!signal.aborted) {
@@ -251,11 +314,11 @@ function debuggerFor(section, source, onLeave) {
     h("h2", {}, "Live events"),
     h("p", {}, "Events sent with this source's keys appear as they are stored; refused requests show what their sender was told. ", toggle),
     state,
+    detail,
     h("div", { class: "scroll feed" },
       h("table", { class: "live" },
         h("thead", {}, h("tr", {}, ["Received", "Type", "Event", "Person", "Message id", ""].map((n) => h("th", { scope: "col" }, n)))),
         rows)),
-    detail,
   );
   start();
   onLeave(stop);
