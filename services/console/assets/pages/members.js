@@ -61,8 +61,10 @@ async function load(list, status, canChange, reload) {
           canChange ? roleChanger(m, status, reload) : m.role,
           when(m.created_at),
           canChange
-            ? h("button", { type: "button", class: "link", onclick: submitted(status, async () => {
+            ? h("button", { type: "button", class: "link", "aria-label": `Remove ${m.email}`, onclick: submitted(status, async () => {
+                if (!confirm(`Remove ${m.email} from this workspace? They lose access at once.`)) return;
                 await call("DELETE", `/v1/members/${encodeURIComponent(m.user_id)}`);
+                show(status, h("p", { class: "ok" }, `${m.email} was removed.`));
                 reload();
               }) }, "Remove")
             : "",
@@ -74,11 +76,22 @@ async function load(list, status, canChange, reload) {
   }
 }
 
+/** A member's role, changed when "Save" is pressed (not on every choice, which arrow keys
+ * on a closed list would make); a refused change puts the list back to the role held. */
 function roleChanger(member, status, reload) {
   const select = roleSelect({ "aria-label": `Role of ${member.email}` }, member.role);
-  select.addEventListener("change", submitted(status, async () => {
-    await call("PATCH", `/v1/members/${encodeURIComponent(member.user_id)}`, { role: select.value });
-    reload();
-  }));
-  return select;
+  const save = h("button", { type: "button", class: "secondary", disabled: true, "aria-label": `Save the role of ${member.email}` }, "Save");
+  select.addEventListener("change", () => (save.disabled = select.value === member.role));
+  save.addEventListener("click", async () => {
+    try {
+      await call("PATCH", `/v1/members/${encodeURIComponent(member.user_id)}`, { role: select.value });
+      show(status, h("p", { class: "ok" }, `${member.email} is now ${select.value}.`));
+      reload();
+    } catch (error) {
+      select.value = member.role;
+      save.disabled = true;
+      show(status, problem(error));
+    }
+  });
+  return h("span", { class: "row" }, select, save);
 }
