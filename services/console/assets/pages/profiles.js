@@ -16,10 +16,22 @@ export function profilesPage(view) {
     h("option", { value: "trait" }, "trait"),
   );
   const traitName = h("input", { name: "trait", placeholder: "trait name", "aria-label": "Trait name", hidden: true });
+  const op = h(
+    "select",
+    { name: "op", "aria-label": "How the trait matches", hidden: true },
+    OPERATORS.map(([value, label]) => h("option", { value }, label)),
+  );
   const value = h("input", { name: "value", type: "search", placeholder: "value", "aria-label": "Value", required: true });
-  kind.addEventListener("change", () => {
-    traitName.hidden = kind.value !== "trait";
-  });
+  const sync = () => {
+    const byTrait = kind.value === "trait";
+    traitName.hidden = !byTrait;
+    op.hidden = !byTrait;
+    value.hidden = byTrait && op.value === "exists";
+    value.required = !value.hidden;
+    value.placeholder = byTrait && op.value === "equals" ? 'value (42 is a number, "42" text)' : "value";
+  };
+  kind.addEventListener("change", sync);
+  op.addEventListener("change", sync);
 
   async function search(event) {
     event.preventDefault();
@@ -29,7 +41,7 @@ export function profilesPage(view) {
     }
     try {
       const found = await post("/v1/profiles/search", {
-        conditions: [{ trait: traitName.value, op: "equals", value: value.value }],
+        conditions: [traitCondition(traitName.value, op.value, value.value)],
         limit: 50,
       });
       show(results, profileList(found.profiles));
@@ -41,10 +53,29 @@ export function profilesPage(view) {
   show(
     view,
     h("h1", {}, "Profiles"),
-    h("form", { class: "row", role: "search", onsubmit: search }, kind, traitName, value, h("button", { type: "submit" }, "Find")),
+    h("form", { class: "row", role: "search", onsubmit: search }, kind, traitName, op, value, h("button", { type: "submit" }, "Find")),
     results,
   );
   latest(results);
+}
+
+const OPERATORS = [
+  ["equals", "is"],
+  ["contains", "contains"],
+  ["starts_with", "starts with"],
+  ["exists", "is set"],
+];
+
+/** A search condition on a trait. For "is", the value is read as people write it in the
+ * segment language: a number, true or false as such, quoted or anything else as text. */
+function traitCondition(trait, op, written) {
+  if (op === "exists") return { trait, op };
+  if (op !== "equals") return { trait, op, value: written };
+  const value = written.trim();
+  if (/^-?\d+(\.\d+)?$/.test(value)) return { trait, op, value: Number(value) };
+  if (value === "true" || value === "false") return { trait, op, value: value === "true" };
+  const quoted = value.match(/^"(.*)"$/s);
+  return { trait, op, value: quoted ? quoted[1] : written };
 }
 
 async function latest(results) {
@@ -149,23 +180,48 @@ async function loadAudiences(section, id) {
   }
 }
 
+/** The person's events, newest first, 50 at a time with a button for older ones. */
 async function loadTimeline(section, id) {
-  try {
-    const found = await get(`/v1/profiles/${id}/events?limit=50`);
-    show(
-      section,
-      h("h2", {}, "Events"),
-      table(
-        ["When", "Type", "Name", "Properties"],
-        found.events.map((e) => [
+  const rows = h("tbody");
+  const more = h("div");
+  show(
+    section,
+    h("h2", {}, "Events"),
+    h(
+      "div",
+      { class: "scroll" },
+      h("table", {}, h("thead", {}, h("tr", {}, TIMELINE.map((name) => h("th", { scope: "col" }, name)))), rows),
+    ),
+    more,
+  );
+  async function page(before, keepFocus) {
+    try {
+      const found = await get(`/v1/profiles/${id}/events?limit=50${before ? `&before=${before}` : ""}`);
+      for (const e of found.events) {
+        const cells = [
           when(e.occurred_at),
           e.type,
           text(e.name),
           e.shredded ? h("em", {}, "erased") : h("code", { class: "value" }, text(e.payload && (e.payload.properties || e.payload.traits))),
-        ]),
-      ),
-    );
-  } catch (error) {
-    show(section, h("h2", {}, "Events"), problem(error));
+        ];
+        rows.appendChild(h("tr", {}, cells.map((cell, i) => h("td", { "data-label": TIMELINE[i] }, cell))));
+      }
+      if (!before && !found.events.length) show(more, h("p", {}, "No events."));
+      else if (found.next_before) {
+        const button = h("button", { type: "button", class: "secondary" }, "Older events");
+        button.addEventListener("click", () => {
+          button.disabled = true;
+          page(found.next_before, true);
+        });
+        show(more, button);
+        // The button pressed is replaced: the keyboard stays on the next one.
+        if (keepFocus) button.focus();
+      } else show(more);
+    } catch (error) {
+      show(more, problem(error));
+    }
   }
+  await page(null, false);
 }
+
+const TIMELINE = ["When", "Type", "Name", "Properties"];
