@@ -58,7 +58,17 @@ async function route() {
       await signOut();
       return route();
     }
-    return show(view, problem(error));
+    // Suspended, or the service unavailable: say so, with a way out and a way to retry.
+    workspace = null;
+    renderShell();
+    return show(
+      view,
+      problem(error),
+      h("p", { class: "row" },
+        h("button", { type: "button", onclick: () => route() }, "Try again"),
+        h("button", { type: "button", class: "secondary", onclick: () => signOut().then(start) }, "Sign out"),
+      ),
+    );
   }
   renderShell();
   const open = SECTIONS.filter((s) => may(s.needs));

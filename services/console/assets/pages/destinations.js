@@ -178,14 +178,14 @@ function tested(answer) {
   );
 }
 
-async function deliveryLog(section, path, { status, after }, writable) {
+async function deliveryLog(section, path, { status, after }, writable, note) {
   const filter = h(
     "select",
     { "aria-label": "Show deliveries", onchange: () => deliveryLog(section, path, { status: filter.value, after: 0 }, writable) },
     h("option", { value: "" }, "all"),
     STATUSES.map((s) => h("option", { value: s, selected: s === status }, s === "dead" ? "dead letters" : s)),
   );
-  const result = h("div", { "aria-live": "polite" });
+  const result = h("div", { "aria-live": "polite" }, note);
   try {
     const query = `?limit=100&after=${after}${status ? `&status=${status}` : ""}`;
     const page = await get(`${path}/deliveries${query}`);
@@ -206,7 +206,9 @@ async function deliveryLog(section, path, { status, after }, writable) {
     ]);
     const replay = async (seqs) => {
       const done = await post(`${path}/replay`, seqs ? { seqs } : {});
-      show(result, h("p", { class: "ok" }, `${done.replayed} sent again.`));
+      // Shown again, so the replayed letters no longer read as dead.
+      const sent = h("p", { class: "ok" }, `${done.replayed} sent again.`);
+      await deliveryLog(section, path, { status, after }, writable, sent);
     };
     show(
       section,

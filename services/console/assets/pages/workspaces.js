@@ -17,7 +17,15 @@ export async function workspacesPage(view) {
 
 async function load(list, lagSection) {
   try {
-    const [{ tenants }, { projections }] = await Promise.all([get("/v1/admin/tenants"), get("/v1/admin/projections")]);
+    // The projectors' figures are extra: without them the workspaces still show.
+    let lagProblem = null;
+    const [{ tenants }, { projections }] = await Promise.all([
+      get("/v1/admin/tenants"),
+      get("/v1/admin/projections").catch((error) => {
+        lagProblem = error;
+        return { projections: [] };
+      }),
+    ]);
     const lag = new Map(projections.map((p) => [p.tenant_id, p]));
     show(
       list,
@@ -38,6 +46,7 @@ async function load(list, lagSection) {
       ),
     );
     const open = tenants.filter((t) => t.status !== "deleted" && lag.has(t.id));
+    if (lagProblem) return show(lagSection, problem(lagProblem));
     show(
       lagSection,
       open.length
