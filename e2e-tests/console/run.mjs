@@ -1,9 +1,11 @@
 // The console in a real headless Chromium, as its users work in it: a new workspace owner
 // (first sign-in with a one-time password; a source, its live debugger showing events and
-// a refused request; an API key; a marketer added; the audit chain), then the data work
-// (a destination with a test delivery, dead letters and their replay; the profile with a
-// trait holding markup shown as text; a segment built in the visual form, its members
-// exported; a computed trait; the overview's charts; an access export and an erasure
+// a refused request; a webhook source with a shipped mapping; an API key; a marketer
+// added, their role changed and saved, someone removed after confirming; the audit
+// chain), then the data work (a destination with a test delivery, dead letters and their
+// replay; the profile with a trait holding markup shown as text, found again by a numeric
+// trait; a segment built in the visual form, its members exported; a computed trait; the
+// overview's charts; an access export and an erasure
 // with its receipt verified), the marketer's narrower console, and a platform admin
 // creating, suspending and limiting a workspace. Screenshots of each step go to
 // CDP_SCREENSHOTS.
@@ -56,6 +58,9 @@ const browser = await chromium.launch({
 });
 const problems = [];
 
+/** Confirmations are accepted, unless a step says otherwise. */
+const acceptDialog = (dialog) => dialog.accept();
+
 async function newPage() {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
   const page = await context.newPage();
@@ -65,7 +70,7 @@ async function newPage() {
       problems.push(`console: ${message.text()}`);
     }
   });
-  page.on("dialog", (dialog) => dialog.accept());
+  page.on("dialog", acceptDialog);
   return page;
 }
 
@@ -113,6 +118,21 @@ try {
   await page.getByRole("link", { name: "Website" }).waitFor();
   await shot("sources");
 
+  step = "create a webhook source with a shipped mapping";
+  await page.getByLabel("Name").fill("Shop orders");
+  await page.getByLabel("Kind").selectOption("webhook");
+  await page.getByRole("combobox", { name: /^Mapping/ }).selectOption("ecommerce_order");
+  await page.getByRole("button", { name: "Create source" }).click();
+  const hookAddress = await page.locator("code").filter({ hasText: "/v1/webhooks/" }).textContent();
+  const order = await fetch(hookAddress, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ id: 5001, order_number: 1001, email: "cy@example.com", total_price: "19.00", currency: "EUR", customer: { id: 77, email: "cy@example.com" } }),
+  });
+  if (order.status !== 200) throw new Error(`the webhook address answered ${order.status}: ${await order.text()}`);
+  await page.getByRole("link", { name: "Shop orders" }).waitFor();
+  log("webhook source created with the e-commerce mapping; an order posted to its address stored");
+
   step = "watch the source's live events";
   await page.getByRole("link", { name: "Website" }).click();
   await page.getByText("Listening for events").waitFor();
@@ -153,6 +173,26 @@ try {
   const memberOneTime = await page.locator(".one-time-password").textContent();
   if (!memberOneTime || memberOneTime.length < 16) throw new Error(`no one-time password shown: ${memberOneTime}`);
   await page.getByRole("combobox", { name: `Role of ${memberEmail}` }).waitFor();
+  // A role changes when saved, not on every choice passed.
+  await page.getByRole("combobox", { name: `Role of ${memberEmail}` }).selectOption("analyst");
+  await page.getByRole("button", { name: `Save the role of ${memberEmail}` }).click();
+  await page.getByText(`${memberEmail} is now analyst.`).waitFor();
+  await page.getByRole("combobox", { name: `Role of ${memberEmail}` }).selectOption("marketer");
+  await page.getByRole("button", { name: `Save the role of ${memberEmail}` }).click();
+  await page.getByText(`${memberEmail} is now marketer.`).waitFor();
+  // Removing asks first.
+  const passing = `passing-${Date.now()}@example.com`;
+  await page.getByRole("textbox", { name: "E-mail of the new member" }).fill(passing);
+  await page.getByRole("button", { name: "Add member" }).click();
+  await page.getByRole("button", { name: `Remove ${passing}` }).waitFor();
+  page.off("dialog", acceptDialog);
+  page.once("dialog", (dialog) => dialog.dismiss());
+  await page.getByRole("button", { name: `Remove ${passing}` }).click();
+  await page.getByRole("button", { name: `Remove ${passing}` }).waitFor();
+  page.on("dialog", acceptDialog);
+  await page.getByRole("button", { name: `Remove ${passing}` }).click();
+  await page.getByText(`${passing} was removed.`).waitFor();
+  await page.getByRole("button", { name: `Remove ${passing}` }).waitFor({ state: "detached" });
 
   step = "read the audit log";
   await page.getByRole("link", { name: "Audit log" }).click();
@@ -185,7 +225,7 @@ try {
   const sent = await send(writeKey, [
     {
       type: "identify", userId: "ada", messageId: "c1",
-      traits: { name: HOSTILE, plan: "pro", email: "ada@example.com" },
+      traits: { name: HOSTILE, plan: "pro", email: "ada@example.com", age: 36 },
       context: { consent: { categoryPreferences: { Marketing: true } } },
     },
     { type: "track", userId: "ada", messageId: "c2", event: "Order Completed", properties: { total: 42 } },
@@ -213,6 +253,20 @@ try {
   if (ran !== undefined || injected !== 0) throw new Error(`markup in a trait ran: ${ran}, ${injected} elements`);
   await shot("profile-hostile-trait");
   log("profile shown, markup as text");
+
+  step = "find the profile by a trait";
+  await page.getByRole("link", { name: "Profiles" }).click();
+  await page.getByRole("combobox", { name: "Search by" }).selectOption("trait");
+  await page.getByRole("textbox", { name: "Trait name" }).fill("age");
+  await page.getByRole("combobox", { name: "How the trait matches" }).selectOption("equals");
+  // A number is searched as one: 36 matches the number 36, "36" would match text.
+  await page.getByRole("searchbox", { name: "Value" }).fill("36");
+  await page.getByRole("button", { name: "Find" }).click();
+  await page.getByRole("cell", { name: /user_id:ada/ }).waitFor();
+  await page.getByRole("searchbox", { name: "Value" }).fill('"36"');
+  await page.getByRole("button", { name: "Find" }).click();
+  await page.getByText("No profile matches.").waitFor();
+  log("profile found by a numeric trait");
 
   step = "dead letters replayed";
   await page.getByRole("link", { name: "Destinations" }).click();
@@ -245,6 +299,10 @@ try {
 
   step = "build a segment in the visual form";
   await page.getByRole("link", { name: "Segments", exact: true }).click();
+  // The text form opens at once on a new builder, with nothing to convert yet.
+  await page.getByRole("button", { name: "Text", exact: true }).click();
+  await page.getByRole("textbox", { name: "Condition", exact: true }).waitFor();
+  await page.getByRole("button", { name: "Visual" }).click();
   await page.getByLabel("Condition 1 name").fill("plan");
   await page.getByLabel("Condition 1 value").fill("pro");
   await page.getByRole("button", { name: "Add condition" }).click();
@@ -312,6 +370,11 @@ try {
 
   step = "define a computed trait";
   await page.getByRole("link", { name: "Computed traits" }).click();
+  // A preset defines the kind, event and property itself: those fields go away.
+  await page.getByLabel("Preset").selectOption("total_revenue");
+  await page.getByLabel("Kind").waitFor({ state: "hidden" });
+  await page.getByLabel("Preset").selectOption("");
+  await page.getByLabel("Kind").waitFor();
   await page.getByLabel("Name").fill("order_total");
   await page.getByLabel("Kind").selectOption("sum");
   await page.getByLabel("Event").fill("Order Completed");
