@@ -125,7 +125,7 @@ pub(crate) fn validate(events: &[NewEvent]) -> Result<(), LogError> {
 /// Locks the tenant's head row for the rest of the transaction and returns its value,
 /// creating the row on the tenant's first append. Nothing is appended to the tenant's log
 /// until the transaction ends, so what it writes is in place before any later event.
-pub async fn lock_head<C: ConnectionTrait>(txn: &C, tenant: TenantId) -> Result<Seq, LogError> {
+pub async fn lock_head(txn: &DatabaseTransaction, tenant: TenantId) -> Result<Seq, LogError> {
     // A no-op update takes the row lock on every backend (SQLite has no SELECT ... FOR UPDATE).
     let lock = Query::update()
         .table(head::Entity)

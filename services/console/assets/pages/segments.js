@@ -98,13 +98,18 @@ async function builder({ segments, saved, editing }) {
   }
 
   /** Converts the condition into the other form (the API reads it, counting no one). A
-   * visual form not filled in yet leaves the text form as it was, to be written there. */
+   * visual form not filled in yet, with no text written, opens the text form empty. */
   async function switchTo(next) {
     if (next === mode) return;
     try {
       if (next === "text") {
-        const found = await post("/v1/segments/preview", { condition: visual.condition(), evaluate: false }).catch(() => null);
-        if (found) condition.value = found.text;
+        try {
+          const found = await post("/v1/segments/preview", { condition: visual.condition(), evaluate: false });
+          condition.value = found.text;
+        } catch (error) {
+          // Refused as incomplete with nothing written as text yet: nothing to lose.
+          if (!(error instanceof ApiError && error.status === 400 && !condition.value.trim())) throw error;
+        }
       } else if (condition.value.trim()) {
         const found = await post("/v1/segments/preview", { text: condition.value, evaluate: false });
         if (!visual.load(found.condition)) {
