@@ -243,9 +243,15 @@ export function conditionForm({ onChange, segments = [], computed = [] }) {
     return c;
   }
 
+  /** Draws the clauses again; the keyboard stays on the field it was on, found by its
+   * name (a removed clause's focus goes to the "Add condition" button). */
   function render() {
+    const active = list.contains(document.activeElement) ? document.activeElement.getAttribute("aria-label") : null;
     clauses.forEach(defaults);
     show(list, clauses.map(row));
+    if (active === null) return;
+    const again = [...list.querySelectorAll("[aria-label]")].find((el) => el.getAttribute("aria-label") === active);
+    (again || add).focus();
   }
 
   const add = h("button", { type: "button", class: "secondary" }, "Add condition");

@@ -206,9 +206,11 @@ async function deliveryLog(section, path, { status, after }, writable, note) {
     ]);
     const replay = async (seqs) => {
       const done = await post(`${path}/replay`, seqs ? { seqs } : {});
-      // Shown again, so the replayed letters no longer read as dead.
-      const sent = h("p", { class: "ok" }, `${done.replayed} sent again.`);
+      // Shown again, so the replayed letters no longer read as dead; the keyboard (and a
+      // screen reader) goes to what happened, since the button pressed is drawn anew.
+      const sent = h("p", { class: "ok", tabindex: -1 }, `${done.replayed} sent again.`);
       await deliveryLog(section, path, { status, after }, writable, sent);
+      sent.focus();
     };
     show(
       section,
@@ -225,6 +227,6 @@ async function deliveryLog(section, path, { status, after }, writable, note) {
       page.next_after ? h("button", { type: "button", class: "secondary", onclick: () => deliveryLog(section, path, { status, after: page.next_after }, writable) }, "Next page") : null,
     );
   } catch (error) {
-    show(section, h("h2", {}, "Delivery log"), problem(error));
+    show(section, h("h2", {}, "Delivery log"), note, problem(error));
   }
 }

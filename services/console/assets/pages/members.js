@@ -86,7 +86,11 @@ function roleChanger(member, status, reload) {
     try {
       await call("PATCH", `/v1/members/${encodeURIComponent(member.user_id)}`, { role: select.value });
       show(status, h("p", { class: "ok" }, `${member.email} is now ${select.value}.`));
-      reload();
+      await reload();
+      // The table is drawn anew: the keyboard goes back to this member's role.
+      const label = select.getAttribute("aria-label");
+      const again = [...document.querySelectorAll("select")].find((s) => s.getAttribute("aria-label") === label);
+      if (again) again.focus();
     } catch (error) {
       select.value = member.role;
       save.disabled = true;

@@ -33,20 +33,24 @@ export function profilesPage(view) {
   kind.addEventListener("change", sync);
   op.addEventListener("change", sync);
 
+  // Which answer is the latest asked for: an earlier one arriving late is dropped.
+  let asked = 0;
+
   async function search(event) {
     event.preventDefault();
     if (kind.value !== "trait") {
       location.hash = `#/profiles/${encodeURIComponent(`${kind.value}:${value.value}`)}`;
       return;
     }
+    const mine = ++asked;
     try {
       const found = await post("/v1/profiles/search", {
         conditions: [traitCondition(traitName.value, op.value, value.value)],
         limit: 50,
       });
-      show(results, profileList(found.profiles));
+      if (mine === asked) show(results, h("h2", {}, "Matching profiles"), profileList(found.profiles));
     } catch (error) {
-      show(results, problem(error));
+      if (mine === asked) show(results, problem(error));
     }
   }
 
@@ -56,7 +60,12 @@ export function profilesPage(view) {
     h("form", { class: "row", role: "search", onsubmit: search }, kind, traitName, op, value, h("button", { type: "submit" }, "Find")),
     results,
   );
-  latest(results);
+  // The first profiles, unless a search answered first.
+  const mine = ++asked;
+  post("/v1/profiles/search", { conditions: [], limit: 25 }).then(
+    (found) => mine === asked && show(results, h("h2", {}, "Profiles (the first 25)"), profileList(found.profiles)),
+    (error) => mine === asked && show(results, problem(error)),
+  );
 }
 
 const OPERATORS = [
@@ -72,19 +81,14 @@ function traitCondition(trait, op, written) {
   if (op === "exists") return { trait, op };
   if (op !== "equals") return { trait, op, value: written };
   const value = written.trim();
-  if (/^-?\d+(\.\d+)?$/.test(value)) return { trait, op, value: Number(value) };
+  // Digits that a number would write the same way: "02134" or a 20-digit id stay text.
+  const number = Number(value);
+  if (value !== "" && Number.isFinite(number) && String(number) === value && Math.abs(number) <= Number.MAX_SAFE_INTEGER) {
+    return { trait, op, value: number };
+  }
   if (value === "true" || value === "false") return { trait, op, value: value === "true" };
   const quoted = value.match(/^"(.*)"$/s);
   return { trait, op, value: quoted ? quoted[1] : written };
-}
-
-async function latest(results) {
-  try {
-    const found = await post("/v1/profiles/search", { conditions: [], limit: 25 });
-    show(results, h("h2", {}, "Profiles (the first 25)"), profileList(found.profiles));
-  } catch (error) {
-    show(results, problem(error));
-  }
 }
 
 function profileList(profiles) {
@@ -218,7 +222,10 @@ async function loadTimeline(section, id) {
         if (keepFocus) button.focus();
       } else show(more);
     } catch (error) {
-      show(more, problem(error));
+      const retry = h("button", { type: "button", class: "secondary" }, "Try again");
+      retry.addEventListener("click", () => page(before, true));
+      show(more, problem(error), retry);
+      if (keepFocus) retry.focus();
     }
   }
   await page(null, false);

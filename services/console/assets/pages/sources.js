@@ -96,8 +96,10 @@ function snippets(source) {
   const curl = `curl -u '${key}:' ${base}/v1/track -H 'content-type: application/json' \\\n  -d '{"userId": "42", "event": "Order Completed", "properties": {"total": 99.5}}'`;
   const node = `import { Analytics } from "@segment/analytics-node";\nconst analytics = new Analytics({ writeKey: "${key}", host: "${base}" });\nanalytics.track({ userId: "42", event: "Order Completed", properties: { total: 99.5 } });`;
   const python = `import segment.analytics as analytics\nanalytics.write_key = "${key}"\nanalytics.host = "${base}"\nanalytics.track("42", "Order Completed", {"total": 99.5})`;
-  // A webhook source is posted the other system's own JSON, not tracking calls.
-  const webhook = `curl -X POST ${base}${source.webhook_path} -H 'content-type: application/json' \\\n  -d '{"id": "test-1"}'`;
+  // A webhook source is posted the other system's own JSON, not tracking calls: a sample
+  // of what its mapping reads (a custom mapping's own shape is its author's to know).
+  const sample = WEBHOOK_SAMPLES[source.mapping && source.mapping.preset] || { id: "test-1", user_id: "42" };
+  const webhook = `curl -X POST ${base}${source.webhook_path} -H 'content-type: application/json' \\\n  -d '${JSON.stringify(sample)}'`;
   return h(
     "div",
     { class: "card" },
@@ -112,20 +114,31 @@ function snippets(source) {
   );
 }
 
+/** A body each shipped mapping takes, for a first try of a new webhook source. */
+const WEBHOOK_SAMPLES = {
+  ecommerce_order: { id: 1001, email: "buyer@example.com", total_price: "9.99", currency: "EUR", customer: { id: "42", email: "buyer@example.com" } },
+  payment: { id: "evt_1", type: "payment_intent.succeeded", created: 1767225600, data: { object: { id: "pi_1", amount: 999, currency: "eur", customer: "cus_42" } } },
+};
+
 /** `shown` with a button that copies its text; where the page may not use the clipboard
  * (plain http away from localhost) the button selects the text for copying by hand. */
 function copyable(shown, what) {
   const button = h("button", { type: "button", class: "link", "aria-label": `Copy ${what}` }, "Copy");
+  // What happened replaces the label as well as the text, so it is heard too.
+  const tell = (outcome) => {
+    button.textContent = outcome;
+    button.setAttribute("aria-label", `${outcome}: ${what}`);
+  };
   button.addEventListener("click", async () => {
     try {
       await navigator.clipboard.writeText(shown.textContent);
-      button.textContent = "Copied";
+      tell("Copied");
     } catch {
       const range = document.createRange();
       range.selectNodeContents(shown);
       getSelection().removeAllRanges();
       getSelection().addRange(range);
-      button.textContent = "Selected: copy it by hand";
+      tell("Selected: copy it by hand");
     }
   });
   return [shown, " ", button];
@@ -203,7 +216,7 @@ function debuggerFor(section, source, onLeave) {
   const rows = h("tbody");
   const state = h("p", { class: "muted", "aria-live": "polite" });
   const toggle = h("button", { type: "button" }, "Pause");
-  const detail = h("div", { tabindex: -1, "aria-live": "polite" });
+  const detail = h("div", { tabindex: -1 });
   let running = null;
   let lastRejection = 0;
   let count = 0;
