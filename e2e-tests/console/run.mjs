@@ -124,10 +124,12 @@ try {
   await page.getByRole("combobox", { name: /^Mapping/ }).selectOption("ecommerce_order");
   await page.getByRole("button", { name: "Create source" }).click();
   const hookAddress = await page.locator("code").filter({ hasText: "/v1/webhooks/" }).textContent();
+  // The curl shown works as it is: its sample is what the mapping reads.
+  const snippet = await page.locator("pre").filter({ hasText: hookAddress }).textContent();
   const order = await fetch(hookAddress, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ id: 5001, order_number: 1001, email: "cy@example.com", total_price: "19.00", currency: "EUR", customer: { id: 77, email: "cy@example.com" } }),
+    body: snippet.match(/-d '(.*)'$/s)[1],
   });
   if (order.status !== 200) throw new Error(`the webhook address answered ${order.status}: ${await order.text()}`);
   await page.getByRole("link", { name: "Shop orders" }).waitFor();
@@ -262,7 +264,9 @@ try {
   // A number is searched as one: 36 matches the number 36, "36" would match text.
   await page.getByRole("searchbox", { name: "Value" }).fill("36");
   await page.getByRole("button", { name: "Find" }).click();
-  await page.getByRole("cell", { name: /user_id:ada/ }).waitFor();
+  await page.getByRole("heading", { name: "Matching profiles" }).waitFor();
+  const matches = await page.locator("tbody tr").count();
+  if (matches !== 1 || (await page.getByRole("cell", { name: /user_id:ada/ }).count()) !== 1) throw new Error(`age = 36 found ${matches} profiles`);
   await page.getByRole("searchbox", { name: "Value" }).fill('"36"');
   await page.getByRole("button", { name: "Find" }).click();
   await page.getByText("No profile matches.").waitFor();
@@ -426,6 +430,11 @@ try {
     return JSON.parse(readFileSync(await download.path(), "utf8"));
   });
   if (exported.complete !== true || exported.event_count < 3) throw new Error(`the export: ${JSON.stringify(exported).slice(0, 300)}`);
+  // The queue filtered to overdue requests: none, all of them received minutes ago.
+  await page.getByRole("checkbox", { name: "Only overdue requests" }).check();
+  await page.getByText("No request is overdue.").waitFor();
+  await page.getByRole("checkbox", { name: "Only overdue requests" }).uncheck();
+  await page.locator("section[aria-label=Requests] tbody tr").first().waitFor();
   await eventually(30, async () => {
     await page.getByRole("button", { name: "Refresh" }).click();
     await page.locator('[data-status="completed"]').waitFor({ timeout: 1000 });

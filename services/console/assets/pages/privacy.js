@@ -42,12 +42,16 @@ async function overview(section) {
   }
 }
 
-async function load(queue, detail, reload) {
+/** The queue, newest first, 100 at a time; all requests or only the overdue ones. */
+async function load(queue, detail, reload, { overdue = false, before = null } = {}) {
+  const only = h("input", { type: "checkbox", checked: overdue, onchange: () => load(queue, detail, reload, { overdue: only.checked }) });
   try {
-    const { requests } = await get("/v1/privacy/requests?limit=100");
+    const query = `?limit=100${overdue ? "&overdue=true" : ""}${before ? `&before=${encodeURIComponent(before)}` : ""}`;
+    const { requests, next_before: next } = await get(`/v1/privacy/requests${query}`);
     show(
       queue,
       h("h2", {}, "Queue"),
+      h("label", { class: "check" }, h("span", {}, only, " Only overdue requests")),
       requests.length
         ? table(
             ["Request", "Type", "Status", "Received", "Due"],
@@ -59,10 +63,14 @@ async function load(queue, detail, reload) {
               h("span", { class: r.overdue ? "overdue" : "" }, when(r.due_at), r.overdue ? " (overdue)" : ""),
             ]),
           )
-        : h("p", {}, "No request yet."),
+        : h("p", {}, overdue ? "No request is overdue." : "No request yet."),
+      h("p", { class: "row" },
+        before ? h("button", { type: "button", class: "secondary", onclick: () => load(queue, detail, reload, { overdue }) }, "Newest requests") : null,
+        next ? h("button", { type: "button", class: "secondary", onclick: () => load(queue, detail, reload, { overdue, before: next }) }, "Older requests") : null,
+      ),
     );
   } catch (error) {
-    show(queue, problem(error));
+    show(queue, h("h2", {}, "Queue"), problem(error));
   }
 }
 
