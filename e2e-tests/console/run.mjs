@@ -433,6 +433,8 @@ try {
   // The queue filtered to overdue requests: none, all of them received minutes ago.
   await page.getByRole("checkbox", { name: "Only overdue requests" }).check();
   await page.getByText("No request is overdue.").waitFor();
+  // The queue is drawn anew; the keyboard stays on the (new) checkbox.
+  await page.waitForFunction(() => document.activeElement && document.activeElement.type === "checkbox", null, { timeout: 5000 });
   await page.getByRole("checkbox", { name: "Only overdue requests" }).uncheck();
   await page.locator("section[aria-label=Requests] tbody tr").first().waitFor();
   await eventually(30, async () => {

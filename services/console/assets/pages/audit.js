@@ -11,7 +11,7 @@ export async function auditPage(view) {
   const entries = h("section", { "aria-label": "Entries" });
   show(view, h("h1", {}, "Audit log"), check, entries);
   verify(check);
-  more(entries, 0);
+  more(entries, 0, false);
 }
 
 async function verify(check) {
@@ -29,7 +29,8 @@ async function verify(check) {
   }
 }
 
-async function more(entries, after) {
+/** The next page of entries; `keepFocus` when "More" was pressed (it is replaced). */
+async function more(entries, after, keepFocus) {
   try {
     const page = await get(`/v1/audit?after=${after}&limit=${PAGE}`);
     entries.querySelector("button.more")?.remove();
@@ -48,7 +49,13 @@ async function more(entries, after) {
       ),
     );
     if (page.entries.length === PAGE) {
-      entries.appendChild(h("button", { type: "button", class: "more", onclick: () => more(entries, page.next_after) }, "More"));
+      const button = h("button", { type: "button", class: "more", onclick: () => more(entries, page.next_after, true) }, "More");
+      entries.appendChild(button);
+      if (keepFocus) button.focus();
+    } else if (keepFocus) {
+      // No more pages: the keyboard goes to the entries rather than to nothing.
+      entries.setAttribute("tabindex", "-1");
+      entries.focus();
     }
   } catch (error) {
     entries.appendChild(problem(error));

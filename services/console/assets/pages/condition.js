@@ -243,14 +243,14 @@ export function conditionForm({ onChange, segments = [], computed = [] }) {
     return c;
   }
 
-  /** Draws the clauses again; the keyboard stays on the field it was on, found by its
-   * name (a removed clause's focus goes to the "Add condition" button). */
+  /** Draws the clauses again; the keyboard stays on the field of the same name (after a
+   * removal, the same place in the list), or goes to "Add condition" when there is none. */
   function render() {
     const active = list.contains(document.activeElement) ? document.activeElement.getAttribute("aria-label") : null;
     clauses.forEach(defaults);
     show(list, clauses.map(row));
     if (active === null) return;
-    const again = [...list.querySelectorAll("[aria-label]")].find((el) => el.getAttribute("aria-label") === active);
+    const again = [...list.querySelectorAll("[aria-label]")].find((el) => el.getAttribute("aria-label") === active && !el.disabled);
     (again || add).focus();
   }
 

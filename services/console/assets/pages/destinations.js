@@ -111,8 +111,9 @@ function secretShown(title, secret) {
   );
 }
 
-/** One destination: settings, a test delivery, outcomes, and the delivery log. */
-export async function destinationPage(view, id, { may }) {
+/** One destination: settings, a test delivery, outcomes, and the delivery log. `focus`
+ * names the button to put the keyboard on, when the page is drawn again after one. */
+export async function destinationPage(view, id, { may }, focus) {
   show(view, h("p", {}, "Loading…"));
   const path = `/v1/destinations/${encodeURIComponent(id)}`;
   let d;
@@ -123,7 +124,7 @@ export async function destinationPage(view, id, { may }) {
   }
   const status = h("div", { "aria-live": "polite" });
   const log = h("section", { "aria-label": "Delivery log" });
-  const reload = () => destinationPage(view, id, { may });
+  const reload = (button) => destinationPage(view, id, { may }, button);
   const counts = d.deliveries || {};
   const finished = (counts.delivered || 0) + (counts.dead || 0);
   const action = (label, run, cls = "secondary") =>
@@ -148,7 +149,7 @@ export async function destinationPage(view, id, { may }) {
           action("Send a test delivery", async () => show(status, tested(await post(`${path}/test`)))),
           action(d.enabled ? "Disable" : "Enable", async () => {
             await put(path, { ...settings, enabled: !d.enabled });
-            reload();
+            reload(d.enabled ? "Enable" : "Disable");
           }),
           action("Rotate the signing secret", async () => {
             const rotated = await post(`${path}/secret`, {});
@@ -166,6 +167,7 @@ export async function destinationPage(view, id, { may }) {
     log,
   );
   deliveryLog(log, path, { status: "", after: 0 }, writable);
+  if (focus) [...view.querySelectorAll("button")].find((b) => b.textContent === focus)?.focus();
 }
 
 function tested(answer) {

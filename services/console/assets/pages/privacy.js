@@ -13,7 +13,9 @@ export async function privacyPage(view, { may }) {
   const queue = h("section", { "aria-label": "Requests" }, h("p", {}, "Loading…"));
   const detail = h("section", { "aria-live": "polite" });
   const consent = h("section", { "aria-label": "Consent" });
-  const reload = () => load(queue, detail, reload);
+  // Which part of the queue is shown: a refresh, or a request recorded, keeps it.
+  const shown = { overdue: false, before: null };
+  const reload = (focus) => load(queue, detail, reload, shown, focus);
   show(view, h("h1", {}, "Privacy requests"), may("privacy:write") ? form(detail, reload) : null, detail, queue, consent);
   reload();
   overview(consent);
@@ -42,12 +44,20 @@ async function overview(section) {
   }
 }
 
-/** The queue, newest first, 100 at a time; all requests or only the overdue ones. */
-async function load(queue, detail, reload, { overdue = false, before = null } = {}) {
-  const only = h("input", { type: "checkbox", checked: overdue, onchange: () => load(queue, detail, reload, { overdue: only.checked }) });
+/** The queue, newest first, 100 at a time; all requests or only the overdue ones.
+ * `focus` names the control pressed, drawn anew: the keyboard goes back to it. */
+async function load(queue, detail, reload, shown, focus) {
+  const go = (change, control) => {
+    Object.assign(shown, change);
+    reload(control);
+  };
+  const only = h("input", { type: "checkbox", checked: shown.overdue, onchange: () => go({ overdue: only.checked, before: null }, "only") });
   try {
-    const query = `?limit=100${overdue ? "&overdue=true" : ""}${before ? `&before=${encodeURIComponent(before)}` : ""}`;
+    const query = `?limit=100${shown.overdue ? "&overdue=true" : ""}${shown.before ? `&before=${encodeURIComponent(shown.before)}` : ""}`;
     const { requests, next_before: next } = await get(`/v1/privacy/requests${query}`);
+    const newest = shown.before ? h("button", { type: "button", class: "secondary", onclick: () => go({ before: null }, "newest") }, "Newest requests") : null;
+    const older = next ? h("button", { type: "button", class: "secondary", onclick: () => go({ before: next }, "older") }, "Older requests") : null;
+    const none = shown.before ? "No older request." : shown.overdue ? "No request is overdue." : "No request yet.";
     show(
       queue,
       h("h2", {}, "Queue"),
@@ -63,12 +73,10 @@ async function load(queue, detail, reload, { overdue = false, before = null } = 
               h("span", { class: r.overdue ? "overdue" : "" }, when(r.due_at), r.overdue ? " (overdue)" : ""),
             ]),
           )
-        : h("p", {}, overdue ? "No request is overdue." : "No request yet."),
-      h("p", { class: "row" },
-        before ? h("button", { type: "button", class: "secondary", onclick: () => load(queue, detail, reload, { overdue }) }, "Newest requests") : null,
-        next ? h("button", { type: "button", class: "secondary", onclick: () => load(queue, detail, reload, { overdue, before: next }) }, "Older requests") : null,
-      ),
+        : h("p", {}, none),
+      h("p", { class: "row" }, newest, older),
     );
+    if (focus) ({ only, newest, older }[focus] || older || newest || only).focus();
   } catch (error) {
     show(queue, h("h2", {}, "Queue"), problem(error));
   }
@@ -101,9 +109,11 @@ function form(detail, done) {
   );
 }
 
-/** Shows one request; `reload` refreshes the queue beside it. */
-async function open(detail, id, reload) {
+/** Shows one request; `reload` refreshes the queue beside it. `refreshed`: drawn again
+ * by its Refresh button, which the keyboard goes back to. */
+async function open(detail, id, reload, refreshed = false) {
   const outcome = h("div", { "aria-live": "polite" });
+  const refresh = h("button", { type: "button", onclick: () => (reload(), open(detail, id, reload, true)) }, "Refresh");
   try {
     const r = await get(`/v1/privacy/requests/${encodeURIComponent(id)}`);
     const receipt = r.receipt
@@ -118,7 +128,7 @@ async function open(detail, id, reload) {
         h("p", {}, "Status: ", h("strong", {}, r.status), ` · due ${when(r.due_at)}`, r.failure ? ` · ${r.failure}` : ""),
         receipt,
         h("p", { class: "row" },
-          h("button", { type: "button", onclick: () => (reload(), open(detail, id, reload)) }, "Refresh"),
+          refresh,
           // The first whole download completes the request; later ones hold what came since.
           r.export_url && r.status !== "failed"
             ? h("button", { type: "button", class: "secondary", onclick: () => download(r.export_url, `${r.id}.json`).catch((e) => show(outcome, problem(e))) }, "Download the access export")
@@ -130,6 +140,7 @@ async function open(detail, id, reload) {
         outcome,
       ),
     );
+    if (refreshed) refresh.focus();
   } catch (error) {
     show(detail, problem(error));
   }

@@ -81,10 +81,10 @@ function traitCondition(trait, op, written) {
   if (op === "exists") return { trait, op };
   if (op !== "equals") return { trait, op, value: written };
   const value = written.trim();
-  // Digits that a number would write the same way: "02134" or a 20-digit id stay text.
-  const number = Number(value);
-  if (value !== "" && Number.isFinite(number) && String(number) === value && Math.abs(number) <= Number.MAX_SAFE_INTEGER) {
-    return { trait, op, value: number };
+  // A number as written in the segment language (2.50 is 2.5); a leading zero ("02134")
+  // or an integer too long to hold exactly (a 20-digit id) stays text.
+  if (/^-?(0|[1-9]\d*)(\.\d+)?$/.test(value) && (value.includes(".") || Number.isSafeInteger(Number(value)))) {
+    return { trait, op, value: Number(value) };
   }
   if (value === "true" || value === "false") return { trait, op, value: value === "true" };
   const quoted = value.match(/^"(.*)"$/s);
@@ -223,7 +223,10 @@ async function loadTimeline(section, id) {
       } else show(more);
     } catch (error) {
       const retry = h("button", { type: "button", class: "secondary" }, "Try again");
-      retry.addEventListener("click", () => page(before, true));
+      retry.addEventListener("click", () => {
+        retry.disabled = true;
+        page(before, true);
+      });
       show(more, problem(error), retry);
       if (keepFocus) retry.focus();
     }

@@ -95,8 +95,9 @@ function form(created, done) {
 
 const mebibytes = (bytes) => `${(bytes / 1048576).toFixed(1)} MiB`;
 
-/** One workspace: state, quotas and usage, its projector, and the actions on it. */
-export async function workspacePage(view, id) {
+/** One workspace: state, quotas and usage, its projector, and the actions on it. `focus`
+ * names the button to put the keyboard on, when the page is drawn again after one. */
+export async function workspacePage(view, id, _ctx, focus) {
   show(view, h("p", {}, "Loading…"));
   const path = `/v1/admin/tenants/${encodeURIComponent(id)}`;
   let found;
@@ -107,7 +108,7 @@ export async function workspacePage(view, id) {
   }
   const { tenant, quotas, usage, purge } = found;
   const status = h("div", { "aria-live": "polite" });
-  const reload = () => workspacePage(view, id);
+  const reload = (button) => workspacePage(view, id, _ctx, button);
   const act = (label, run, cls = "secondary") =>
     h("button", { type: "button", class: cls, onclick: () => run().catch((error) => show(status, problem(error))) }, label);
   const deleted = tenant.status === "deleted";
@@ -133,7 +134,7 @@ export async function workspacePage(view, id) {
       : h("p", { class: "row" },
           act(tenant.status === "suspended" ? "Resume" : "Suspend", async () => {
             await patch(path, { status: tenant.status === "suspended" ? "active" : "suspended" });
-            reload();
+            reload(tenant.status === "suspended" ? "Suspend" : "Resume");
           }),
           act("Resume its projector", async () => {
             await post(`${path}/projection/resume`);
@@ -161,6 +162,7 @@ export async function workspacePage(view, id) {
         ),
     deleted ? null : deletion(path, tenant, status),
   );
+  if (focus) [...view.querySelectorAll("button")].find((b) => b.textContent === focus)?.focus();
 }
 
 function deletion(path, tenant, status) {
