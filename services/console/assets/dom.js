@@ -42,10 +42,25 @@ export function table(headers, rows) {
       "table",
       {},
       h("thead", {}, h("tr", {}, headers.map((name) => h("th", { scope: "col" }, name)))),
-      // Each cell names its column, for the phone layout where the header row is hidden.
-      h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((cell, i) => h("td", { "data-label": headers[i] || null }, cell))))),
+      h("tbody", {}, rows.map((cells) => tableRow(headers, cells))),
     ),
   );
+}
+
+/** One row of a `table`; each cell names its column, for the phone layout where the
+ * header row is hidden. */
+export function tableRow(headers, cells) {
+  return h("tr", {}, cells.map((cell, i) => h("td", { "data-label": headers[i] || null }, cell)));
+}
+
+/** Puts the keyboard on the enabled control in `within` named `name` (its label, or else
+ * its text): the one a redraw put in place of the control pressed. Says if there was one. */
+export function focusNamed(within, name) {
+  const found = [...within.querySelectorAll("a, button, input, select, textarea")].find(
+    (el) => !el.disabled && (el.getAttribute("aria-label") ?? el.textContent) === name,
+  );
+  if (found) found.focus();
+  return Boolean(found);
 }
 
 /** A value as people read it: strings as they are, anything else as JSON. */

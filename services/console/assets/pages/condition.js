@@ -3,7 +3,7 @@
 // condition's JSON form, the same one the text form converts to; a condition it cannot
 // show (nested groups, event property filters) stays in the text form.
 
-import { h, show } from "../dom.js";
+import { focusNamed, h, show } from "../dom.js";
 
 const OPS = [
   ["eq", "="],
@@ -250,8 +250,7 @@ export function conditionForm({ onChange, segments = [], computed = [] }) {
     clauses.forEach(defaults);
     show(list, clauses.map(row));
     if (active === null) return;
-    const again = [...list.querySelectorAll("[aria-label]")].find((el) => el.getAttribute("aria-label") === active && !el.disabled);
-    (again || add).focus();
+    if (!focusNamed(list, active)) add.focus();
   }
 
   const add = h("button", { type: "button", class: "secondary" }, "Add condition");

@@ -4,7 +4,7 @@
 
 import { get, listOrNothing, post, put, remove } from "../api.js";
 import { chart } from "../chart.js";
-import { h, show, submitted, table, text, when, problem } from "../dom.js";
+import { focusNamed, h, show, submitted, table, text, when, problem } from "../dom.js";
 
 const STATUSES = ["pending", "delivered", "dead", "cancelled"];
 const list = (value) => value.split(",").map((v) => v.trim()).filter(Boolean);
@@ -167,7 +167,7 @@ export async function destinationPage(view, id, { may }, focus) {
     log,
   );
   deliveryLog(log, path, { status: "", after: 0 }, writable);
-  if (focus) [...view.querySelectorAll("button")].find((b) => b.textContent === focus)?.focus();
+  if (focus) focusNamed(view, focus);
 }
 
 function tested(answer) {

@@ -2,7 +2,7 @@
 // changing roles and removing them. A new person's one-time password is shown once.
 
 import { call, get, post } from "../api.js";
-import { h, show, submitted, table, when, problem } from "../dom.js";
+import { focusNamed, h, show, submitted, table, when, problem } from "../dom.js";
 
 const ROLES = ["analyst", "marketer", "compliance", "admin", "owner"];
 
@@ -88,9 +88,7 @@ function roleChanger(member, status, reload) {
       show(status, h("p", { class: "ok" }, `${member.email} is now ${select.value}.`));
       await reload();
       // The table is drawn anew: the keyboard goes back to this member's role.
-      const label = select.getAttribute("aria-label");
-      const again = [...document.querySelectorAll("select")].find((s) => s.getAttribute("aria-label") === label);
-      if (again) again.focus();
+      focusNamed(document, select.getAttribute("aria-label"));
     } catch (error) {
       select.value = member.role;
       save.disabled = true;

@@ -3,7 +3,7 @@
 // consent and the events, newest first.
 
 import { get, listOrNothing, post } from "../api.js";
-import { h, show, table, text, when, problem } from "../dom.js";
+import { h, show, table, tableRow, text, when, problem } from "../dom.js";
 
 const IDENTITY_TYPES = ["user_id", "email", "anonymous_id", "phone"];
 
@@ -186,49 +186,39 @@ async function loadAudiences(section, id) {
 
 /** The person's events, newest first, 50 at a time with a button for older ones. */
 async function loadTimeline(section, id) {
-  const rows = h("tbody");
+  const events = table(TIMELINE, []);
+  const rows = events.querySelector("tbody");
   const more = h("div");
-  show(
-    section,
-    h("h2", {}, "Events"),
-    h(
-      "div",
-      { class: "scroll" },
-      h("table", {}, h("thead", {}, h("tr", {}, TIMELINE.map((name) => h("th", { scope: "col" }, name)))), rows),
-    ),
-    more,
-  );
+  show(section, h("h2", {}, "Events"), events, more);
+  // Shows a button that asks once for the page before `before`; when it replaces the one
+  // pressed, the keyboard goes to it.
+  const offer = (label, before, keepFocus, ...above) => {
+    const button = h("button", { type: "button", class: "secondary" }, label);
+    button.addEventListener("click", () => {
+      button.disabled = true;
+      page(before, true);
+    });
+    show(more, ...above, button);
+    if (keepFocus) button.focus();
+  };
   async function page(before, keepFocus) {
     try {
       const found = await get(`/v1/profiles/${id}/events?limit=50${before ? `&before=${before}` : ""}`);
       for (const e of found.events) {
-        const cells = [
-          when(e.occurred_at),
-          e.type,
-          text(e.name),
-          e.shredded ? h("em", {}, "erased") : h("code", { class: "value" }, text(e.payload && (e.payload.properties || e.payload.traits))),
-        ];
-        rows.appendChild(h("tr", {}, cells.map((cell, i) => h("td", { "data-label": TIMELINE[i] }, cell))));
+        rows.appendChild(
+          tableRow(TIMELINE, [
+            when(e.occurred_at),
+            e.type,
+            text(e.name),
+            e.shredded ? h("em", {}, "erased") : h("code", { class: "value" }, text(e.payload && (e.payload.properties || e.payload.traits))),
+          ]),
+        );
       }
       if (!before && !found.events.length) show(more, h("p", {}, "No events."));
-      else if (found.next_before) {
-        const button = h("button", { type: "button", class: "secondary" }, "Older events");
-        button.addEventListener("click", () => {
-          button.disabled = true;
-          page(found.next_before, true);
-        });
-        show(more, button);
-        // The button pressed is replaced: the keyboard stays on the next one.
-        if (keepFocus) button.focus();
-      } else show(more);
+      else if (found.next_before) offer("Older events", found.next_before, keepFocus);
+      else show(more);
     } catch (error) {
-      const retry = h("button", { type: "button", class: "secondary" }, "Try again");
-      retry.addEventListener("click", () => {
-        retry.disabled = true;
-        page(before, true);
-      });
-      show(more, problem(error), retry);
-      if (keepFocus) retry.focus();
+      offer("Try again", before, keepFocus, problem(error));
     }
   }
   await page(null, false);

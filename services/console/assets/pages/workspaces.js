@@ -4,7 +4,7 @@
 
 import { get, patch, post, put, remove } from "../api.js";
 import { chart } from "../chart.js";
-import { h, show, submitted, table, when, problem } from "../dom.js";
+import { focusNamed, h, show, submitted, table, when, problem } from "../dom.js";
 
 export async function workspacesPage(view) {
   const list = h("section", { "aria-label": "Workspaces" }, h("p", {}, "Loading…"));
@@ -162,7 +162,7 @@ export async function workspacePage(view, id, _ctx, focus) {
         ),
     deleted ? null : deletion(path, tenant, status),
   );
-  if (focus) [...view.querySelectorAll("button")].find((b) => b.textContent === focus)?.focus();
+  if (focus) focusNamed(view, focus);
 }
 
 function deletion(path, tenant, status) {
