@@ -53,7 +53,12 @@ pub(crate) async fn created(
     (made["id"].as_str().unwrap().to_owned(), secret)
 }
 
-async fn deliveries(server: &Server, tenant: &Tenant, id: &str, query: &str) -> Vec<Value> {
+pub(crate) async fn deliveries(
+    server: &Server,
+    tenant: &Tenant,
+    id: &str,
+    query: &str,
+) -> Vec<Value> {
     let (status, page) = call(
         server,
         "GET",
@@ -94,7 +99,7 @@ async fn deliveries_when(
     }
 }
 
-async fn destination(server: &Server, tenant: &Tenant, id: &str) -> Value {
+pub(crate) async fn destination(server: &Server, tenant: &Tenant, id: &str) -> Value {
     let (status, shown) = call(
         server,
         "GET",

@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::access::call;
-use crate::destinations::{created, quick};
+use crate::destinations::{created, deliveries, destination, quick};
 use crate::helpers::{Server, Tenant, get_json, http, isolated_env, suite_env};
 use crate::profiles::send;
 use crate::receiver::{Answer, Receiver};
@@ -527,28 +527,18 @@ async fn destinations_that_hang_reset_or_dawdle_hold_up_neither_ingestion_nor_ea
     if let Err(got) = receiver.received_within("/slow", total, patience).await {
         // Which deliveries are missing, and in what state, tell a delivery never routed
         // from one dead, cancelled or still waiting.
-        let (_, shown) = call(
-            &server,
-            "GET",
-            &format!("/v1/destinations/{}", ids["/slow"]),
-            &tenant.api_key,
-            None,
-        )
-        .await;
+        let shown = destination(&server, &tenant, &ids["/slow"]).await;
         let mut unfinished = Vec::new();
         for status in ["pending", "dead", "cancelled"] {
-            let (_, page) = call(
-                &server,
-                "GET",
-                &format!(
-                    "/v1/destinations/{}/deliveries?status={status}",
-                    ids["/slow"]
-                ),
-                &tenant.api_key,
-                None,
-            )
-            .await;
-            unfinished.push(page);
+            unfinished.extend(
+                deliveries(
+                    &server,
+                    &tenant,
+                    &ids["/slow"],
+                    &format!("?status={status}"),
+                )
+                .await,
+            );
         }
         let ok: std::collections::BTreeSet<String> = receiver
             .received("/ok")
@@ -564,19 +554,10 @@ async fn destinations_that_hang_reset_or_dawdle_hold_up_neither_ingestion_nor_ea
     assert!(!receiver.received("/hang").is_empty());
     assert!(!receiver.received("/reset").is_empty());
     for path in ["/hang", "/reset"] {
-        let (status, page) = call(
-            &server,
-            "GET",
-            &format!("/v1/destinations/{}/deliveries?status=delivered", ids[path]),
-            &tenant.api_key,
-            None,
-        )
-        .await;
-        assert_eq!(status, 200, "{page}");
-        assert_eq!(
-            page["deliveries"],
-            json!([]),
-            "{path} delivered nothing: {page}"
+        let delivered = deliveries(&server, &tenant, &ids[path], "?status=delivered").await;
+        assert!(
+            delivered.is_empty(),
+            "{path} delivered nothing: {delivered:?}"
         );
     }
     eprintln!(
